@@ -1,0 +1,57 @@
+# gabor-bench: every target creates the virtual environment on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+JOBS   ?= 1
+export KERAS_BACKEND ?= tensorflow
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: help venv test demo reproduce download report bench clean clean-data
+
+help:
+	@echo "make demo       run the whole benchmark on the synthetic twins (CPU, minutes)"
+	@echo "make test       run the test suite (offline)"
+	@echo "make reproduce  download what can be downloaded and run the paper profile (GPU)"
+	@echo "make download   fetch every dataset that can be fetched"
+	@echo "make report     rebuild results/ tables and plots from results/runs"
+	@echo "make bench      time the layer and the input pipeline"
+	@echo "make clean      remove build artefacts and caches (never downloads)"
+	@echo "make clean-data remove downloaded datasets too (asks GABORBENCH_HOME)"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall whenever the project's dependencies change.
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+demo: $(STAMP)
+	$(PY) -m benchmark.cli reproduce --profile demo --jobs $(JOBS)
+
+reproduce: $(STAMP)
+	$(PY) -m benchmark.cli download all --skip-manual
+	$(PY) -m benchmark.cli reproduce --profile paper --jobs $(JOBS)
+
+download: $(STAMP)
+	$(PY) -m benchmark.cli download all --skip-manual
+
+report: $(STAMP)
+	$(PY) -m benchmark.cli report
+
+bench: $(STAMP)
+	$(PY) -m benchmark.cli bench
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+clean-data:
+	$(PY) -m benchmark.cli clean-data

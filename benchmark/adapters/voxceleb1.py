@@ -1,0 +1,99 @@
+"""VoxCeleb1: ``wav/idXXXXX/<video>/NNNNN.wav`` + ``iden_split.txt`` + ``veri_test2.txt``.
+
+Identification examples come from iden_split.txt (1/2/3 = train/dev/test),
+label = group = speaker id. Verification trials (veri_test2.txt) refer to
+example ids; an utterance used by trials but not listed in iden_split.txt
+becomes an Example with split "test" (it is only ever scored, never trained
+on). Meta files are looked for in the root and in ``meta/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmark.adapters import register_adapter
+from benchmark.data import AdapterOutput, Example, Skip, Trial
+from benchmark.errors import UserError
+
+SPLITS = {"1": "train", "2": "dev", "3": "test"}
+IDEN, VERI = "iden_split.txt", "veri_test2.txt"
+
+
+def _meta(root: Path, name: str) -> Path | None:
+    for p in (root / name, root / "meta" / name):
+        if p.is_file():
+            return p
+    return None
+
+
+def _lines(path: Path):
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            yield f"{path.name}:{n}", line.split()
+
+
+@register_adapter("voxceleb1")
+def read(root: Path) -> AdapterOutput:
+    wav = root / "wav"
+    iden, veri = _meta(root, IDEN), _meta(root, VERI)
+    if not wav.is_dir():
+        raise UserError(f"voxceleb1: expected the audio folder {wav} (wav/idXXXXX/<video>/NNNNN.wav).")
+    if iden is None and veri is None:
+        raise UserError(f"voxceleb1: expected {root / IDEN} and/or {root / VERI} (or in {root / 'meta'}).")
+
+    examples: dict[str, Example] = {}
+    skips: list[Skip] = []
+
+    def example(rel: str, split: str, where: str) -> Example | None:
+        path = wav / rel
+        parts = rel.split("/")
+        if len(parts) != 3 or not parts[0].startswith("id") or not rel.endswith(".wav"):
+            skips.append(Skip(where, f"bad utterance path {rel!r} (expected idXXXXX/<video>/NNNNN.wav)"))
+            return None
+        if not path.is_file():
+            skips.append(Skip(f"wav/{rel}", "listed in the metadata but missing on disk"))
+            return None
+        return Example(id=f"wav/{rel}", path=str(path), label=parts[0], group=parts[0], split=split)
+
+    if iden is not None:
+        for where, fields in _lines(iden):
+            if len(fields) != 2 or fields[0] not in SPLITS:
+                skips.append(Skip(where, "expected '<1|2|3> idXXXXX/<video>/NNNNN.wav'"))
+                continue
+            ex = example(fields[1], SPLITS[fields[0]], where)
+            if ex is not None and ex.id not in examples:
+                examples[ex.id] = ex
+
+    trials: list[Trial] = []
+    if veri is not None:
+        for where, fields in _lines(veri):
+            if len(fields) != 3 or fields[0] not in ("0", "1"):
+                skips.append(Skip(where, "expected '<0|1> <enroll.wav> <test.wav>'"))
+                continue
+            ids = []
+            for rel in fields[1:]:
+                key = f"wav/{rel}"
+                if key not in examples:
+                    ex = example(rel, "test", where)
+                    if ex is not None:
+                        examples[key] = ex
+                ids.append(key if key in examples else None)
+            if None in ids:
+                skips.append(Skip(where, "trial refers to an unusable utterance"))
+                continue
+            trials.append(Trial(enroll=ids[0], test=ids[1], target=fields[0] == "1"))
+
+    if not examples:
+        raise UserError(f"voxceleb1: no usable utterances under {wav} ({len(skips)} skipped).")
+    parts = []
+    if iden is not None:
+        parts.append("identification: iden_split.txt (1/2/3 = train/dev/test)")
+    else:
+        parts.append(f"identification: unavailable ({IDEN} not found)")
+    if veri is not None:
+        parts.append("verification: veri_test2.txt trials; trial utterances not in iden_split "
+                     "are examples with split 'test'")
+    else:
+        parts.append(f"verification: unavailable ({VERI} not found)")
+    return AdapterOutput(examples=list(examples.values()), trials=trials, skips=skips,
+                         protocol="; ".join(parts))

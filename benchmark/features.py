@@ -1,0 +1,341 @@
+"""Log-mel features, computed once per (dataset manifest, feature config) and cached.
+
+Every clip is computed on its own: Hann-windowed STFT (centred frames, zero
+padded), power spectrum, Slaney mel filterbank (librosa's default), then
+10*log10 with a fixed floor. Nothing depends on the other clips of a batch or
+dataset, so every system and seed reads the same cached numbers.
+
+Frame ``i`` of a clip is centred at ``i * hop / sample_rate`` seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import scipy.signal
+
+from benchmark import paths
+from benchmark.audio import AudioError, load_audio
+from benchmark.data import PreparedDataset, Skip
+from benchmark.errors import UserError
+from benchmark.io import read_json, write_json
+
+# Bump when the computation changes, so old caches are not reused.
+FEATURE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    sample_rate: int = 16000
+    n_mels: int = 64
+    win_ms: float = 25.0
+    hop_ms: float = 10.0
+    n_fft: int | None = None          # None: next power of two >= the window
+    fmin: float = 0.0
+    fmax: float | None = None         # None: sample_rate / 2
+    clip_seconds: float | None = None  # pad/trim every clip to this length (clip tasks)
+    amin: float = 1e-10               # power floor before the log (-100 dB)
+    top_db: float | None = None       # if set, clamp each clip to its own max - top_db
+
+    def __post_init__(self):
+        def bad(field, why):
+            raise UserError(f"feature config: {field}={getattr(self, field)!r} {why}")
+
+        if self.sample_rate <= 0:
+            bad("sample_rate", "must be positive")
+        if self.n_mels <= 0:
+            bad("n_mels", "must be positive")
+        if self.hop_ms <= 0 or self.hop_length < 1:
+            bad("hop_ms", "must give a hop of at least one sample")
+        if self.win_ms <= 0 or self.win_length < 2:
+            bad("win_ms", "must give a window of at least two samples")
+        if self.n_fft is not None and self.n_fft < self.win_length:
+            bad("n_fft", f"must be >= the window length ({self.win_length} samples)")
+        if not 0 <= self.fmin < self.fmax_hz <= self.sample_rate / 2:
+            bad("fmin", f"and fmax must satisfy 0 <= fmin < fmax <= sample_rate/2 ({self.sample_rate / 2:g})")
+        if self.clip_seconds is not None and self.clip_seconds <= 0:
+            bad("clip_seconds", "must be positive or None")
+        if self.amin <= 0:
+            bad("amin", "must be positive")
+        if self.top_db is not None and self.top_db <= 0:
+            bad("top_db", "must be positive or None")
+
+    @property
+    def win_length(self) -> int:
+        return int(round(self.win_ms * self.sample_rate / 1000))
+
+    @property
+    def hop_length(self) -> int:
+        return int(round(self.hop_ms * self.sample_rate / 1000))
+
+    @property
+    def fft_size(self) -> int:
+        return self.n_fft if self.n_fft is not None else 1 << (self.win_length - 1).bit_length()
+
+    @property
+    def fmax_hz(self) -> float:
+        return float(self.fmax) if self.fmax is not None else self.sample_rate / 2
+
+    @property
+    def frame_rate_hz(self) -> float:
+        return self.sample_rate / self.hop_length
+
+    def n_frames(self, n_samples: int) -> int:
+        """Frames produced for a waveform of ``n_samples`` (centred framing)."""
+        return 1 + n_samples // self.hop_length
+
+    def hash(self) -> str:
+        """A stable short hash of the fields (and the computation's version)."""
+        blob = json.dumps({"v": FEATURE_VERSION, **dataclasses.asdict(self)}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+# ---------------------------------------------------------------- mel scale
+
+def hz_to_mel(f):
+    """Slaney's mel scale (librosa's htk=False): linear below 1 kHz, log above."""
+    f = np.asarray(f, dtype=np.float64)
+    f_sp = 200.0 / 3
+    min_log_hz, min_log_mel, logstep = 1000.0, 1000.0 / f_sp, np.log(6.4) / 27.0
+    lin = f / f_sp
+    with np.errstate(divide="ignore"):
+        log = min_log_mel + np.log(np.maximum(f, 1e-300) / min_log_hz) / logstep
+    return np.where(f >= min_log_hz, log, lin)
+
+
+def mel_to_hz(m):
+    m = np.asarray(m, dtype=np.float64)
+    f_sp = 200.0 / 3
+    min_log_hz, min_log_mel, logstep = 1000.0, 1000.0 / f_sp, np.log(6.4) / 27.0
+    return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+
+
+def mel_filterbank(config: FeatureConfig) -> np.ndarray:
+    """(n_fft//2 + 1, n_mels) triangular filters, Slaney area normalisation."""
+    n_fft = config.fft_size
+    fft_hz = np.linspace(0, config.sample_rate / 2, n_fft // 2 + 1)
+    edges = mel_to_hz(np.linspace(hz_to_mel(config.fmin), hz_to_mel(config.fmax_hz), config.n_mels + 2))
+    widths = np.diff(edges)
+    ramps = edges[:, None] - fft_hz[None, :]
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0, np.minimum(lower, upper))
+    weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]  # equal area per filter
+    return weights.T
+
+
+def mel_bins_per_octave(config: FeatureConfig, at_hz: float) -> float:
+    """Local density of mel bins per octave at ``at_hz``.
+
+    The bins are equally spaced in mel, so bins/octave = (d mel / d log2 f) /
+    (mel spacing between bins). Above 1 kHz the Slaney scale is logarithmic
+    (about 14.5 bins/octave for 64 mels over 0-8 kHz); below it is linear in
+    Hz, so the density falls towards low frequencies.
+    """
+    if at_hz <= 0:
+        raise ValueError(f"frequency must be positive, got {at_hz}")
+    spacing = (hz_to_mel(config.fmax_hz) - hz_to_mel(config.fmin)) / (config.n_mels + 1)
+    if at_hz >= 1000.0:
+        dmel_dlog2f = 27.0 / np.log(6.4) * np.log(2)
+    else:
+        dmel_dlog2f = at_hz * np.log(2) * 3.0 / 200.0
+    return float(dmel_dlog2f / spacing)
+
+
+def mel_center_hz(config: FeatureConfig) -> np.ndarray:
+    """Centre frequency of each mel bin (Hz)."""
+    return mel_to_hz(np.linspace(hz_to_mel(config.fmin), hz_to_mel(config.fmax_hz), config.n_mels + 2))[1:-1]
+
+
+# ---------------------------------------------------------------- log-mel
+
+_CHUNK_FRAMES = 4096  # frames per FFT call: bounds memory on hour-long files
+
+
+@dataclass(frozen=True)
+class _Plan:
+    window: np.ndarray
+    mel: np.ndarray
+
+
+_plans: dict[FeatureConfig, _Plan] = {}
+
+
+def _plan(config: FeatureConfig) -> _Plan:
+    plan = _plans.get(config)
+    if plan is None:
+        n_fft, win = config.fft_size, config.win_length
+        w = scipy.signal.get_window("hann", win, fftbins=True)  # periodic Hann
+        left = (n_fft - win) // 2
+        window = np.zeros(n_fft)
+        window[left:left + win] = w  # centred in the FFT frame, as librosa does
+        plan = _plans[config] = _Plan(window, mel_filterbank(config))
+    return plan
+
+
+def compute_logmel(waveform: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """Log-mel (dB) of one mono waveform at ``config.sample_rate``: (frames, n_mels) float32."""
+    x = np.asarray(waveform, dtype=np.float64)
+    if x.ndim != 1:
+        raise ValueError(f"expected a mono waveform (samples,), got shape {x.shape}")
+    plan = _plan(config)
+    n_fft, hop = config.fft_size, config.hop_length
+    x = np.pad(x, n_fft // 2)
+    n_frames = 1 + (len(x) - n_fft) // hop
+    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop]
+    assert len(frames) == n_frames
+    out = np.empty((n_frames, config.n_mels), dtype=np.float64)
+    for s in range(0, n_frames, _CHUNK_FRAMES):
+        spec = np.fft.rfft(frames[s:s + _CHUNK_FRAMES] * plan.window, axis=1)
+        power = spec.real ** 2 + spec.imag ** 2
+        out[s:s + _CHUNK_FRAMES] = power @ plan.mel
+    db = 10.0 * np.log10(np.maximum(out, config.amin))
+    if config.top_db is not None and len(db):
+        db = np.maximum(db, db.max() - config.top_db)  # this clip's own max only
+    return db.astype(np.float32)
+
+
+def logmel_file(path: str | os.PathLike, config: FeatureConfig) -> np.ndarray:
+    """Decode a file at the config's rate (padded/trimmed to clip_seconds) and return its log-mel."""
+    x = load_audio(path, config.sample_rate, duration=config.clip_seconds)
+    return compute_logmel(x, config)
+
+
+# ---------------------------------------------------------------- cache
+
+class FeatureStore:
+    """Read-only view of one cached extraction: log-mel frames by example id."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.path = Path(folder)
+        meta = read_json(self.path / "index.json")
+        self.config = FeatureConfig(**meta["config"])
+        self.dataset = meta["dataset"]
+        self.checksum = meta["checksum"]
+        self._index = {k: (int(o), int(n)) for k, (o, n) in meta["index"].items()}
+        self.ids = list(meta["ids"])
+        self.failed = [Skip(**s) for s in meta["failed"]]
+        self._total = int(meta["total_frames"])
+
+    @cached_property
+    def _frames(self) -> np.ndarray:
+        if self._total == 0:
+            return np.zeros((0, self.config.n_mels), np.float32)
+        return np.memmap(self.path / "frames.f32", dtype="<f4", mode="r",
+                         shape=(self._total, self.config.n_mels))
+
+    @property
+    def frame_rate_hz(self) -> float:
+        return self.config.frame_rate_hz
+
+    def get(self, id: str) -> np.ndarray:
+        """(frames, n_mels) float32 log-mel of one example."""
+        try:
+            offset, n = self._index[id]
+        except KeyError:
+            why = " (it failed to decode)" if any(s.path == id for s in self.failed) else ""
+            raise KeyError(f"no features for {id!r}{why}") from None
+        return np.array(self._frames[offset:offset + n])
+
+    def n_frames(self, id: str) -> int:
+        return self._index[id][1]
+
+    def __contains__(self, id: object) -> bool:
+        return id in self._index
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __repr__(self) -> str:
+        return f"FeatureStore({self.dataset!r}, {len(self)} clips, {self.path})"
+
+
+def cache_folder(prepared: PreparedDataset, config: FeatureConfig) -> Path:
+    return paths.features_dir() / prepared.name / f"{prepared.checksum}-{config.hash()}"
+
+
+def _is_complete(folder: Path) -> bool:
+    try:
+        meta = read_json(folder / "index.json")
+        size = (folder / "frames.f32").stat().st_size
+    except (OSError, ValueError):
+        return False
+    return meta.get("complete") is True and size == 4 * meta["total_frames"] * meta["config"]["n_mels"]
+
+
+def extract_features(prepared: PreparedDataset, config: FeatureConfig, *,
+                     progress: bool = True) -> FeatureStore:
+    """Compute (or reuse) the log-mel of every example of ``prepared``.
+
+    The cache folder appears only once complete (built in a temporary folder,
+    then renamed), so an interrupted run leaves nothing a later run would
+    accept. A lock serialises concurrent extractions of the same key (parallel
+    grid jobs) so the work is done once. Files that fail to decode are recorded
+    in ``FeatureStore.failed``, not raised.
+    """
+    folder = cache_folder(prepared, config)
+    if _is_complete(folder):
+        return FeatureStore(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _is_complete(folder):  # another process finished while we waited
+            return FeatureStore(folder)
+        # Holding the lock, any leftover temporary folder is from a killed run.
+        for stale in folder.parent.glob(f".{folder.name}.tmp*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        if folder.exists():  # incomplete (should not happen): rebuild it
+            shutil.rmtree(folder)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp", dir=folder.parent))
+        try:
+            _extract_into(tmp, prepared, config, progress)
+            os.replace(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return FeatureStore(folder)
+
+
+def _extract_into(tmp: Path, prepared: PreparedDataset, config: FeatureConfig, progress: bool) -> None:
+    from tqdm.auto import tqdm
+
+    root = Path(prepared.root)
+    index: dict[str, tuple[int, int]] = {}
+    failed: list[dict] = []
+    offset = 0
+    examples = prepared.examples
+    with open(tmp / "frames.f32", "wb") as out:
+        for ex in tqdm(examples, desc=f"log-mel {prepared.name}", unit="clip",
+                       disable=not progress, leave=False):
+            path = Path(ex.path) if os.path.isabs(ex.path) else root / ex.path
+            try:
+                feats = logmel_file(path, config)
+            except AudioError as e:
+                failed.append({"path": ex.id, "reason": e.reason})
+                continue
+            out.write(np.ascontiguousarray(feats, dtype="<f4").tobytes())
+            index[ex.id] = (offset, len(feats))
+            offset += len(feats)
+    write_json(tmp / "index.json", {
+        "complete": True,
+        "version": FEATURE_VERSION,
+        "dataset": prepared.name,
+        "source": prepared.source,
+        "checksum": prepared.checksum,
+        "config": dataclasses.asdict(config),
+        "frame_rate_hz": config.frame_rate_hz,
+        "total_frames": offset,
+        "ids": [ex.id for ex in examples if ex.id in index],
+        "index": index,
+        "failed": failed,
+    }, indent=None)

@@ -1,0 +1,368 @@
+"""The grid: every dataset x system x seed (x fold) cell of a profile.
+
+``gaborbench reproduce`` runs the cells (resuming: a cell whose run file exists
+with the same configuration is skipped by ``run_cell`` itself), then builds the
+report. ``gaborbench plan`` prints the same cells as ``gaborbench run``
+commands, as a shell script or a SLURM job array, for machines where the grid
+should be spread over a cluster; there is no scheduler of our own.
+
+Parallelism. ``--jobs N`` runs cells in N worker processes started with
+"spawn" (TensorFlow is not fork-safe). With GPUs present each worker is pinned
+to one GPU through ``CUDA_VISIBLE_DEVICES``, set before TensorFlow is imported
+(workers share GPUs round-robin when N exceeds the GPU count); without GPUs each
+worker's thread pools are limited to cores // N so that the workers do not fight
+over the cores. A single long run that should use every GPU of one machine is a
+different matter: run that cell alone with ``gaborbench run`` and let
+``tf.distribute.MirroredStrategy`` split each batch over the GPUs (the training
+loop builds its model inside ``strategy.scope()`` when one is active).
+
+Failures. A cell that raises is reported with its reason, logged as JSON at
+``<out>/logs/failed/<dataset>/<system>/seed<N>[_fold<K>].json`` (removed when
+the cell later succeeds), and the grid goes on; the exit status is 1 when any
+cell failed. Real datasets that are absent are never replaced by twins: their
+cells are skipped, ``<out>/runs/<dataset>/MISSING.json`` records why, and the
+report shows them as "not run" (this alone does not make the exit status
+non-zero).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from benchmark import paths
+from benchmark.data import TWIN_MARKER
+from benchmark.errors import UserError
+from benchmark.io import write_json
+
+MISSING_FILE = "MISSING.json"
+
+
+@dataclass(frozen=True)
+class Cell:
+    dataset: str
+    system: str
+    seed: int = 0
+    fold: int | None = None
+
+    @property
+    def name(self) -> str:
+        fold = "" if self.fold is None else f"_fold{self.fold}"
+        return f"{self.dataset}/{self.system}/seed{self.seed}{fold}"
+
+
+# --------------------------------------------------------------------------- cells
+
+
+def default_data_source(profile: str) -> str:
+    """The paper profile runs on real data; ci and demo run on the synthetic twins."""
+    return "real" if profile == "paper" else "twin"
+
+
+def select_cells(profile: str, datasets=(), systems=()) -> list[Cell]:
+    """The profile's cells, optionally restricted to some datasets and systems."""
+    from benchmark.tasks import grid_cells
+
+    cells = [Cell(d, s, int(seed), None if fold is None else int(fold))
+             for d, s, seed, fold in grid_cells(profile)]
+    for what, wanted, known in (("dataset", datasets, {c.dataset for c in cells}),
+                                ("system", systems, {c.system for c in cells})):
+        unknown = sorted(set(wanted) - known)
+        if unknown:
+            raise UserError(f"{what} {', '.join(unknown)} is not in the {profile!r} grid "
+                            f"(it has: {', '.join(sorted(known))})")
+    if datasets:
+        cells = [c for c in cells if c.dataset in set(datasets)]
+    if systems:
+        cells = [c for c in cells if c.system in set(systems)]
+    return cells
+
+
+def _out_root(out) -> Path:
+    return Path(out) if out else paths.RESULTS_DIR
+
+
+def _run_file(out: Path, cell: Cell) -> Path:
+    from benchmark.results import run_path
+
+    return Path(run_path(out, cell.dataset, cell.system, cell.seed, cell.fold))
+
+
+def failure_path(out: Path, cell: Cell) -> Path:
+    return out / "logs" / "failed" / f"{cell.name}.json"
+
+
+# ------------------------------------------------------------------- real data check
+
+
+def missing_reason(dataset: str) -> str | None:
+    """Why the real ``dataset`` cannot be used (None when it is present).
+
+    Present means every path the recipe ``expect``s exists in the dataset
+    folder. A folder holding a synthetic twin counts as missing: a twin never
+    stands in for real data.
+    """
+    root = paths.data_dir(dataset)
+    if (root / TWIN_MARKER).exists():
+        return (f"{root} holds a synthetic twin, not the real dataset; "
+                f"remove it and {_how_to_get(dataset)}")
+    if not root.is_dir() or not any(root.iterdir()):
+        return f"real data not found at {root}; {_how_to_get(dataset)}"
+    absent = [e for e in _expected(dataset) if not (root / e).exists()]
+    if absent:
+        return f"{root} is incomplete (no {', '.join(absent)}); {_how_to_get(dataset)}"
+    return None
+
+
+def _expected(dataset: str) -> tuple[str, ...]:
+    try:
+        from benchmark.recipes import load_recipe
+
+        return load_recipe(dataset).expect
+    except Exception:  # no recipe: a non-empty folder is all we can check
+        return ()
+
+
+def _how_to_get(dataset: str) -> str:
+    """The recipe's manual steps when it can only be obtained by hand, else the download command."""
+    try:
+        from benchmark.recipes import load_recipe
+
+        recipe = load_recipe(dataset)
+    except Exception:  # a broken recipe must not hide the missing-data message
+        recipe = None
+    if recipe is not None and recipe.manual:
+        steps = " ".join(step.strip() for s in recipe.sources for step in s.steps)
+        return (f"it must be obtained by hand: {steps} "
+                f"(see datasets/{dataset}/README.md; place it in {paths.data_dir(dataset)})")
+    return f"get it with `gaborbench download {dataset}`"
+
+
+def mark_missing(out: Path, datasets) -> dict[str, str]:
+    """Write MISSING.json for each absent real dataset; clear stale markers of present ones."""
+    missing = {}
+    for d in sorted(set(datasets)):
+        marker = out / "runs" / d / MISSING_FILE
+        reason = missing_reason(d)
+        if reason is None:
+            marker.unlink(missing_ok=True)
+        else:
+            missing[d] = reason
+            write_json(marker, {"dataset": d, "reason": reason})
+    return missing
+
+
+# --------------------------------------------------------------------------- workers
+
+
+def visible_gpus() -> list[str]:
+    """GPU ids usable by workers, found without importing TensorFlow."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def worker_env(slot: int, jobs: int, gpus: list[str], cores: int) -> dict[str, str]:
+    """Environment for worker ``slot`` of ``jobs``: one GPU each, or a share of the cores."""
+    if gpus:
+        return {"CUDA_VISIBLE_DEVICES": gpus[slot % len(gpus)]}
+    n = str(max(1, cores // max(1, jobs)))
+    return {"CUDA_VISIBLE_DEVICES": "-1", "OMP_NUM_THREADS": n,
+            "TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": "1"}
+
+
+def _init_worker(slots, jobs: int, gpus: list[str], cores: int) -> None:
+    # Runs in the fresh worker before anything imports TensorFlow.
+    os.environ.update(worker_env(slots.get(), jobs, gpus, cores))
+
+
+def _run_cell(cell: Cell, profile: str, data: str | None, out: str, progress: bool) -> dict:
+    """Run one cell; never raises, so one failure cannot stop the grid."""
+    from benchmark.train import run_cell
+
+    start = time.time()
+    try:
+        path = run_cell(cell.dataset, cell.system, seed=cell.seed, fold=cell.fold,
+                        profile=profile, data=data, out=Path(out), progress=progress)
+        return {"ok": True, "path": str(path), "seconds": time.time() - start}
+    except BaseException as e:  # noqa: BLE001 -- reported, and the grid goes on
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        return {"ok": False, "error": f"{type(e).__name__}: {e}".strip(),
+                "type": type(e).__name__, "traceback": traceback.format_exc(),
+                "seconds": time.time() - start}
+
+
+# --------------------------------------------------------------------------- reproduce
+
+
+def run_grid(cells: list[Cell], *, profile: str, data: str | None, out: Path,
+             jobs: int = 1, runner=_run_cell) -> dict[Cell, dict]:
+    """Run ``cells`` (in ``jobs`` spawned processes when jobs > 1); return each cell's outcome."""
+    from tqdm.auto import tqdm
+
+    results: dict[Cell, dict] = {}
+    bar = tqdm(total=len(cells), desc="grid", unit="cell", dynamic_ncols=True)
+
+    def done(cell: Cell, res: dict) -> None:
+        results[cell] = res
+        if res["ok"]:
+            failure_path(out, cell).unlink(missing_ok=True)
+        else:
+            write_json(failure_path(out, cell), {
+                "dataset": cell.dataset, "system": cell.system, "seed": cell.seed,
+                "fold": cell.fold, "profile": profile, "error": res["error"],
+                "traceback": res.get("traceback", ""),
+                "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+            bar.write(f"FAILED {cell.name}: {res['error']}")
+        bar.update(1)
+
+    try:
+        if jobs <= 1:
+            for cell in cells:
+                bar.set_postfix_str(cell.name)
+                done(cell, runner(cell, profile, data, str(out), True))
+        else:
+            ctx = mp.get_context("spawn")
+            slots = ctx.Queue()
+            for i in range(jobs):
+                slots.put(i)
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
+                                     initargs=(slots, jobs, visible_gpus(), os.cpu_count() or 1)) as pool:
+                futures = {pool.submit(runner, c, profile, data, str(out), False): c for c in cells}
+                for fut in as_completed(futures):
+                    cell = futures[fut]
+                    try:
+                        res = fut.result()
+                    except BrokenProcessPool as e:  # a worker died (killed, out of memory)
+                        res = {"ok": False, "error": f"worker process died: {e}"}
+                    except Exception as e:  # the runner itself raised (or its result would not pickle)
+                        res = {"ok": False, "error": f"{type(e).__name__}: {e}",
+                               "traceback": traceback.format_exc()}
+                    bar.set_postfix_str(cell.name)
+                    done(cell, res)
+    finally:
+        bar.close()
+    return results
+
+
+def cli_reproduce(args) -> int:
+    profile = args.profile
+    data = args.data or default_data_source(profile)
+    out = _out_root(args.out)
+    jobs = max(1, int(getattr(args, "jobs", 1) or 1))
+    cells = select_cells(profile, getattr(args, "dataset", None) or (),
+                         getattr(args, "system", None) or ())
+
+    if data == "real":
+        missing = mark_missing(out, {c.dataset for c in cells})
+        for d, reason in missing.items():
+            print(f"not running {d}: {reason}", file=sys.stderr)
+        if missing:
+            print(f"{len(missing)} dataset(s) missing ({', '.join(missing)}); their cells are "
+                  f"skipped and marked 'not run' in the report", file=sys.stderr)
+        cells = [c for c in cells if c.dataset not in missing]
+
+    done_before = sum(_run_file(out, c).exists() for c in cells)
+    print(f"{profile} grid on {data} data: {len(cells)} cells, "
+          f"{done_before} of {len(cells)} already done (finished cells are skipped)")
+
+    results = run_grid(cells, profile=profile, data=data, out=out, jobs=jobs)
+    failed = [c for c, r in results.items() if not r["ok"]]
+
+    from benchmark.report import build_report
+
+    build_report(out / "runs", out)
+    print(f"report written to {out}")
+    if failed:
+        print(f"{len(failed)} of {len(cells)} cells failed (details in {out / 'logs' / 'failed'}):",
+              file=sys.stderr)
+        for c in sorted(failed, key=lambda c: c.name):
+            print(f"  {c.name}: {results[c]['error']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def run_command(cell: Cell, profile: str, data: str | None, out: str | None) -> str:
+    """The exact ``gaborbench run`` command of one cell."""
+    argv = ["gaborbench", "run", "--dataset", cell.dataset, "--system", cell.system,
+            "--seed", str(cell.seed)]
+    if cell.fold is not None:
+        argv += ["--fold", str(cell.fold)]
+    argv += ["--profile", profile]
+    if data:
+        argv += ["--data", data]
+    if out:
+        argv += ["--out", out]
+    return shlex.join(argv)
+
+
+def render_plan(cells: list[Cell], *, profile: str, fmt: str, data: str | None = None,
+                out: str | None = None) -> str:
+    """A shell script (one command per line) or a SLURM job-array script of the grid."""
+    commands = [run_command(c, profile, data, out) for c in cells]
+    report = shlex.join(["gaborbench", "report"] + (
+        ["--runs", str(Path(out) / "runs"), "--out", out] if out else []))
+    if not commands:
+        raise UserError(f"the {profile!r} grid selection has no cells")
+    if fmt == "shell":
+        return "\n".join([
+            "#!/usr/bin/env bash",
+            f"# gaborbench {profile} grid: {len(commands)} runs, independent of each other;",
+            "# run them in any order or in parallel. Finished runs are skipped on rerun.",
+            *commands,
+            f"# when all have finished: {report}",
+        ]) + "\n"
+    if fmt == "slurm":
+        array = "\n".join(f"  {shlex.quote(c)}" for c in commands)
+        return f"""#!/usr/bin/env bash
+#SBATCH --job-name=gaborbench-{profile}
+#SBATCH --array=0-{len(commands) - 1}
+#SBATCH --gres=gpu:1
+#SBATCH --cpus-per-task=8
+#SBATCH --output=gaborbench-%A_%a.log
+# Set --time, --mem and --partition for your cluster. Submit with
+#   sbatch this.sh
+# then, when the array has finished (sbatch --dependency=afterany:JOBID ...):
+#   {report}
+set -euo pipefail
+
+commands=(
+{array}
+)
+
+echo "task $SLURM_ARRAY_TASK_ID: ${{commands[$SLURM_ARRAY_TASK_ID]}}"
+eval "${{commands[$SLURM_ARRAY_TASK_ID]}}"
+"""
+    raise UserError(f"unknown plan format {fmt!r} (use shell or slurm)")
+
+
+def cli_plan(args) -> int:
+    """Print the grid's commands. ``--out`` is the results root the commands write to."""
+    cells = select_cells(args.profile, getattr(args, "dataset", None) or (),
+                         getattr(args, "system", None) or ())
+    sys.stdout.write(render_plan(cells, profile=args.profile, fmt=args.format,
+                                 data=getattr(args, "data", None), out=args.out))
+    return 0

@@ -1,0 +1,178 @@
+"""Read run JSONs and dataset markers into plain, validated records.
+
+A report must survive whatever is in the runs folder: a half-copied file, an old
+schema, a hand-edited metric. Each bad file is skipped with one warning line
+naming it; nothing here raises on bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("benchmark.report")
+
+SCHEMA_VERSION = 1
+MISSING_MARKER = "MISSING.json"
+GABOR_KEYS = ("sigma_t", "sigma_f", "frequency", "orientation")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run file, with the fields the report reads made explicit."""
+
+    path: Path                       # relative to the runs folder (stable across machines)
+    dataset: str
+    system: str
+    seed: int
+    fold: int | None
+    profile: str
+    data_source: str
+    main_metric: str
+    metrics: dict[str, float]
+    directions: dict[str, str]
+    history: dict[str, Any]
+    frontend_trainable: int | None
+    total_trainable: int | None
+    gabor: dict[str, Any] | None
+    provenance: dict[str, Any]
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[int, int]:
+        """(seed, fold) with fold -1 for fold-less protocols: the pairing key."""
+        return (self.seed, -1 if self.fold is None else self.fold)
+
+
+@dataclass(frozen=True)
+class RunSet:
+    runs: list[Run]                  # sorted by (dataset, system, seed, fold)
+    missing: dict[str, str]          # dataset -> reason, from MISSING.json markers
+    skipped: list[tuple[str, str]]   # (file, why) for files that could not be used
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _gabor(g: Any) -> dict[str, Any] | None:
+    """Validate the gabor block; return it with numpy-ready lists, or raise ValueError."""
+    if g is None:
+        return None
+    if not isinstance(g, dict):
+        raise ValueError("'gabor' is neither null nor an object")
+    out = dict(g)
+    for which in ("init", "final"):
+        block = g.get(which)
+        if not isinstance(block, dict) or any(k not in block for k in GABOR_KEYS):
+            raise ValueError(f"gabor.{which} lacks one of {', '.join(GABOR_KEYS)}")
+        lengths = {len(block[k]) for k in GABOR_KEYS}
+        if len(lengths) != 1 or not all(_finite(v) for k in GABOR_KEYS for v in block[k]):
+            raise ValueError(f"gabor.{which} arrays differ in length or hold non-finite values")
+    if len(g["init"]["sigma_t"]) != len(g["final"]["sigma_t"]):
+        raise ValueError("gabor.init and gabor.final have different filter counts")
+    for k in ("frame_rate_hz", "mel_bins_per_octave"):
+        if not _finite(g.get(k)) or g[k] <= 0:
+            raise ValueError(f"gabor.{k} is missing or not a positive number")
+    ks = g.get("kernel_size")
+    if not (isinstance(ks, list) and len(ks) == 2 and all(isinstance(v, int) and v > 0 for v in ks)):
+        raise ValueError("gabor.kernel_size is not [K_t, K_f]")
+    out["learnable"] = bool(g.get("learnable", False))
+    return out
+
+
+def parse_run(obj: Any, rel: Path) -> Run:
+    """Turn one decoded run JSON into a :class:`Run`; ValueError says what is wrong."""
+    if not isinstance(obj, dict):
+        raise ValueError("not a JSON object")
+    if obj.get("schema_version") != SCHEMA_VERSION:
+        raise ValueError(f"schema_version is {obj.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+    for k in ("dataset", "system", "main_metric"):
+        if not isinstance(obj.get(k), str) or not obj[k]:
+            raise ValueError(f"'{k}' is missing or not a string")
+    seed, fold = obj.get("seed"), obj.get("fold")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ValueError("'seed' is not an integer")
+    if fold is not None and (not isinstance(fold, int) or isinstance(fold, bool)):
+        raise ValueError("'fold' is neither null nor an integer")
+    raw = obj.get("metrics")
+    if not isinstance(raw, dict):
+        raise ValueError("'metrics' is not an object")
+    # "<name>_ci95" intervals are lists; the report recomputes its own intervals.
+    metrics = {k: float(v) for k, v in raw.items() if not isinstance(v, list)}
+    bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
+    bad += sorted(k for k, v in raw.items() if not isinstance(v, list) and not _finite(v))
+    if bad:
+        raise ValueError(f"metric(s) {', '.join(sorted(set(bad)))} are not finite numbers")
+    if obj["main_metric"] not in metrics:
+        raise ValueError(f"main_metric {obj['main_metric']!r} is not among the metrics")
+    directions = obj.get("metric_directions")
+    if not isinstance(directions, dict):
+        raise ValueError("'metric_directions' is not an object")
+    for m in metrics:
+        if directions.get(m) not in ("max", "min"):
+            raise ValueError(f"metric {m!r} has no direction ('max' or 'min')")
+    history = obj.get("history") if isinstance(obj.get("history"), dict) else {}
+    params = obj.get("params") if isinstance(obj.get("params"), dict) else {}
+    prov = obj.get("provenance") if isinstance(obj.get("provenance"), dict) else {}
+    source = obj.get("data_source")
+    if source not in ("twin", "real"):
+        raise ValueError(f"data_source is {source!r}, expected 'twin' or 'real'")
+
+    def count(k: str) -> int | None:
+        v = params.get(k)
+        return int(v) if isinstance(v, int) and not isinstance(v, bool) else None
+
+    return Run(
+        path=rel, dataset=obj["dataset"], system=obj["system"], seed=seed, fold=fold,
+        profile=str(obj.get("profile") or "unknown"), data_source=source,
+        main_metric=obj["main_metric"], metrics=metrics,
+        directions={m: directions[m] for m in metrics}, history=history,
+        frontend_trainable=count("frontend_trainable"), total_trainable=count("total_trainable"),
+        gabor=_gabor(obj.get("gabor")), provenance=prov,
+        config=obj.get("config") if isinstance(obj.get("config"), dict) else {},
+    )
+
+
+def load_runs(runs_dir: Path) -> RunSet:
+    """Every usable run under ``runs_dir`` (recursively), plus dataset markers."""
+    runs_dir = Path(runs_dir)
+    runs: list[Run] = []
+    missing: dict[str, str] = {}
+    skipped: list[tuple[str, str]] = []
+    seen: dict[tuple, Path] = {}
+    for path in sorted(runs_dir.rglob("*.json")):
+        rel = path.relative_to(runs_dir)
+        if any(part.startswith(".") for part in rel.parts):
+            continue  # atomic-write temporaries and hidden folders
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            skipped.append((rel.as_posix(), f"unreadable JSON ({e})"))
+            continue
+        if path.name == MISSING_MARKER:
+            reason = obj.get("reason") if isinstance(obj, dict) else None
+            dataset = obj.get("dataset") if isinstance(obj, dict) and obj.get("dataset") else rel.parts[0]
+            missing[str(dataset)] = str(reason or "dataset not available")
+            continue
+        try:
+            run = parse_run(obj, rel)
+        except ValueError as e:
+            skipped.append((rel.as_posix(), str(e)))
+            continue
+        ident = (run.dataset, run.system, run.seed, run.fold, run.profile)
+        if ident in seen:
+            skipped.append((rel.as_posix(), f"duplicate of {seen[ident].as_posix()}"))
+            continue
+        seen[ident] = rel
+        runs.append(run)
+    for f, why in skipped:
+        log.warning("skipping run file %s: %s", runs_dir / f, why)
+    runs.sort(key=lambda r: (r.dataset, r.system, r.seed, -1 if r.fold is None else r.fold,
+                             r.profile, r.path.as_posix()))
+    # A marker explains cells that have no runs; cells with runs ignore it.
+    return RunSet(runs, dict(sorted(missing.items())), skipped)

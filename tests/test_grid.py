@@ -1,0 +1,210 @@
+"""The grid runner and planner, with training replaced by fakes (fast; the real
+pipeline is exercised by test_e2e.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from benchmark import grid
+from benchmark.cli import main
+from benchmark.data import TWIN_MARKER
+from benchmark.errors import UserError
+
+CELLS = [("ami", "mel", 0, None), ("ami", "free_cnn", 0, None),
+         ("urbansound8k", "mel", 0, 1), ("urbansound8k", "mel", 0, 2),
+         ("voxceleb1", "mel", 1, None)]
+
+
+def _run_path(out, dataset, system, seed, fold):
+    fold = "" if fold is None else f"_fold{fold}"
+    return Path(out) / "runs" / dataset / system / f"seed{seed}{fold}.json"
+
+
+@pytest.fixture
+def fakes(monkeypatch, tmp_path):
+    """Fake tasks/results/train/report modules; ``calls`` records what ran."""
+    calls = {"run": [], "report": [], "fail": set()}
+
+    def run_cell(dataset, system, seed=0, fold=None, profile="demo", data=None, out=None,
+                 overrides=(), progress=True):
+        calls["run"].append((dataset, system, seed, fold, profile, data, progress))
+        if (dataset, system) in calls["fail"]:
+            raise RuntimeError(f"boom in {dataset}/{system}")
+        path = _run_path(out, dataset, system, seed, fold)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"dataset": dataset, "system": system}))
+        return path
+
+    def build_report(runs_dir, out_dir):
+        calls["report"].append((Path(runs_dir), Path(out_dir)))
+
+    mods = {
+        "benchmark.tasks": {"grid_cells": lambda profile: list(CELLS)},
+        "benchmark.results": {"run_path": _run_path},
+        "benchmark.train": {"run_cell": run_cell},
+        "benchmark.report": {"build_report": build_report},
+    }
+    for name, attrs in mods.items():
+        m = types.ModuleType(name)
+        for k, v in attrs.items():
+            setattr(m, k, v)
+        monkeypatch.setitem(sys.modules, name, m)
+    monkeypatch.setenv("GABORBENCH_HOME", str(tmp_path / "home"))
+    return calls
+
+
+def test_select_cells_filters_and_rejects_unknown(fakes):
+    assert [c.name for c in grid.select_cells("ci", ["urbansound8k"])] == [
+        "urbansound8k/mel/seed0_fold1", "urbansound8k/mel/seed0_fold2"]
+    assert len(grid.select_cells("ci", (), ["free_cnn"])) == 1
+    with pytest.raises(UserError, match="esc50"):
+        grid.select_cells("ci", ["esc50"])
+
+
+def test_plan_shell_has_one_exact_command_per_cell(fakes, capsys):
+    assert main(["plan", "--profile", "paper", "--format", "shell", "--out", "res dir"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    cmds = [shlex.split(l) for l in lines if l.startswith("gaborbench run")]
+    assert len(cmds) == len(CELLS)
+    for argv, (d, s, seed, fold) in zip(cmds, CELLS):
+        opts = dict(zip(argv[2::2], argv[3::2]))
+        assert opts["--dataset"] == d and opts["--system"] == s and opts["--seed"] == str(seed)
+        assert opts.get("--fold") == (None if fold is None else str(fold))
+        assert opts["--profile"] == "paper" and opts["--out"] == "res dir"
+    # every command is accepted by the real parser
+    from benchmark.cli import _build_parser
+    for argv in cmds:
+        _build_parser().parse_args(argv[1:])
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_plan_slurm_array_runs_the_indexed_command(fakes, tmp_path):
+    script = grid.render_plan(grid.select_cells("paper"), profile="paper", fmt="slurm")
+    assert f"#SBATCH --array=0-{len(CELLS) - 1}\n" in script
+    assert "#SBATCH --gres=gpu:1" in script
+    path = tmp_path / "job.sh"
+    path.write_text(script)
+    # Execute the array script with `gaborbench` replaced by a function that echoes its argv.
+    for task in (0, len(CELLS) - 1):
+        out = subprocess.run(
+            ["bash", "-c", f'gaborbench() {{ echo "ARGV $*"; }}; source {shlex.quote(str(path))}'],
+            env={"PATH": os.environ["PATH"], "SLURM_ARRAY_TASK_ID": str(task)},
+            capture_output=True, text=True, check=True).stdout
+        argv = [l for l in out.splitlines() if l.startswith("ARGV ")]
+        assert argv == ["ARGV " + grid.run_command(grid.Cell(*CELLS[task]), "paper", None, None)[len("gaborbench "):]]
+
+
+def test_reproduce_records_failures_and_resumes(fakes, tmp_path, capsys):
+    out = tmp_path / "res"
+    fakes["fail"].add(("ami", "free_cnn"))
+    rc = main(["reproduce", "--profile", "ci", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "ami/free_cnn/seed0" in err and "boom in ami/free_cnn" in err
+    log = json.loads((out / "logs/failed/ami/free_cnn/seed0.json").read_text())
+    assert log["error"] == "RuntimeError: boom in ami/free_cnn" and "Traceback" in log["traceback"]
+    # the grid went on past the failure and built the report
+    assert len(fakes["run"]) == len(CELLS)
+    assert all(p[5] == "twin" and p[6] is True for p in fakes["run"])
+    assert fakes["report"] == [(out / "runs", out)]
+
+    fakes["fail"].clear()
+    fakes["run"].clear()
+    rc = main(["reproduce", "--profile", "ci", "--out", str(out)])
+    assert rc == 0
+    assert f"{len(CELLS) - 1} of {len(CELLS)} already done" in capsys.readouterr().out
+    assert not (out / "logs/failed/ami/free_cnn/seed0.json").exists()
+
+
+def test_paper_profile_marks_missing_data_and_never_uses_a_twin(fakes, tmp_path, capsys):
+    out = tmp_path / "res"
+    home = Path(os.environ["GABORBENCH_HOME"])
+    # a twin sitting where real data belongs must not count as real data
+    (home / "data/voxceleb1").mkdir(parents=True)
+    (home / "data/voxceleb1" / TWIN_MARKER).write_text("{}")
+    rc = main(["reproduce", "--profile", "paper", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 0  # missing data is reported, not a failure
+    assert fakes["run"] == []
+    for d in ("ami", "urbansound8k", "voxceleb1"):
+        marker = json.loads((out / "runs" / d / "MISSING.json").read_text())
+        assert marker["dataset"] == d and marker["reason"]
+        assert f"not running {d}" in err
+    assert "gaborbench download ami" in json.loads((out / "runs/ami/MISSING.json").read_text())["reason"]
+    vox = json.loads((out / "runs/voxceleb1/MISSING.json").read_text())["reason"]
+    assert "synthetic twin" in vox and "by hand" in vox
+    assert not (home / "twins").exists()
+    assert fakes["report"] == [(out / "runs", out)]
+
+
+def test_present_real_dataset_runs_and_clears_its_marker(fakes, tmp_path):
+    from benchmark.recipes import load_recipe
+
+    out = tmp_path / "res"
+    root = Path(os.environ["GABORBENCH_HOME"]) / "data/ami"
+    grid.mark_missing(out, ["ami"])
+    assert (out / "runs/ami/MISSING.json").exists()
+    for e in load_recipe("ami").expect:
+        (root / e).parent.mkdir(parents=True, exist_ok=True)
+        (root / e).mkdir(exist_ok=True)
+    assert grid.missing_reason("ami") is None
+    assert main(["reproduce", "--profile", "paper", "--dataset", "ami", "--out", str(out)]) == 0
+    assert [r[:2] for r in fakes["run"]] == [("ami", "mel"), ("ami", "free_cnn")]
+    assert all(r[5] == "real" for r in fakes["run"])
+    assert not (out / "runs/ami/MISSING.json").exists()
+
+
+def test_worker_env_pins_gpus_or_shares_cores():
+    assert grid.worker_env(0, 2, ["0", "1"], 16) == {"CUDA_VISIBLE_DEVICES": "0"}
+    assert grid.worker_env(3, 4, ["0", "1"], 16) == {"CUDA_VISIBLE_DEVICES": "1"}
+    env = grid.worker_env(1, 4, [], 16)
+    assert env["CUDA_VISIBLE_DEVICES"] == "-1"
+    assert env["OMP_NUM_THREADS"] == env["TF_NUM_INTRAOP_THREADS"] == "4"
+    assert grid.worker_env(0, 8, [], 2)["OMP_NUM_THREADS"] == "1"
+
+
+def test_visible_gpus_reads_cuda_visible_devices(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
+    assert grid.visible_gpus() == ["2", "5"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
+    assert grid.visible_gpus() == []
+
+
+def _env_runner(cell, profile, data, out, progress):
+    """Runs in a spawned worker: report the worker's environment, or fail on request."""
+    if cell.system == "bad":
+        raise ValueError("bad system")
+    return {"ok": True, "pid": os.getpid(), "progress": progress,
+            "env": {k: os.environ.get(k) for k in ("CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS")}}
+
+
+def test_parallel_workers_get_their_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # no GPUs: share the cores
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    cells = [grid.Cell("ami", s) for s in ("mel", "free_cnn", "fixed_gabor")]
+    res = grid.run_grid(cells, profile="ci", data="twin", out=tmp_path, jobs=2, runner=_env_runner)
+    assert set(res) == set(cells) and all(r["ok"] for r in res.values())
+    assert all(r["progress"] is False for r in res.values())
+    assert all(r["pid"] != os.getpid() for r in res.values())
+    assert {r["env"]["CUDA_VISIBLE_DEVICES"] for r in res.values()} == {"-1"}
+    assert {r["env"]["OMP_NUM_THREADS"] for r in res.values()} == {"2"}
+
+
+def test_parallel_failure_is_logged(monkeypatch, tmp_path):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    cells = [grid.Cell("ami", "mel"), grid.Cell("ami", "bad")]
+    # a raising runner that escapes: the pool reports it and the grid still finishes
+    res = grid.run_grid(cells, profile="ci", data="twin", out=tmp_path, jobs=2, runner=_env_runner)
+    assert res[cells[0]]["ok"] and not res[cells[1]]["ok"]
+    assert "bad system" in res[cells[1]]["error"]
+    assert json.loads((tmp_path / "logs/failed/ami/bad/seed0.json").read_text())["system"] == "bad"
