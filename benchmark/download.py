@@ -27,7 +27,7 @@ import shutil
 import stat
 import sys
 import tarfile
-import tempfile
+import uuid
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -100,7 +100,7 @@ def require_kaggle_credentials(environ: dict | None = None, home: Path | None = 
 def manual_instructions(recipe: Recipe) -> str:
     target = paths.data_dir(recipe.name)
     src = recipe.source("manual")
-    steps = "; ".join(f"({i}) {s}" for i, s in enumerate(src.steps, 1))
+    steps = " ".join(f"({i}) {s}" for i, s in enumerate(src.steps, 1))
     missing = [e for e in recipe.expect if not (target / e).exists()]
     return (f"{recipe.name} must be downloaded by hand into {target} "
             f"(missing: {', '.join(missing)}). Steps: {steps}")
@@ -137,8 +137,9 @@ def _obtain(recipe: Recipe, *, via, skip_manual, mirror, retries) -> tuple[Path,
 def _assemble(recipe: Recipe, target: Path, src: Source, fill) -> None:
     """Build the dataset folder beside ``target`` and rename it into place."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{recipe.name}.partial-", dir=target.parent))
+    tmp = target.parent / f".{recipe.name}.partial-{uuid.uuid4().hex[:8]}"
     try:
+        tmp.mkdir()  # not mkdtemp: its 0700 mode would stick to the renamed folder
         fill(tmp)
         missing = [e for e in recipe.expect if not (tmp / e).exists()]
         if missing:
@@ -212,6 +213,9 @@ def _fetch_http(recipe: Recipe, *, mirror, retries) -> list[tuple[FileEntry, Pat
         try:
             path = Path(fetcher.fetch(entry.filename, downloader=_SizedDownloader(entry.size, not many)))
         except ValueError as e:
+            # pooch only renames verified files, so whatever sits under the final name
+            # now is a stale copy that failed the check: drop it too
+            (dl_dir / entry.filename).unlink(missing_ok=True)
             raise UserError(f"{recipe.name}: {entry.filename} from {url} failed verification after "
                             f"{n_retries + 1} attempt(s) and was discarded: {_one_line(e)}") from None
         except requests.exceptions.RequestException as e:

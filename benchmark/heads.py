@@ -145,15 +145,21 @@ class FreqMean(layers.Layer):
 
 
 def build_model(task_spec: TaskSpec, frontend_layer, n_mels: int, n_classes: int,
-                head_cfg: HeadSettings, n_frames: int | None = None) -> keras.Model:
+                head_cfg: HeadSettings, n_frames: int | None = None,
+                norm: tuple | None = None) -> keras.Model:
     """log-mel (batch, time, n_mels) -> frontend -> the task's head.
 
     Outputs: per-frame speech probability (batch, time) for ``sad``, class
     cosines (batch, n_classes) for ``xvector`` (the model also exposes the
     embedding as layer ``embedding``), class probabilities for ``cnn``.
+    ``norm`` = (mean, variance) per mel band of the training features: the
+    standardisation is part of the saved model, so a loaded model takes raw log-mel.
     """
     inp = keras.Input((n_frames, n_mels), name="logmel")
-    x = layers.Reshape((-1, n_mels, 1), name="add_channel")(inp)
+    x = inp
+    if norm is not None:
+        x = layers.Normalization(axis=-1, mean=norm[0], variance=norm[1], name="standardize")(x)
+    x = layers.Reshape((-1, n_mels, 1), name="add_channel")(x)
     x = frontend_layer(x)
     if len(x.shape) != 4:
         raise ValueError(f"frontend {frontend_layer.name!r} must emit (batch, time, mel, C); "

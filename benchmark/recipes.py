@@ -264,7 +264,7 @@ def load_recipe(name: str, root: Path | None = None) -> Recipe:
     root = Path(root) if root is not None else recipes_dir()
     names = recipe_names(root)
     if name not in names:
-        close = difflib.get_close_matches(name, names, n=1)
+        close = difflib.get_close_matches(name, names, n=1) or [n for n in names if n.startswith(name)][:1]
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise UserError(f"unknown dataset {name!r}{hint} (known: {', '.join(names) or 'none'})")
     folder = root / name

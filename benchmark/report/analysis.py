@@ -159,7 +159,8 @@ def summarize(runs: list[Run]) -> list[Cell]:
     for (dataset, system), group in sorted(groups.items(),
                                            key=lambda kv: (ds_rank[kv[0][0]], sys_rank[kv[0][1]])):
         group = sorted(group, key=lambda r: r.key)
-        sources = {r.data_source for r in group}
+        sources = sorted({r.data_source for r in group})
+        source = sources[0] if len(sources) == 1 else "mixed"
         for metric in sorted({m for r in group for m in r.metrics}):
             have = [r for r in group if metric in r.metrics]
             vals = np.array([r.metrics[metric] for r in have])
@@ -168,7 +169,7 @@ def summarize(runs: list[Run]) -> list[Cell]:
                 float(vals.mean()), float(vals.std(ddof=1)) if vals.size > 1 else 0.0,
                 ci95(vals),
                 _first(r.frontend_trainable for r in have), _first(r.total_trainable for r in have),
-                sources.pop() if len(sources) == 1 else "mixed",
+                source,
                 "+".join(sorted({r.profile for r in have})),
             ))
     return cells
@@ -242,25 +243,43 @@ def gabor_arrays(block: dict) -> dict[str, np.ndarray]:
     return {k: np.asarray(block[k], dtype=float) for k in GABOR_KEYS}
 
 
-def modulations(params: dict, frame_rate_hz: float, mel_bins_per_octave: float) -> dict[str, np.ndarray]:
+def modulations(params: dict, frame_rate_hz: float, mel_bins_per_octave: float,
+                spacing: tuple[float, float] = (1.0, 1.0)) -> dict[str, np.ndarray]:
     """Filters' modulations in units people read (the DESIGN section 2 conversion).
 
     temporal Hz = |F cos g| / 2pi x frame rate; spectral cyc/oct = |F sin g| / 2pi x
-    mel bins per octave; direction = sign(w_t * W_f) (the sweep's orientation).
-    The layer module offers the same conversion; this copy keeps the report free
-    of the deep-learning stack.
+    mel bins per octave (per grid unit of ``spacing``); direction = +1 for upward
+    sweeps, -1 downward, 0 without one. Uses the layer module's conversion when it
+    is importable, else the same formula written here.
     """
+    try:
+        from benchmark.layers import modulations as layer_modulations
+
+        m = layer_modulations(params, frame_rate_hz, mel_bins_per_octave, spacing=spacing)
+        return {k: np.asarray(m[k], dtype=float)
+                for k in ("temporal_hz", "spectral_cyc_per_oct", "direction")}
+    except (ImportError, AttributeError, TypeError, KeyError):
+        return modulations_np(params, frame_rate_hz, mel_bins_per_octave, spacing)
+
+
+def modulations_np(params: dict, frame_rate_hz: float, mel_bins_per_octave: float,
+                   spacing: tuple[float, float] = (1.0, 1.0)) -> dict[str, np.ndarray]:
+    """:func:`modulations` in plain NumPy (used when the layer module is unavailable)."""
     F = np.asarray(params["frequency"], dtype=float)
     g = np.asarray(params["orientation"], dtype=float)
-    wt, wf = F * np.cos(g), F * np.sin(g)
+    wt, wf = F * np.cos(g) / spacing[0], F * np.sin(g) / spacing[1]
+    # Constant phase along w_t t + W_f f = c, so df/dt = -w_t / W_f: upward when negative product.
+    prod = -wt * wf
     return {"temporal_hz": np.abs(wt) / (2 * np.pi) * frame_rate_hz,
             "spectral_cyc_per_oct": np.abs(wf) / (2 * np.pi) * mel_bins_per_octave,
-            "direction": np.sign(wt * wf)}
+            "direction": np.where(np.abs(prod) < 1e-9, 0.0, np.sign(prod))}
 
 
 def run_modulations(run: Run, which: str = "final") -> dict[str, np.ndarray]:
     g = run.gabor
-    return modulations(g[which], g["frame_rate_hz"], g["mel_bins_per_octave"])
+    kind = _grid_of(run)
+    spacing = tuple(1.0 if kind == "centered" or k < 2 else k / (k - 1) for k in g["kernel_size"])
+    return modulations(g[which], g["frame_rate_hz"], g["mel_bins_per_octave"], spacing)
 
 
 def _grid_of(run: Run) -> str:
@@ -287,12 +306,19 @@ def gabor_kernels_np(sigma_t, sigma_f, frequency, orientation, kernel_size,
         re, im = lead(sigma_t, sigma_f, frequency, orientation, tuple(kernel_size), grid=grid)
         return np.asarray(re, dtype=float), np.asarray(im, dtype=float)
     except (ImportError, AttributeError, TypeError):
-        pass   # not built yet or another signature: the same formula, written here
+        # not importable or another signature: the same formula, written here
+        return kernels_np(sigma_t, sigma_f, frequency, orientation, kernel_size, grid)
+
+
+def kernels_np(sigma_t, sigma_f, frequency, orientation, kernel_size,
+               grid: str = "centered") -> tuple[np.ndarray, np.ndarray]:
+    """:func:`gabor_kernels_np` in plain NumPy (float64)."""
     st, sf, F, g = (np.asarray(a, dtype=float)[None, None, :]
                     for a in (sigma_t, sigma_f, frequency, orientation))
     t = _grid(kernel_size[0], grid)[:, None, None]
     f = _grid(kernel_size[1], grid)[None, :, None]
-    env = np.exp(-t**2 / (2 * st**2) - f**2 / (2 * sf**2)) / (2 * np.pi * st * sf)
+    eps = 1e-3   # as the layer (and the original code) add to sigma in the exponent
+    env = np.exp(-t**2 / (2 * (st + eps)**2) - f**2 / (2 * (sf + eps)**2)) / (2 * np.pi * st * sf)
     phase = F * (t * np.cos(g) + f * np.sin(g))
     return env * np.cos(phase), env * np.sin(phase)
 

@@ -1,0 +1,394 @@
+"""The learnable Gabor (STRF) layer and unit conversions for its parameters.
+
+    >>> import keras
+    >>> from benchmark.layers import GaborLayer
+    >>> x = keras.Input((None, 64, 1))           # (batch, time, mel, 1) log-mel
+    >>> y = GaborLayer(64, kernel_size=(111, 9))(x)   # (batch, time, mel, 128)
+
+Parameters and their ranges (held there by construction, so no input or
+training step can make the kernels NaN or infinite):
+
+- ``sigma_t`` in [0.1, max(K_t, 16)] frames, ``sigma_f`` in [0.1, max(K_f, 16)]
+  mel bins: a sigmoid of an unconstrained variable. The upper bound covers the
+  reference initialisation (at most 2·1.41^6 ≈ 15.8).
+- ``frequency`` in [0, π] radians per grid unit (π is the Nyquist limit), also a
+  sigmoid; both components F·cos γ and F·sin γ therefore stay within Nyquist.
+- ``orientation``: any real number (it enters only through cos and sin);
+  reported wrapped to (-π, π].
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from benchmark import kernels as K
+
+OUTPUT_MODES = ("real", "imag", "concat", "abs")
+IMPLEMENTATIONS = ("dense", "separable", "fft", "auto")
+PARAM_NAMES = ("sigma_t", "sigma_f", "frequency", "orientation")
+SIGMA_MIN = 0.1
+SIGMA_MAX_FLOOR = 16.0
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p) - np.log1p(-p)
+
+
+def _sigmoid(x):
+    return ops.sigmoid(x)
+
+
+def sigma_bounds(kernel_size: tuple[int, int]) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(lo, hi) of sigma_t and of sigma_f for a kernel size (time, freq)."""
+    k_t, k_f = kernel_size
+    return (SIGMA_MIN, max(float(k_t), SIGMA_MAX_FLOOR)), (SIGMA_MIN, max(float(k_f), SIGMA_MAX_FLOOR))
+
+
+def reference_init(filters: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """The original code's initialisation.
+
+    F = (π/2)·1.41^(−U(0,5)); σ_f, σ_t = 2·1.41^U(0,6); γ ~ U(−π, π).
+    """
+    return {
+        "sigma_t": 2.0 * 1.41 ** rng.uniform(0, 6, filters),
+        "sigma_f": 2.0 * 1.41 ** rng.uniform(0, 6, filters),
+        "frequency": (np.pi / 2) * 1.41 ** (-rng.uniform(0, 5, filters)),
+        "orientation": rng.uniform(-np.pi, np.pi, filters),
+    }
+
+
+@keras.saving.register_keras_serializable(package="gabor_bench")
+class GaborLayer(keras.layers.Layer):
+    """Learnable 2-D Gabor filterbank on (batch, time, mel, 1) spectrograms.
+
+    Args:
+        filters: number of complex Gabor filters K.
+        kernel_size: (time taps, mel taps); the reference uses (111, 9).
+        output_mode: ``concat`` (2K channels: every real part, then every
+            imaginary part, filter order kept), ``real``, ``imag`` or ``abs``
+            (modulus; K channels each).
+        grid: ``centered`` (integer-spaced, centred on 0) or ``reference`` (the
+            original code's grid, for exact parity).
+        implementation: ``dense`` (one 2-D convolution), ``separable`` (time
+            convolution then a banded mel-axis matrix), ``fft`` (time axis in
+            the Fourier domain) or ``auto`` (the fastest for the shape, see
+            :func:`choose_implementation`). All give the same result.
+        seed: seed of the reference initialisation (None: Keras' global seed).
+
+    The output keeps time and mel sizes ('same' padding, stride 1). The
+    separable and fft paths need a known number of mel bands, and fft a known
+    number of frames; where a traced shape leaves them unknown the layer falls
+    back to separable (then dense), which computes the same function.
+    """
+
+    def __init__(self, filters, kernel_size=(111, 9), output_mode="concat", grid="centered",
+                 implementation="auto", seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(filters, (int, np.integer)) or isinstance(filters, bool) or filters < 1:
+            raise ValueError(f"filters must be a positive integer, received filters={filters!r}")
+        if (not isinstance(kernel_size, (tuple, list)) or len(kernel_size) != 2
+                or not all(isinstance(k, (int, np.integer)) and k >= 1 for k in kernel_size)):
+            raise ValueError("kernel_size must be two positive integers (time, mel), "
+                             f"received kernel_size={kernel_size!r}")
+        if output_mode not in OUTPUT_MODES:
+            raise ValueError(f"output_mode must be one of {OUTPUT_MODES}, "
+                             f"received output_mode={output_mode!r}")
+        if grid not in K.GRIDS:
+            raise ValueError(f"grid must be one of {K.GRIDS}, received grid={grid!r}")
+        if implementation not in IMPLEMENTATIONS:
+            raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, "
+                             f"received implementation={implementation!r}")
+        if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
+            raise ValueError(f"seed must be an integer or None, received seed={seed!r}")
+        self.filters = int(filters)
+        self.kernel_size = (int(kernel_size[0]), int(kernel_size[1]))
+        self.output_mode = output_mode
+        self.grid = grid
+        self.implementation = implementation
+        self.seed = None if seed is None else int(seed)
+        self.input_spec = keras.layers.InputSpec(ndim=4, axes={-1: 1})
+
+    # -- state -------------------------------------------------------------
+    def build(self, input_shape):
+        if input_shape[-1] != 1:
+            raise ValueError("GaborLayer expects one input channel (batch, time, mel, 1), "
+                             f"received input_shape={tuple(input_shape)}")
+        seed = self.seed
+        if seed is None:
+            # Draw from Keras' global seed so keras.utils.set_random_seed makes it reproducible.
+            seed = int(ops.convert_to_numpy(keras.random.randint((), 0, 2**31 - 1)))
+        init = self._to_raw(reference_init(self.filters, np.random.default_rng(seed)))
+        for name in PARAM_NAMES:
+            value = init[name]
+            setattr(self, f"_{name}", self.add_weight(
+                name=name, shape=(self.filters,),
+                initializer=keras.initializers.Constant(value), trainable=True))
+
+    def _to_raw(self, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        (lt, ht), (lf, hf) = sigma_bounds(self.kernel_size)
+        p = {k: np.asarray(v, dtype="float64").reshape(self.filters) for k, v in params.items()}
+        return {
+            "sigma_t": _logit((p["sigma_t"] - lt) / (ht - lt)).astype("float32"),
+            "sigma_f": _logit((p["sigma_f"] - lf) / (hf - lf)).astype("float32"),
+            "frequency": _logit(p["frequency"] / np.pi).astype("float32"),
+            "orientation": p["orientation"].astype("float32"),
+        }
+
+    def effective_params(self):
+        """The four parameters as backend tensors, mapped into their valid ranges."""
+        (lt, ht), (lf, hf) = sigma_bounds(self.kernel_size)
+        return (
+            lt + (ht - lt) * _sigmoid(self._sigma_t),
+            lf + (hf - lf) * _sigmoid(self._sigma_f),
+            math.pi * _sigmoid(self._frequency),
+            ops.convert_to_tensor(self._orientation),
+        )
+
+    def gabor_params(self) -> dict[str, np.ndarray]:
+        """Effective parameter values as float NumPy arrays of shape (filters,)."""
+        self._require_built()
+        values = [np.asarray(ops.convert_to_numpy(v), dtype="float64") for v in self.effective_params()]
+        out = dict(zip(PARAM_NAMES, values))
+        wrapped = np.mod(out["orientation"] + np.pi, 2 * np.pi) - np.pi   # [-π, π)
+        out["orientation"] = np.where(wrapped == -np.pi, np.pi, wrapped)
+        return out
+
+    def set_gabor_params(self, **params) -> None:
+        """Set any of sigma_t, sigma_f, frequency, orientation (arrays of shape (filters,)).
+
+        Values outside the valid ranges are clipped into them.
+        """
+        self._require_built()
+        unknown = set(params) - set(PARAM_NAMES)
+        if unknown:
+            raise ValueError(f"unknown Gabor parameter(s) {sorted(unknown)}; expected {PARAM_NAMES}")
+        current = self.gabor_params()
+        for name, value in params.items():
+            value = np.asarray(value, dtype="float64")
+            if value.shape not in ((), (self.filters,)):
+                raise ValueError(f"{name} must have shape ({self.filters},), received {value.shape}")
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"{name} must be finite, received {value}")
+            current[name] = np.broadcast_to(value, (self.filters,))
+        raw = self._to_raw(current)
+        for name in params:
+            getattr(self, f"_{name}").assign(raw[name])
+
+    def kernels(self) -> tuple[np.ndarray, np.ndarray]:
+        """(real, imag) kernels as NumPy arrays of shape (K_t, K_f, filters)."""
+        self._require_built()
+        re, im = K.gabor_kernels(*self.effective_params(), self.kernel_size, self.grid)
+        return ops.convert_to_numpy(re), ops.convert_to_numpy(im)
+
+    def _require_built(self):
+        if not self.built:
+            raise ValueError("the layer has no weights yet: call it on an input or "
+                             "call layer.build((None, time, mel, 1)) first")
+
+    # -- computation -------------------------------------------------------
+    def call(self, inputs):
+        x = ops.cast(inputs, self.compute_dtype)
+        impl = self.implementation
+        if impl == "auto":
+            impl = choose_implementation(self.kernel_size, self.filters)
+        if impl != "dense" and x.shape[2] is None:
+            impl = "dense"          # the mel-axis matrices need a known number of bands
+        if impl == "fft" and x.shape[1] is None:
+            impl = "separable"      # the transform length needs a known number of frames
+        params = self.effective_params()
+        if impl == "dense":
+            re, im = self._dense(x, params)
+        elif impl == "separable":
+            re, im = self._separable(x, params)
+        else:
+            re, im = self._fft(x, params)
+        return self._combine(re, im)
+
+    def _combine(self, re, im):
+        if self.output_mode == "real":
+            return re
+        if self.output_mode == "imag":
+            return im
+        if self.output_mode == "abs":
+            return ops.sqrt(ops.square(re) + ops.square(im) + 1e-12)
+        return ops.concatenate([re, im], axis=-1)
+
+    def _dense(self, x, params):
+        re, im = K.gabor_kernels(*params, self.kernel_size, self.grid)
+        kernel = ops.concatenate([re, im], axis=-1)[:, :, None, :]   # (K_t, K_f, 1, 2K)
+        kernel = ops.cast(kernel, x.dtype)
+        y = ops.conv(x, kernel, strides=1, padding="same")
+        return y[..., : self.filters], y[..., self.filters:]
+
+    def _mel_mix(self, u_re, u_im, cf, sf, mel: int):
+        """Complex 'same' correlation along mel with per-filter taps (cf + i sf).
+
+        ``u_re``/``u_im``: (..., filters, mel) — the time-filtered signal.
+        """
+        tc = ops.cast(K.same_correlation_matrix(cf, mel), u_re.dtype)   # (filters, mel, mel)
+        ts = ops.cast(K.same_correlation_matrix(sf, mel), u_re.dtype)
+        # y[n] = sum_m T[n, m] u[m]  (einsum keeps the filter axis as a batch axis)
+        def apply(t, u):
+            return ops.einsum("knm,...km->...kn", t, u)
+
+        return apply(tc, u_re) - apply(ts, u_im), apply(tc, u_im) + apply(ts, u_re)
+        return re, im
+
+    def _separable(self, x, params):
+        ct, st, cf, sf = K.separable_factors(*params, self.kernel_size, self.grid)
+        mel = x.shape[2]
+        kernel = ops.cast(ops.concatenate([ct, st], axis=-1)[:, None, None, :], x.dtype)  # (K_t,1,1,2K)
+        u = ops.conv(x, kernel, strides=1, padding="same")        # (B, T, M, 2K)
+        u = ops.transpose(u, (0, 1, 3, 2))                          # (B, T, 2K, M)
+        re, im = self._mel_mix(u[:, :, : self.filters], u[:, :, self.filters:], cf, sf, mel)
+        return ops.transpose(re, (0, 1, 3, 2)), ops.transpose(im, (0, 1, 3, 2))
+
+    def _fft(self, x, params):
+        ct, st, cf, sf = K.separable_factors(*params, self.kernel_size, self.grid)
+        k_t = self.kernel_size[0]
+        mel = x.shape[2]
+        frames = ops.shape(x)[1]
+        n_fft = K.fast_fft_length(int(x.shape[1]) + k_t - 1)
+        dtype = x.dtype
+        cos_tab, sin_tab = (ops.cast(ops.convert_to_tensor(t), dtype) for t in K.dft_phase(k_t, n_fft))
+        # Spectra of the time factors (filters, freqs): H = sum_i g[i] e^{i phase[i]}.
+        ct_, st_ = ops.transpose(ops.cast(ct, dtype)), ops.transpose(ops.cast(st, dtype))
+        c_re, c_im = ops.matmul(ct_, cos_tab), ops.matmul(ct_, sin_tab)
+        s_re, s_im = ops.matmul(st_, cos_tab), ops.matmul(st_, sin_tab)
+
+        xt = ops.transpose(x[..., 0], (0, 2, 1))                   # (B, M, T)
+        xt = ops.pad(xt, [(0, 0), (0, 0), (0, n_fft - int(x.shape[1]))])
+        x_re, x_im = ops.rfft(xt)                                    # (B, M, F)
+        x_re, x_im = x_re[:, None], x_im[:, None]                    # (B, 1, M, F)
+
+        def cmul(a_re, a_im, b_re, b_im):
+            return a_re * b_re - a_im * b_im, a_re * b_im + a_im * b_re
+
+        # Time-filtered spectra of the cos and sin parts: (B, K, M, F).
+        uc = cmul(x_re, x_im, c_re[None, :, None, :], c_im[None, :, None, :])
+        us = cmul(x_re, x_im, s_re[None, :, None, :], s_im[None, :, None, :])
+        # Mel mixing commutes with the time transform; do it on the spectra.
+        tc = ops.cast(K.same_correlation_matrix(cf, mel), dtype)    # (K, M, M)
+        ts = ops.cast(K.same_correlation_matrix(sf, mel), dtype)
+
+        def mel(t, u):
+            return ops.einsum("knm,bkmf->bknf", t, u)
+
+        # real = (x*ct)*cf - (x*st)*sf ; imag = (x*st)*cf + (x*ct)*sf  (each real)
+        re_spec = (mel(tc, uc[0]) - mel(ts, us[0]), mel(tc, uc[1]) - mel(ts, us[1]))
+        im_spec = (mel(tc, us[0]) + mel(ts, uc[0]), mel(tc, us[1]) + mel(ts, uc[1]))
+        re = ops.irfft(re_spec, fft_length=n_fft)[..., :frames]      # (B, K, M, T)
+        im = ops.irfft(im_spec, fft_length=n_fft)[..., :frames]
+        return ops.transpose(re, (0, 3, 2, 1)), ops.transpose(im, (0, 3, 2, 1))
+
+    # -- Keras plumbing ----------------------------------------------------
+    def compute_output_shape(self, input_shape):
+        channels = 2 * self.filters if self.output_mode == "concat" else self.filters
+        return tuple(input_shape[:3]) + (channels,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "filters": self.filters,
+            "kernel_size": list(self.kernel_size),
+            "output_mode": self.output_mode,
+            "grid": self.grid,
+            "implementation": self.implementation,
+            "seed": self.seed,
+        })
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["kernel_size"] = tuple(config["kernel_size"])
+        return cls(**config)
+
+
+def choose_implementation(kernel_size: tuple[int, int], filters: int) -> str:
+    """The implementation ``auto`` uses for a kernel shape.
+
+    A small cost model fitted to ``gaborbench bench`` sweeps on CPU: the
+    Fourier path wins once the time kernel is long; short kernels are cheaper
+    as direct convolutions.
+    """
+    k_t, k_f = kernel_size
+    if k_t * k_f <= 25:
+        return "dense"
+    if k_t <= 9:
+        return "separable"
+    return "fft"
+
+
+def find_gabor_layers(model) -> list[GaborLayer]:
+    """Every GaborLayer inside a layer or model (depth-first)."""
+    found: list[GaborLayer] = []
+
+    def visit(layer):
+        if isinstance(layer, GaborLayer):
+            found.append(layer)
+            return
+        for sub in getattr(layer, "_layers", None) or getattr(layer, "layers", None) or []:
+            visit(sub)
+
+    visit(model)
+    return found
+
+
+# --- units ------------------------------------------------------------------
+
+def mel_bins_per_octave(n_mels: int, fmin: float, fmax: float, at_hz: float | None = None) -> float:
+    """Mel bands per octave of a Slaney mel scale with ``n_mels`` bands on [fmin, fmax].
+
+    At ``at_hz`` if given; otherwise in the logarithmic part of the scale (above
+    1 kHz, where it is constant: about 14.5 for 64 bands on 0–8 kHz), or at the
+    band centre when the whole range is below 1 kHz. A convolution filter
+    slides over every band, so one value per feature configuration is the
+    convention of tables and plots.
+    """
+    from benchmark.features import FeatureConfig, mel_bins_per_octave as at_frequency
+
+    if at_hz is None:
+        at_hz = max(2000.0, fmin) if fmax > 1000.0 else (fmin + fmax) / 2
+    config = FeatureConfig(sample_rate=int(math.ceil(2 * fmax)), n_mels=n_mels, fmin=fmin, fmax=fmax)
+    return at_frequency(config, at_hz)
+
+
+def modulations(params: dict, frame_rate_hz: float, mel_bins_per_octave: float,
+                spacing: tuple[float, float] = (1.0, 1.0)) -> dict[str, np.ndarray]:
+    """Convert Gabor parameters to units people read.
+
+    Returns ``temporal_hz`` (|ω_t|/(2π) × frame rate), ``spectral_cyc_per_oct``
+    (|Ω_f|/(2π) × mel bands per octave), and ``direction``: +1 for upward
+    sweeps (frequency rising with time), -1 downward, 0 when either modulation
+    is (numerically) zero. ``spacing`` is the grid spacing in (frames, bands)
+    per grid unit (see :func:`benchmark.kernels.grid_spacing`; 1 for the
+    centred grid).
+    """
+    freq = np.asarray(params["frequency"], dtype="float64")
+    gamma = np.asarray(params["orientation"], dtype="float64")
+    omega_t = freq * np.cos(gamma) / spacing[0]     # rad per frame
+    omega_f = freq * np.sin(gamma) / spacing[1]     # rad per mel band
+    # Lines of constant phase satisfy ω_t t + Ω_f f = c, i.e. df/dt = -ω_t/Ω_f.
+    prod = -omega_t * omega_f
+    direction = np.where(np.abs(prod) < 1e-9, 0, np.sign(prod)).astype(int)
+    return {
+        "temporal_hz": np.abs(omega_t) / (2 * np.pi) * frame_rate_hz,
+        "spectral_cyc_per_oct": np.abs(omega_f) / (2 * np.pi) * mel_bins_per_octave,
+        "direction": direction,
+    }
+
+
+def params_from_modulations(temporal_hz, spectral_cyc_per_oct, direction, frame_rate_hz: float,
+                            mel_bins_per_octave: float) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of :func:`modulations` on the centred grid: (frequency, orientation)."""
+    omega_t = 2 * np.pi * np.asarray(temporal_hz, dtype="float64") / frame_rate_hz
+    omega_f = 2 * np.pi * np.asarray(spectral_cyc_per_oct, dtype="float64") / mel_bins_per_octave
+    # Upward sweeps need ω_t·Ω_f < 0: give the spectral component the opposite sign.
+    omega_f = np.where(np.asarray(direction) > 0, -omega_f, omega_f)
+    return np.hypot(omega_t, omega_f), np.arctan2(omega_f, omega_t)

@@ -1,0 +1,112 @@
+"""``gaborbench report``: run JSONs -> summary CSV, tables and plots.
+
+Layout of what :func:`build_report` writes under ``out_dir`` (see results/README.md):
+``summary.csv``; ``tables/`` main.md, main.tex, paired.md, paired.csv, drift.csv,
+task_similarity.csv; ``plots/`` scores, filters_*, modulation_*, task_similarity,
+curves_*, drift (PNG and PDF each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from benchmark import paths
+from benchmark.errors import UserError
+from benchmark.io import write_text
+from benchmark.report import analysis, tables
+from benchmark.report.runs import RunSet, load_runs
+
+__all__ = ["build_report", "cli_report", "load_runs"]
+
+# Plot files this command owns; stale ones (a dataset no longer present) are removed.
+_OWNED_PLOTS = re.compile(r"^(scores|drift|task_similarity|(filters|modulation|curves)_.+)\.(png|pdf)$")
+
+
+def _suffix(dataset: str, system: str) -> str:
+    return dataset if system == analysis.REFERENCE else f"{dataset}_{system}"
+
+
+def _write_plots(rs: RunSet, cells: list[analysis.Cell], drifts: dict, names: list[str],
+                 dist, plot_dir: Path) -> list[Path]:
+    from benchmark.report import plots  # matplotlib only when plots are asked for
+
+    runs = rs.runs
+    order = analysis.system_order({r.system for r in runs})
+    by_key = {(c.dataset, c.system, c.metric): c for c in cells}
+    written = plots.scores(plot_dir / "scores", analysis.table_columns(runs, rs.missing),
+                           order, by_key, runs)
+
+    learn = analysis.learnable_runs(runs)
+    for (d, s), group in learn.items():
+        written += plots.filter_gallery(plot_dir / f"filters_{_suffix(d, s)}", group[0])
+        cortical = [r for r in runs if r.dataset == d and r.system == "cortical_gabor"
+                    and r.gabor is not None]
+        grid = analysis.run_modulations(sorted(cortical, key=lambda r: r.key)[0]) if cortical else None
+        written += plots.modulation_map(plot_dir / f"modulation_{_suffix(d, s)}", group[0], grid)
+
+    written += plots.task_similarity(plot_dir / "task_similarity", names, dist,
+                                     [r for r in runs if r.dataset in names])
+
+    colors = plots._colors(order)
+    for d in analysis.dataset_order({r.dataset for r in runs}):
+        metric = analysis.main_metric(runs, d)
+        here = [r for r in runs if r.dataset == d]
+        by_system = {s: [r for r in here if r.system == s] for s in order}
+        by_system = {s: g for s, g in by_system.items() if g}
+        written += plots.curves(plot_dir / f"curves_{d}", d, metric,
+                                analysis.direction_of(metric, here), by_system, colors)
+
+    written += plots.drift(plot_dir / "drift", drifts, [r for g in learn.values() for r in g],
+                           analysis.REFERENCE)
+    return written
+
+
+def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[Path]:
+    """Build every table (and, unless ``plots=False``, every figure); return the files written."""
+    runs_dir, out_dir = Path(runs_dir), Path(out_dir)
+    if not runs_dir.is_dir():
+        raise UserError(f"runs folder {runs_dir} does not exist: train something first "
+                        "(gaborbench run ... or make demo), or pass --runs")
+    rs = load_runs(runs_dir)
+    cells = analysis.summarize(rs.runs)
+    pairs = analysis.paired(rs.runs)
+    learn = analysis.learnable_runs(rs.runs)
+    drifts = {k: (len(g), sum(len(r.gabor["final"]["sigma_t"]) for r in g), analysis.drift(g))
+              for k, g in learn.items()}
+    names, dist = analysis.task_distances(rs.runs)
+
+    tdir = out_dir / "tables"
+    texts = {
+        out_dir / "summary.csv": tables.summary_csv(cells),
+        tdir / "main.md": tables.main_markdown(rs, cells),
+        tdir / "main.tex": tables.main_latex(rs, cells),
+        tdir / "paired.md": tables.paired_markdown(pairs),
+        tdir / "paired.csv": tables.paired_csv(pairs),
+        tdir / "drift.csv": tables.drift_csv(drifts),
+        tdir / "task_similarity.csv": tables.distance_csv(names, dist),
+    }
+    for path, text in texts.items():
+        write_text(path, text)
+    written = list(texts)
+
+    if plots:
+        plot_dir = out_dir / "plots"
+        plot_dir.mkdir(parents=True, exist_ok=True)
+        made = _write_plots(rs, cells, drifts, names, dist, plot_dir)
+        for old in sorted(plot_dir.iterdir()):
+            if _OWNED_PLOTS.match(old.name) and old not in made:
+                old.unlink()
+        written += made
+    return written
+
+
+def cli_report(args: argparse.Namespace) -> int:
+    runs_dir = Path(args.runs) if args.runs else paths.RESULTS_DIR / "runs"
+    out_dir = Path(args.out) if args.out else paths.RESULTS_DIR
+    written = build_report(runs_dir, out_dir)
+    print(f"wrote {len(written)} files under {out_dir} from {runs_dir}")
+    for p in written:
+        print(f"  {p}")
+    return 0

@@ -1,0 +1,257 @@
+"""Tables: summary CSV, the main results table (Markdown and LaTeX), paired tests.
+
+Every writer returns text built only from the runs (no clock, no host), in a
+fixed order, so rebuilding the report from the same runs gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+
+import numpy as np
+
+from benchmark.report.analysis import (MIN_PAIRS, REFERENCE, Cell, Paired, metric_label,
+                                       direction_of, system_order, table_columns)
+from benchmark.report.runs import RunSet
+
+ARROW = {"max": "↑", "min": "↓"}
+METRIC_CONVENTIONS = (
+    "DetER (detection error rate) = (false alarm + missed detection) / total reference "
+    "speech duration, summed over files (duration-weighted), pyannote.metrics "
+    "semantics, collar 0.",
+    "EER (equal error rate, cosine scoring) by the pyannote.metrics det_curve "
+    "convention (first threshold where the false-alarm rate exceeds the miss rate; "
+    "mean of the four neighbouring rates).",
+    "Accuracy, balanced accuracy and macro-F1 follow scikit-learn's definitions; "
+    "speaker identification reports accuracy.",
+)
+TWIN_WARNING = ("SYNTHETIC TWIN: these are synthetic-twin results, computed on generated "
+                "stand-ins for the datasets. They are not the paper's numbers and are not "
+                "comparable to them.")
+
+
+def fmt(x: float | None) -> str:
+    """Numbers in CSV: 6 significant digits, empty when absent."""
+    return "" if x is None else f"{x:.6g}"
+
+
+def _csv(rows: list[list]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------- summary.csv
+
+SUMMARY_COLUMNS = ["dataset", "system", "metric", "direction", "mean", "std", "n",
+                   "ci95_low", "ci95_high", "frontend_trainable", "total_trainable",
+                   "data_source", "profile"]
+
+
+def summary_csv(cells: list[Cell]) -> str:
+    rows: list[list] = [SUMMARY_COLUMNS]
+    for c in cells:
+        lo, hi = c.ci95 if c.ci95 else (None, None)
+        rows.append([c.dataset, c.system, c.metric, c.direction, fmt(c.mean), fmt(c.std),
+                     c.n, fmt(lo), fmt(hi),
+                     "" if c.frontend_trainable is None else c.frontend_trainable,
+                     "" if c.total_trainable is None else c.total_trainable,
+                     c.data_source, c.profile])
+    return _csv(rows)
+
+
+# ---------------------------------------------------------------- main table
+
+def _pct(x: float) -> float:
+    return round(100 * x, 1)
+
+
+def _cell_text(c: Cell) -> str:
+    text = f"{_pct(c.mean):.1f} ± {_pct(c.std):.1f}"
+    return text + " (n=1)" if c.n == 1 else text
+
+
+def _grid(rs: RunSet, cells: list[Cell]):
+    """Rows, columns and, per (row, column), (text, is_number, bold)."""
+    by_key = {(c.dataset, c.system, c.metric): c for c in cells}
+    present = {r.system for r in rs.runs}
+    rows = system_order(present)
+    cols = table_columns(rs.runs, rs.missing)
+    ran = {(r.dataset, r.system) for r in rs.runs}
+    with_runs = {r.dataset for r in rs.runs}
+    body: dict[tuple[str, int], tuple[str, bool]] = {}
+    for j, (d, m) in enumerate(cols):
+        direction = direction_of(m, [r for r in rs.runs if r.dataset == d])
+        found = [by_key[(d, s, m)] for s in rows if (d, s, m) in by_key]
+        best = None
+        if found:
+            pick = max if direction == "max" else min
+            best = pick(_pct(c.mean) for c in found)
+        for s in rows:
+            c = by_key.get((d, s, m))
+            if c is not None:
+                body[(s, j)] = (_cell_text(c), _pct(c.mean) == best)
+            elif d not in with_runs and d in rs.missing:
+                body[(s, j)] = ("not run (dataset missing)", False)
+            elif (d, s) in ran:
+                body[(s, j)] = ("not run (metric not reported)", False)
+            else:
+                body[(s, j)] = ("not run (no run files)", False)
+    return rows, cols, body
+
+
+def _notes(rs: RunSet) -> list[str]:
+    notes = [
+        "Cells: mean ± sample standard deviation over seeds × folds, in percent "
+        "(fraction × 100); (n=1) marks a single run, whose spread is shown as 0.0. "
+        "Bold: best mean in the column (↑ higher is better, ↓ lower is better). "
+        "\"not run (no run files)\": no run JSON for that dataset and system.",
+        *METRIC_CONVENTIONS,
+    ]
+    profiles = sorted({r.profile for r in rs.runs})
+    notes.append(f"Profile: {', '.join(profiles) if profiles else 'none (no runs)'}.")
+    sources: dict[str, set[str]] = defaultdict(set)
+    for r in rs.runs:
+        sources[r.data_source].add(r.dataset)
+    if set(sources) == {"twin"}:
+        notes.append("Data: " + TWIN_WARNING)
+    elif set(sources) == {"real"}:
+        notes.append("Data: real datasets.")
+    elif sources:
+        notes.append("Data: MIXED. " + TWIN_WARNING.replace("these are", "some are")
+                     + f" Synthetic twin: {', '.join(sorted(sources['twin']))}; "
+                     f"real: {', '.join(sorted(sources['real']))}.")
+    commits = sorted({str(r.provenance.get("git_commit"))[:12] for r in rs.runs
+                      if r.provenance.get("git_commit")})
+    dirty = any(r.provenance.get("git_dirty") for r in rs.runs)
+    notes.append("Code: git commit " + (", ".join(commits) if commits else "unknown")
+                 + (" (with uncommitted changes in some runs)." if dirty else "."))
+    for d, why in rs.missing.items():
+        if d not in {r.dataset for r in rs.runs}:
+            notes.append(f"{d}: dataset missing: {why}")
+    if rs.skipped:
+        notes.append(f"{len(rs.skipped)} run file(s) could not be used and were skipped: "
+                     + "; ".join(f"{f} ({why})" for f, why in rs.skipped))
+    return notes
+
+
+def _header(d: str, m: str, rs: RunSet) -> str:
+    direction = direction_of(m, [r for r in rs.runs if r.dataset == d])
+    return f"{d} {metric_label(m)} (%) {ARROW[direction]}"
+
+
+def main_markdown(rs: RunSet, cells: list[Cell]) -> str:
+    rows, cols, body = _grid(rs, cells)
+    lines = ["# Main results", "",
+             "| system | " + " | ".join(_header(d, m, rs) for d, m in cols) + " |",
+             "|---|" + "---:|" * len(cols)]
+    for s in rows:
+        texts = []
+        for j in range(len(cols)):
+            text, bold = body[(s, j)]
+            texts.append(f"**{text}**" if bold else text)
+        lines.append(f"| {s} | " + " | ".join(texts) + " |")
+    lines.append("")
+    lines += [f"- {n}" for n in _notes(rs)]
+    return "\n".join(lines) + "\n"
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+                  "^": r"\textasciicircum{}"}
+_LATEX_UNICODE = {"±": r"$\pm$", "↑": r"$\uparrow$", "↓": r"$\downarrow$", "×": r"$\times$",
+                  "—": "---", "–": "--", "≥": r"$\geq$", "<": r"$<$", ">": r"$>$"}
+
+
+def latex_escape(text: str) -> str:
+    out = "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+    return "".join(_LATEX_UNICODE.get(ch, ch) for ch in out)
+
+
+def main_latex(rs: RunSet, cells: list[Cell]) -> str:
+    rows, cols, body = _grid(rs, cells)
+    lines = [r"% Generated by gaborbench report. Needs \usepackage{booktabs}.",
+             r"\begin{table}[t]", r"\centering", r"\small",
+             r"\begin{tabular}{l" + "c" * len(cols) + "}", r"\toprule",
+             "System & " + " & ".join(latex_escape(_header(d, m, rs)) for d, m in cols)
+             + r" \\", r"\midrule"]
+    for s in rows:
+        texts = []
+        for j in range(len(cols)):
+            text, bold = body[(s, j)]
+            text = latex_escape(text)
+            texts.append(rf"\textbf{{{text}}}" if bold else text)
+        lines.append(latex_escape(s) + " & " + " & ".join(texts) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\par\smallskip",
+              r"\begin{minipage}{\linewidth}\footnotesize"]
+    lines += [latex_escape(n) + r"\par" for n in _notes(rs)]
+    lines += [r"\end{minipage}",
+              r"\caption{Main results per system and dataset.}",
+              r"\label{tab:main}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- paired comparison
+
+PAIRED_COLUMNS = ["dataset", "metric", "direction", "reference", "other", "n_pairs",
+                  "mean_diff", "verdict", "wins", "losses", "p_value", "test", "note"]
+TEST_NAME = "wilcoxon signed-rank (two-sided)"
+
+
+def paired_csv(rows: list[Paired], reference: str = REFERENCE) -> str:
+    out: list[list] = [PAIRED_COLUMNS]
+    for p in rows:
+        out.append([p.dataset, p.metric, p.direction, reference, p.other, p.n,
+                    fmt(p.mean_diff), p.verdict, p.wins, p.losses, fmt(p.p_value),
+                    TEST_NAME, p.note])
+    return _csv(out)
+
+
+def paired_markdown(rows: list[Paired], reference: str = REFERENCE) -> str:
+    lines = [f"# {reference} against each other system", ""]
+    if not rows:
+        lines.append(f"No dataset has runs of both {reference} and another system: "
+                     "nothing to compare.")
+        return "\n".join(lines) + "\n"
+    lines += ["| dataset | metric | other system | n pairs | difference (pp) | "
+              f"{reference} is | wins / losses | p |",
+              "|---|---|---|---:|---:|---|---:|---:|"]
+    for p in rows:
+        diff = "" if p.mean_diff is None else f"{100 * p.mean_diff:+.2f}"
+        pval = p.note if p.p_value is None else f"{p.p_value:.3g}"
+        lines.append(f"| {p.dataset} | {metric_label(p.metric)} {ARROW[p.direction]} | "
+                     f"{p.other} | {p.n} | {diff} | {p.verdict} | {p.wins} / {p.losses} | {pval} |")
+    lines += [
+        "",
+        f"- Runs are paired on (seed, fold); a pair exists only where both systems ran "
+        f"that seed and fold. Difference = {reference} − other, mean over pairs, in "
+        "percentage points of the metric; 'better'/'worse' accounts for the metric's "
+        "direction (↑ higher is better, ↓ lower is better).",
+        "- p: two-sided Wilcoxon signed-rank test on the paired differences (zero "
+        "differences dropped), chosen over the paired t-test because a handful of "
+        "seed/fold differences need not be normally distributed. With fewer than "
+        f"{MIN_PAIRS} pairs no outcome can reach p < 0.05, so p is reported as "
+        f"n/a (n<{MIN_PAIRS}). No correction for multiple comparisons is applied.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- analysis tables
+
+def drift_csv(drifts: dict[tuple[str, str], tuple[int, int, dict[str, float]]]) -> str:
+    """(dataset, system) -> (runs, filters, {param: median change})."""
+    rows: list[list] = [["dataset", "system", "param", "median_change", "change_kind",
+                         "n_runs", "n_filters"]]
+    for (d, s), (n_runs, n_filters, values) in drifts.items():
+        for k, v in values.items():
+            kind = "abs_wrapped_delta_over_pi" if k == "orientation" else "abs_delta_over_abs_init"
+            rows.append([d, s, k, fmt(v), kind, n_runs, n_filters])
+    return _csv(rows)
+
+
+def distance_csv(names: list[str], dist: np.ndarray) -> str:
+    rows: list[list] = [["dataset", *names]]
+    rows += [[a, *(fmt(float(x)) for x in dist[i])] for i, a in enumerate(names)]
+    return _csv(rows)

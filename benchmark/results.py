@@ -1,0 +1,136 @@
+"""Where run files and models live, what provenance they record, and loading them.
+
+One run = one JSON at ``<out>/runs/<dataset>/<system>/seed<N>[_fold<K>].json``
+(schema version 1) and one model at ``<out>/models/...keras`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmark import paths
+from benchmark.io import read_json, write_json
+
+SCHEMA_VERSION = 1
+
+RUN_KEYS = (
+    "schema_version", "dataset", "task", "system", "seed", "fold", "profile", "data_source",
+    "config_hash", "config", "metrics", "metric_directions", "main_metric", "history", "params",
+    "gabor", "features", "wall_time_s", "provenance", "model_path",
+)
+HISTORY_KEYS = ("epoch", "loss", "val_loss", "val_main", "best_epoch")
+PROVENANCE_KEYS = ("git_commit", "git_dirty", "packages", "python", "platform", "device",
+                   "keras_backend", "data_checksum", "data_root", "twin", "skipped_inputs",
+                   "created_utc")
+PACKAGES = ("tensorflow", "keras", "jax", "numpy", "scipy", "soundfile", "soxr", "scikit-learn",
+            "pyannote.metrics")
+
+
+def default_out() -> Path:
+    return paths.RESULTS_DIR
+
+
+def _stem(seed: int, fold: int | None) -> str:
+    return f"seed{seed}" + ("" if fold is None else f"_fold{fold}")
+
+
+def run_path(out, dataset: str, system: str, seed: int, fold: int | None = None) -> Path:
+    return Path(out) / "runs" / dataset / system / f"{_stem(seed, fold)}.json"
+
+
+def model_path(out, dataset: str, system: str, seed: int, fold: int | None = None) -> Path:
+    return Path(out) / "models" / dataset / system / f"{_stem(seed, fold)}.keras"
+
+
+def checkpoint_dir(out, dataset: str, system: str, seed: int, fold: int | None = None) -> Path:
+    return Path(out) / "checkpoints" / dataset / system / _stem(seed, fold)
+
+
+def logs_dir(out, dataset: str, system: str, seed: int, fold: int | None = None) -> Path:
+    return Path(out) / "logs" / dataset / system / _stem(seed, fold)
+
+
+def git_state(repo: Path = paths.REPO_ROOT) -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the repository, or (None, None) outside git."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
+                              timeout=10)
+
+    try:
+        head = git("rev-parse", "HEAD")
+        if head.returncode != 0:
+            return None, None
+        status = git("status", "--porcelain", "--untracked-files=no")
+        return head.stdout.strip(), bool(status.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def device_description() -> str:
+    try:
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            names = [tf.config.experimental.get_device_details(g).get("device_name", g.name)
+                     for g in gpus]
+            return "GPU: " + ", ".join(names)
+    except Exception:  # no TF, or a backend without device queries: describe the CPU
+        pass
+    return f"CPU: {platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+
+
+def provenance(*, data_checksum: str, data_root: str, twin: dict | None,
+               skipped_inputs: int) -> dict:
+    import keras
+
+    commit, dirty = git_state()
+    return {
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "packages": package_versions(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "device": device_description(),
+        "keras_backend": keras.backend.backend(),
+        "data_checksum": data_checksum,
+        "data_root": str(data_root),
+        "twin": twin,
+        "skipped_inputs": int(skipped_inputs),
+        "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def write_run(path, run: dict) -> None:
+    missing = [k for k in RUN_KEYS if k not in run]
+    if missing:
+        raise ValueError(f"run record lacks {missing}")
+    write_json(path, run)
+
+
+def load_runs(runs_dir=None) -> list[dict]:
+    """Every run JSON under ``runs_dir`` (default results/runs), sorted by path."""
+    runs_dir = Path(runs_dir) if runs_dir is not None else default_out() / "runs"
+    out = []
+    for p in sorted(runs_dir.glob("*/*/*.json")):
+        run = read_json(p)
+        if run.get("schema_version") == SCHEMA_VERSION:
+            run["_path"] = str(p)
+            out.append(run)
+    return out

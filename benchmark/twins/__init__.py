@@ -1,0 +1,113 @@
+"""Synthetic twins: small datasets written in the real datasets' exact layouts.
+
+A twin is a pure function of (dataset, size, seed): the same arguments give
+byte-identical files. It is built in a temporary folder and renamed into place,
+so a twin folder is either complete or absent, and its root holds
+``benchmark.data.TWIN_MARKER`` so it can never pass for real data.
+
+    from benchmark.twins import ensure_twin
+    root = ensure_twin("urbansound8k", size="tiny")  # then read it like the real one
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from benchmark.data import TWIN_MARKER
+from benchmark.errors import UserError
+from benchmark.io import read_json, write_json
+from benchmark.paths import twins_dir
+
+# Bump when any generator's output changes: cached twins are then rebuilt.
+GENERATOR_VERSION = 1
+SIZES = ("tiny", "demo")
+TWINS = ("urbansound8k", "esc50", "zebra_finch", "voxceleb1", "ami", "chime5")
+
+
+def _check(name: str, size: str) -> None:
+    if name not in TWINS:
+        raise UserError(f"no synthetic twin for {name!r}; twins exist for {', '.join(TWINS)}.")
+    if size not in SIZES:
+        raise UserError(f"unknown twin size {size!r}; use one of {', '.join(SIZES)}.")
+
+
+def marker(name: str, size: str, seed: int) -> dict:
+    return {"dataset": name, "size": size, "seed": int(seed), "generator_version": GENERATOR_VERSION}
+
+
+def is_complete(root: Path, name: str, size: str, seed: int) -> bool:
+    try:
+        return read_json(Path(root) / TWIN_MARKER) == marker(name, size, seed)
+    except (OSError, ValueError):
+        return False
+
+
+def _tracker(progress: bool | None):
+    def track(items, desc=None):
+        if progress is False:
+            return items
+        from tqdm import tqdm
+
+        return tqdm(items, desc=desc, unit="file", leave=False, disable=None if progress is None else False)
+
+    return track
+
+
+def _build(name: str, out: Path, size: str, seed: int, progress: bool | None) -> Path:
+    """Write the twin into a sibling temporary folder, then rename it to ``out``."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        module = importlib.import_module(f"benchmark.twins.{name}")
+        module.write(tmp, size, seed, _tracker(progress))
+        write_json(tmp / TWIN_MARKER, marker(name, size, seed))
+        if out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        os.rename(tmp, out)  # atomic; fails if ``out`` exists and is not empty
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def synth(name: str, out: str | os.PathLike, size: str = "tiny", seed: int = 0,
+          progress: bool | None = False) -> Path:
+    """Write the twin of dataset ``name`` at folder ``out`` (which must not hold files yet)."""
+    _check(name, size)
+    out = Path(out).expanduser().resolve()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"{out} already exists and is not empty; remove it or choose another --out.")
+    return _build(name, out, size, seed, progress)
+
+
+def ensure_twin(name: str, size: str = "demo", seed: int = 0, progress: bool | None = None) -> Path:
+    """The twin's folder under ``twins_dir()``, built on first use and reused after."""
+    _check(name, size)
+    out = twins_dir() / f"{name}-{size}-seed{seed}"
+    if is_complete(out, name, size, seed):
+        return out
+    if out.exists():  # an older generator version: replace it
+        shutil.rmtree(out)
+    try:
+        return _build(name, out, size, seed, progress)
+    except OSError:
+        # Another process may have finished the same twin first: theirs is as good as ours.
+        if is_complete(out, name, size, seed):
+            return out
+        raise
+
+
+def cli_synth(args) -> int:
+    """``gaborbench synth NAME --out DIR [--size tiny|demo] [--seed N]``."""
+    t0 = time.perf_counter()
+    root = synth(args.name, args.out, size=args.size, seed=args.seed, progress=True)
+    files = [p for p in root.rglob("*") if p.is_file()]
+    mb = sum(p.stat().st_size for p in files) / 1e6
+    print(f"wrote {args.name} twin ({args.size}, seed {args.seed}): {len(files)} files, "
+          f"{mb:.1f} MB in {time.perf_counter() - t0:.1f} s -> {root}")
+    return 0
