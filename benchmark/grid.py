@@ -12,9 +12,17 @@ to one GPU through ``CUDA_VISIBLE_DEVICES``, set before TensorFlow is imported
 (workers share GPUs round-robin when N exceeds the GPU count); without GPUs each
 worker's thread pools are limited to cores // N so that the workers do not fight
 over the cores. A single long run that should use every GPU of one machine is a
-different matter: run that cell alone with ``gaborbench run`` and let
-``tf.distribute.MirroredStrategy`` split each batch over the GPUs (the training
-loop builds its model inside ``strategy.scope()`` when one is active).
+different matter: ``tf.distribute.MirroredStrategy`` splits each batch over the
+GPUs when the model is built and fitted inside its scope. The command line has
+no switch for it (the run configuration has no distribution setting); from
+Python, with the TensorFlow backend::
+
+    import tensorflow as tf
+    from benchmark.train import run_cell
+    with tf.distribute.MirroredStrategy().scope():
+        run_cell("voxceleb1", "learnable_gabor", profile="paper")
+
+Keep ``train.batch_size`` the global batch (it is divided among the GPUs).
 
 Failures. A cell that raises is reported with its reason, logged as JSON at
 ``<out>/logs/failed/<dataset>/<system>/seed<N>[_fold<K>].json`` (removed when
@@ -99,6 +107,23 @@ def _run_file(out: Path, cell: Cell) -> Path:
     return Path(run_path(out, cell.dataset, cell.system, cell.seed, cell.fold))
 
 
+def is_done(out: Path, cell: Cell, profile: str, data: str | None) -> bool:
+    """Whether the cell's run file exists with the configuration it would run now
+    (the test ``run_cell`` itself applies before skipping)."""
+    from benchmark.io import read_json
+    from benchmark.tasks import resolve_config
+
+    path = _run_file(out, cell)
+    if not path.is_file():
+        return False
+    try:
+        cfg = resolve_config(cell.dataset, cell.system, profile, seed=cell.seed, fold=cell.fold,
+                             data=data)
+        return read_json(path).get("config_hash") == cfg.hash()
+    except Exception:  # unreadable or unresolvable: it will run (and say why if it fails)
+        return False
+
+
 def failure_path(out: Path, cell: Cell) -> Path:
     return out / "logs" / "failed" / f"{cell.name}.json"
 
@@ -144,8 +169,7 @@ def _how_to_get(dataset: str) -> str:
         recipe = None
     if recipe is not None and recipe.manual:
         steps = " ".join(step.strip() for s in recipe.sources for step in s.steps)
-        return (f"it must be obtained by hand: {steps} "
-                f"(see datasets/{dataset}/README.md; place it in {paths.data_dir(dataset)})")
+        return f"it must be downloaded by hand (datasets/{dataset}/README.md): {steps}"
     return f"get it with `gaborbench download {dataset}`"
 
 
@@ -193,6 +217,21 @@ def worker_env(slot: int, jobs: int, gpus: list[str], cores: int) -> dict[str, s
 def _init_worker(slots, jobs: int, gpus: list[str], cores: int) -> None:
     # Runs in the fresh worker before anything imports TensorFlow.
     os.environ.update(worker_env(slots.get(), jobs, gpus, cores))
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    """Linux: end this worker when the grid process dies (even by SIGKILL), so that a
+    killed grid leaves no orphan training in the background to race its resumption."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _run_cell(cell: Cell, profile: str, data: str | None, out: str, progress: bool) -> dict:
@@ -207,12 +246,34 @@ def _run_cell(cell: Cell, profile: str, data: str | None, out: str, progress: bo
     except BaseException as e:  # noqa: BLE001 -- reported, and the grid goes on
         if isinstance(e, KeyboardInterrupt):
             raise
-        return {"ok": False, "error": f"{type(e).__name__}: {e}".strip(),
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        return {"ok": False, "error": f"{type(e).__name__}: {first}".rstrip(": "),
                 "type": type(e).__name__, "traceback": traceback.format_exc(),
                 "seconds": time.time() - start}
 
 
 # --------------------------------------------------------------------------- reproduce
+
+
+def _warm_data(cells: list[Cell], profile: str, data: str | None) -> None:
+    """Build each twin and prepared manifest once, here, before workers start: N
+    workers asking for the same missing twin at once would each build it. Errors
+    are left for the cells themselves to report."""
+    from benchmark.prepare import prepare
+    from benchmark.tasks import resolve_config
+    from benchmark.twins import ensure_twin
+
+    firsts = {}
+    for c in cells:
+        firsts.setdefault(c.dataset, c)
+    for d, c in firsts.items():
+        try:
+            cfg = resolve_config(d, c.system, profile, seed=c.seed, fold=c.fold, data=data)
+            if cfg.data == "twin":
+                prepare(d, ensure_twin(d, size=cfg.twin.size, seed=cfg.twin.seed, progress=False),
+                        progress=False)
+        except Exception:  # noqa: BLE001 -- the cell will fail with this error and say so
+            pass
 
 
 def run_grid(cells: list[Cell], *, profile: str, data: str | None, out: Path,
@@ -237,11 +298,14 @@ def run_grid(cells: list[Cell], *, profile: str, data: str | None, out: Path,
         bar.update(1)
 
     try:
+        jobs = min(jobs, len(cells))
         if jobs <= 1:
             for cell in cells:
                 bar.set_postfix_str(cell.name)
                 done(cell, runner(cell, profile, data, str(out), True))
         else:
+            if runner is _run_cell:  # real training: the data must exist before the workers
+                _warm_data(cells, profile, data)
             ctx = mp.get_context("spawn")
             slots = ctx.Queue()
             for i in range(jobs):
@@ -282,7 +346,7 @@ def cli_reproduce(args) -> int:
                   f"skipped and marked 'not run' in the report", file=sys.stderr)
         cells = [c for c in cells if c.dataset not in missing]
 
-    done_before = sum(_run_file(out, c).exists() for c in cells)
+    done_before = sum(is_done(out, c, profile, data) for c in cells)
     print(f"{profile} grid on {data} data: {len(cells)} cells, "
           f"{done_before} of {len(cells)} already done (finished cells are skipped)")
 
@@ -343,8 +407,11 @@ def render_plan(cells: list[Cell], *, profile: str, fmt: str, data: str | None =
 #SBATCH --gres=gpu:1
 #SBATCH --cpus-per-task=8
 #SBATCH --output=gaborbench-%A_%a.log
-# Set --time, --mem and --partition for your cluster. Submit with
+#SBATCH --requeue
+# Set --time, --mem and --partition for your cluster. Submit from the repository,
+# with its environment on PATH (e.g. source .venv/bin/activate), as
 #   sbatch this.sh
+# A requeued task resumes: paper runs checkpoint every epoch; finished runs are skipped.
 # then, when the array has finished (sbatch --dependency=afterany:JOBID ...):
 #   {report}
 set -euo pipefail

@@ -13,6 +13,9 @@ from keras import layers, ops
 
 from benchmark.tasks import HeadSettings, TaskSpec
 
+# Batch-norm momentum 0.9 is PyTorch's default (0.1 there), which the reused recipes
+# ran with; Keras's 0.99 leaves the moving statistics far behind on short runs.
+
 
 @keras.saving.register_keras_serializable(package="gaborbench")
 class FrameFlatten(layers.Layer):
@@ -108,10 +111,10 @@ def _xvector_head(x, h: HeadSettings, n_classes: int):
                                    (3, 3, h.tdnn_channels), (1, 1, h.tdnn_channels),
                                    (1, 1, h.tdnn_pooling_channels)]):
         x = layers.Conv1D(c, k, dilation_rate=d, padding="same", name=f"tdnn{i + 1}")(x)
-        x = layers.BatchNormalization(name=f"tdnn{i + 1}_bn")(layers.ReLU()(x))
+        x = layers.BatchNormalization(momentum=0.9, name=f"tdnn{i + 1}_bn")(layers.ReLU()(x))
     x = StatsPooling(name="stats_pooling")(x)
     emb = layers.Dense(h.embedding, name="embedding")(x)
-    x = layers.BatchNormalization(name="embedding_bn")(layers.ReLU()(emb))
+    x = layers.BatchNormalization(momentum=0.9, name="embedding_bn")(layers.ReLU()(emb))
     return CosineClassifier(n_classes, dtype="float32", name="classifier")(x)
 
 
@@ -120,7 +123,7 @@ def _cnn_head(x, h: HeadSettings, n_classes: int):
     for i, c in enumerate(h.conv_channels):
         for j in range(2):
             x = layers.Conv2D(c, 3, padding="same", use_bias=False, name=f"conv{i + 1}_{j + 1}")(x)
-            x = layers.ReLU()(layers.BatchNormalization(name=f"conv{i + 1}_{j + 1}_bn")(x))
+            x = layers.ReLU()(layers.BatchNormalization(momentum=0.9, name=f"conv{i + 1}_{j + 1}_bn")(x))
         # 'same' keeps a one-band frontend output (mel' = 1) valid after pooling.
         x = layers.AveragePooling2D(2, padding="same", name=f"pool{i + 1}")(x)
         x = layers.Dropout(h.dropout)(x)

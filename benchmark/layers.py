@@ -195,58 +195,54 @@ class GaborLayer(keras.layers.Layer):
         x = ops.cast(inputs, self.compute_dtype)
         impl = self.implementation
         if impl == "auto":
-            impl = choose_implementation(self.kernel_size, self.filters)
+            impl = choose_implementation(self.kernel_size, self.filters, x.shape[2] or 64)
         if impl != "dense" and x.shape[2] is None:
             impl = "dense"          # the mel-axis matrices need a known number of bands
         if impl == "fft" and x.shape[1] is None:
             impl = "separable"      # the transform length needs a known number of frames
         params = self.effective_params()
-        if impl == "dense":
-            re, im = self._dense(x, params)
-        elif impl == "separable":
-            re, im = self._separable(x, params)
-        else:
-            re, im = self._fft(x, params)
-        return self._combine(re, im)
+        y = {"dense": self._dense, "separable": self._separable, "fft": self._fft}[impl](x, params)
+        return self._combine(y)
 
-    def _combine(self, re, im):
+    def _combine(self, y):
+        """``y`` holds every real part, then every imaginary part, on its last axis."""
+        if self.output_mode == "concat":
+            return y
+        re, im = y[..., : self.filters], y[..., self.filters:]
         if self.output_mode == "real":
             return re
         if self.output_mode == "imag":
             return im
-        if self.output_mode == "abs":
-            return ops.sqrt(ops.square(re) + ops.square(im) + 1e-12)
-        return ops.concatenate([re, im], axis=-1)
+        return ops.sqrt(ops.square(re) + ops.square(im) + 1e-12)
 
     def _dense(self, x, params):
         re, im = K.gabor_kernels(*params, self.kernel_size, self.grid)
         kernel = ops.concatenate([re, im], axis=-1)[:, :, None, :]   # (K_t, K_f, 1, 2K)
         kernel = ops.cast(kernel, x.dtype)
-        y = ops.conv(x, kernel, strides=1, padding="same")
-        return y[..., : self.filters], y[..., self.filters:]
-
-    def _mel_mix(self, u_re, u_im, cf, sf, mel: int):
-        """Complex 'same' correlation along mel with per-filter taps (cf + i sf).
-
-        ``u_re``/``u_im``: (..., filters, mel) — the time-filtered signal.
-        """
-        tc = ops.cast(K.same_correlation_matrix(cf, mel), u_re.dtype)   # (filters, mel, mel)
-        ts = ops.cast(K.same_correlation_matrix(sf, mel), u_re.dtype)
-        # y[n] = sum_m T[n, m] u[m]  (einsum keeps the filter axis as a batch axis)
-        def apply(t, u):
-            return ops.einsum("knm,...km->...kn", t, u)
-
-        return apply(tc, u_re) - apply(ts, u_im), apply(tc, u_im) + apply(ts, u_re)
-        return re, im
+        return ops.conv(x, kernel, strides=1, padding="same")
 
     def _separable(self, x, params):
+        """Time convolution to 2K channels, then the mel axis as one batched matmul.
+
+        The time step is an ordinary convolution (fast in oneDNN/cuDNN) run in
+        a (batch, mel, time) layout, where its weight gradient is cheapest. The
+        mel step mixes each filter's (cos, sin) pair with banded 'same'
+        correlation matrices: [u_c, u_s] @ [[Tc', Ts'], [-Ts', Tc']] = [re, im].
+        """
         ct, st, cf, sf = K.separable_factors(*params, self.kernel_size, self.grid)
-        mel = x.shape[2]
-        kernel = ops.cast(ops.concatenate([ct, st], axis=-1)[:, None, None, :], x.dtype)  # (K_t,1,1,2K)
-        u = ops.conv(x, kernel, strides=1, padding="same")        # (B, T, M, 2K)
-        u = ops.transpose(u, (0, 1, 3, 2))                          # (B, T, 2K, M)
-        re, im = self._mel_mix(u[:, :, : self.filters], u[:, :, self.filters:], cf, sf, mel)
-        return ops.transpose(re, (0, 1, 3, 2)), ops.transpose(im, (0, 1, 3, 2))
+        batch, frames, mel = ops.shape(x)[0], ops.shape(x)[1], x.shape[2]
+        k = self.filters
+        kernel = ops.cast(ops.concatenate([ct, st], axis=-1)[None, :, None, :], x.dtype)  # (1,K_t,1,2K)
+        u = ops.conv(ops.transpose(x, (0, 2, 1, 3)), kernel, strides=1, padding="same")  # (B,M,T,2K)
+        u = ops.reshape(u, (batch, mel, frames, 2, k))
+        u = ops.reshape(ops.transpose(u, (4, 0, 2, 3, 1)), (k, -1, 2 * mel))           # (K,BT,2M)
+        tc = ops.transpose(ops.cast(K.same_correlation_matrix(cf, mel), x.dtype), (0, 2, 1))
+        ts = ops.transpose(ops.cast(K.same_correlation_matrix(sf, mel), x.dtype), (0, 2, 1))
+        w = ops.concatenate([ops.concatenate([tc, ts], axis=2),
+                             ops.concatenate([-ts, tc], axis=2)], axis=1)               # (K,2M,2M)
+        y = ops.matmul(u, w)                                                            # (K,BT,2M)
+        y = ops.transpose(ops.reshape(y, (k, batch, frames, 2, mel)), (1, 2, 4, 3, 0))  # (B,T,M,2,K)
+        return ops.reshape(y, (batch, frames, mel, 2 * k))
 
     def _fft(self, x, params):
         ct, st, cf, sf = K.separable_factors(*params, self.kernel_size, self.grid)
@@ -264,27 +260,29 @@ class GaborLayer(keras.layers.Layer):
         xt = ops.transpose(x[..., 0], (0, 2, 1))                   # (B, M, T)
         xt = ops.pad(xt, [(0, 0), (0, 0), (0, n_fft - int(x.shape[1]))])
         x_re, x_im = ops.rfft(xt)                                    # (B, M, F)
-        x_re, x_im = x_re[:, None], x_im[:, None]                    # (B, 1, M, F)
-
-        def cmul(a_re, a_im, b_re, b_im):
-            return a_re * b_re - a_im * b_im, a_re * b_im + a_im * b_re
-
-        # Time-filtered spectra of the cos and sin parts: (B, K, M, F).
-        uc = cmul(x_re, x_im, c_re[None, :, None, :], c_im[None, :, None, :])
-        us = cmul(x_re, x_im, s_re[None, :, None, :], s_im[None, :, None, :])
-        # Mel mixing commutes with the time transform; do it on the spectra.
+        # Mel mixing commutes with the time transform, so apply it to the
+        # one-channel spectrum before it fans out to the filters.
         tc = ops.cast(K.same_correlation_matrix(cf, mel), dtype)    # (K, M, M)
         ts = ops.cast(K.same_correlation_matrix(sf, mel), dtype)
 
-        def mel(t, u):
-            return ops.einsum("knm,bkmf->bknf", t, u)
+        def mel_mix(t, u):
+            return ops.einsum("knm,bmf->bknf", t, u)                 # (B, K, M, F)
+
+        vc = (mel_mix(tc, x_re), mel_mix(tc, x_im))
+        vs = (mel_mix(ts, x_re), mel_mix(ts, x_im))
+        c = (c_re[None, :, None, :], c_im[None, :, None, :])
+        s = (s_re[None, :, None, :], s_im[None, :, None, :])
+
+        def cmul(a, b):
+            return a[0] * b[0] - a[1] * b[1], a[0] * b[1] + a[1] * b[0]
 
         # real = (x*ct)*cf - (x*st)*sf ; imag = (x*st)*cf + (x*ct)*sf  (each real)
-        re_spec = (mel(tc, uc[0]) - mel(ts, us[0]), mel(tc, uc[1]) - mel(ts, us[1]))
-        im_spec = (mel(tc, us[0]) + mel(ts, uc[0]), mel(tc, us[1]) + mel(ts, uc[1]))
-        re = ops.irfft(re_spec, fft_length=n_fft)[..., :frames]      # (B, K, M, T)
-        im = ops.irfft(im_spec, fft_length=n_fft)[..., :frames]
-        return ops.transpose(re, (0, 3, 2, 1)), ops.transpose(im, (0, 3, 2, 1))
+        cc, ss, sc, cs = cmul(c, vc), cmul(s, vs), cmul(s, vc), cmul(c, vs)
+        spec = (ops.stack([cc[0] - ss[0], sc[0] + cs[0]], axis=1),
+                ops.stack([cc[1] - ss[1], sc[1] + cs[1]], axis=1))   # (B, 2, K, M, F)
+        y = ops.irfft(spec, fft_length=n_fft)[..., :frames]          # (B, 2, K, M, T)
+        y = ops.transpose(y, (0, 4, 3, 1, 2))                        # (B, T, M, 2, K)
+        return ops.reshape(y, (ops.shape(x)[0], frames, mel, 2 * self.filters))
 
     # -- Keras plumbing ----------------------------------------------------
     def compute_output_shape(self, input_shape):
@@ -310,19 +308,19 @@ class GaborLayer(keras.layers.Layer):
         return cls(**config)
 
 
-def choose_implementation(kernel_size: tuple[int, int], filters: int) -> str:
-    """The implementation ``auto`` uses for a kernel shape.
+def choose_implementation(kernel_size: tuple[int, int], filters: int, n_mels: int = 64) -> str:
+    """The implementation ``auto`` uses: a cost model checked by ``gaborbench bench``.
 
-    A small cost model fitted to ``gaborbench bench`` sweeps on CPU: the
-    Fourier path wins once the time kernel is long; short kernels are cheaper
-    as direct convolutions.
+    Per output position and filter, the direct convolution costs K_t·K_f
+    multiply-adds and the separable path about K_t + 2·n_mels (time taps plus
+    the dense mel-axis matrix), run at roughly half the efficiency. So the
+    separable path wins once K_t·K_f > 2·(K_t + 2·n_mels): the paper's 111x9
+    bank on 64 mels, but not 25x9. The Fourier path computes the same function
+    and is kept for accelerators whose FFTs are fast; on CPU it never wins
+    (see the README's performance section), so ``auto`` does not pick it.
     """
     k_t, k_f = kernel_size
-    if k_t * k_f <= 25:
-        return "dense"
-    if k_t <= 9:
-        return "separable"
-    return "fft"
+    return "separable" if k_t * k_f > 2 * (k_t + 2 * n_mels) else "dense"
 
 
 def find_gabor_layers(model) -> list[GaborLayer]:

@@ -8,8 +8,9 @@ log-mel exactly as in training, then
 - speech activity: per-frame speech probabilities from overlapping windows
   (as training scored whole meetings), binarized into speech segments, printed
   as RTTM lines ``SPEAKER <file> 1 <onset> <duration> <NA> <NA> speech <NA> <NA>``;
-- clip classifiers and speaker identification: the top-K labels with scores,
-  one tab-separated line per label: ``<file> <rank> <label> <score>``.
+- clip classifiers and speaker identification: the top-K labels with scores
+  (class probabilities; cosine similarities for speaker models), one
+  tab-separated line per label: ``<file> <rank> <label> <score>``.
 """
 
 from __future__ import annotations
@@ -194,8 +195,8 @@ def _logmel(path: str, p: Predictor) -> np.ndarray:
 
     try:
         return logmel_file(path, p.features)
-    except AudioError as e:
-        raise UserError(f"cannot read audio {path}: {e}") from None
+    except AudioError as e:  # its message names the file
+        raise UserError(f"cannot read audio: {e}") from None
     except (OSError, RuntimeError, ValueError) as e:
         raise UserError(f"cannot read audio {path}: {type(e).__name__}: {e}") from None
 

@@ -92,8 +92,8 @@ def frame_targets(segments, n_frames: int, frame_rate_hz: float) -> np.ndarray:
     """1 where the frame's centre (frame i at i / frame rate) lies inside a segment."""
     t = np.arange(n_frames) / frame_rate_hz
     y = np.zeros(n_frames, np.float32)
-    for start, end in segments or ():
-        y[(t >= start) & (t < end)] = 1.0
+    for start, end in segments or ():  # frames with start <= t < end; O(log n) per segment
+        y[np.searchsorted(t, start, "left"):np.searchsorted(t, end, "left")] = 1.0
     return y
 
 
@@ -214,24 +214,30 @@ class SpeakerTask:
         self.index = {c: i for i, c in enumerate(classes)}
         self.n_classes = len(classes)
         self.chunk = max(4, round(cfg.train.chunk_seconds * store.frame_rate_hz))
-        self.train_x = [store.get(e.id) for e in splits.train]
+        # Utterances are read per batch (VoxCeleb's features do not fit in memory).
+        self.train_ids = [e.id for e in splits.train]
         self.train_y = np.array([self.index[e.label] for e in splits.train], np.int64)
+        self.train_labels = {e.label for e in splits.train}
         # Validation: one deterministic centre crop per utterance.
         self.val_x = np.stack([_fix_length(x, self.chunk, max(0, (len(x) - self.chunk) // 2))
                                for x in (store.get(e.id) for e in splits.val)])
         self.val_y = np.array([self.index[e.label] for e in splits.val], np.int64)
-        cat = np.concatenate(self.train_x)
+        # Standardisation statistics from (at most) 2000 training utterances, evenly spread.
+        step = max(1, len(self.train_ids) // 2000)
+        cat = np.concatenate([store.get(i) for i in self.train_ids[::step]])
         self.norm = (cat.mean(axis=0), cat.var(axis=0))
 
     def train_batches(self) -> EpochBatches:
-        xs, ys, n = self.train_x, self.train_y, self.chunk
+        ids, ys, n, store = self.train_ids, self.train_y, self.chunk, self.store
 
         def load(idx, rng):
-            xb = np.stack([_fix_length(xs[i], n, int(rng.integers(0, max(1, len(xs[i]) - n + 1))))
-                           for i in idx])
-            return xb.astype(np.float32), ys[idx].astype(np.float32)
+            xb = []
+            for i in idx:
+                x = store.get(ids[i])
+                xb.append(_fix_length(x, n, int(rng.integers(0, max(1, len(x) - n + 1)))))
+            return np.stack(xb).astype(np.float32), ys[idx].astype(np.float32)
 
-        return EpochBatches(len(xs), self.cfg.train.batch_size, load, self.cfg.seed, shuffle=True)
+        return EpochBatches(len(ids), self.cfg.train.batch_size, load, self.cfg.seed, shuffle=True)
 
     def eval_arrays(self, split: str):
         return self.val_x, self.val_y.astype(np.float32)
@@ -257,7 +263,9 @@ class SpeakerTask:
         from benchmark import metrics
         from benchmark.heads import embedding_model
 
-        test = self.splits.test
+        # Identification is scored on speakers the classifier knows (the
+        # verification-only speakers have no class).
+        test = [e for e in self.splits.test if e.label in self.index and e.label in self.train_labels]
         scores = self._utterance_outputs(model, [e.id for e in test])
         y = np.array([self.index[e.label] for e in test])
         out = {"accuracy": metrics.accuracy(y, scores.argmax(1))}
@@ -362,8 +370,14 @@ class SadTask:
 
 
 def _predict(model, x: np.ndarray, batch_size: int) -> np.ndarray:
-    outs = [np.asarray(model.predict_on_batch(x[i:i + batch_size]), np.float32)
-            for i in range(0, len(x), batch_size)]
+    """Inference in full batches: the last one is padded so no new graph is traced."""
+    outs = []
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size]
+        n = len(xb)
+        if n < batch_size and len(x) > batch_size:
+            xb = np.concatenate([xb, np.zeros((batch_size - n, *xb.shape[1:]), xb.dtype)])
+        outs.append(np.asarray(model.predict_on_batch(xb), np.float32)[:n])
     return np.concatenate(outs) if outs else np.zeros((0,), np.float32)
 
 
@@ -456,17 +470,17 @@ def _gpu_present() -> bool:
             return False
 
 
-def _setup_runtime(seed: int, gpu: bool) -> None:
+def _setup_runtime(seed: int, deterministic: bool) -> None:
     keras = _keras()
     keras.utils.set_random_seed(seed)
-    if keras.backend.backend() == "tensorflow":
+    if deterministic and keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         try:
             tf.config.experimental.enable_op_determinism()
         except Exception:  # older TF: determinism is best effort there
             pass
-    keras.mixed_precision.set_global_policy("mixed_float16" if gpu else "float32")
+    keras.mixed_precision.set_global_policy("float32")
 
 
 def _load_data(cfg: RunConfig, progress: bool):
@@ -500,9 +514,8 @@ def _gabor_info(model, cfg: RunConfig, fconf, learnable: bool, init: dict | None
     found = find_gabor_layers(model)
     if not found or init is None:
         return None
-    g = found[0]
-    final = {k: [float(v) for v in np.ravel(a)] for k, a in g.gabor_params().items()}
-    return {"init": init, "final": final,
+    g = found[0]  # the first Gabor layer is the one a hybrid frontend compares
+    return {"init": init, "final": _gabor_params(model),
             "kernel_size": [int(k) for k in getattr(g, "kernel_size", cfg.frontend.kernel_size)],
             "frame_rate_hz": float(fconf.frame_rate_hz),
             # bins/octave at 1 kHz, where the Slaney scale turns logarithmic
@@ -549,6 +562,17 @@ def _save_model(model, path: Path) -> None:
 # One run
 
 
+def frontend_config(cfg, fconf: FeatureConfig) -> FrontendConfig:
+    """What a system's factory sees for a run configuration."""
+    from benchmark.registry import FrontendConfig
+
+    return FrontendConfig(filters=cfg.frontend.filters,
+                          kernel_size=tuple(cfg.frontend.kernel_size),
+                          output_mode=cfg.frontend.output_mode,
+                          frame_rate_hz=float(fconf.frame_rate_hz), n_mels=fconf.n_mels,
+                          fmin=float(fconf.fmin), fmax=float(fconf.fmax_hz), seed=cfg.seed)
+
+
 def run_cell(dataset: str, system: str, seed: int = 0, fold: int | None = None,
              profile: str = "demo", data: str | None = None, out=None, overrides=(),
              progress: bool = True) -> Path:
@@ -566,11 +590,11 @@ def run_cell(dataset: str, system: str, seed: int = 0, fold: int | None = None,
             old = read_json(rpath).get("config_hash")
         except (OSError, ValueError):
             old = None
+        cell = f"{dataset}/{system} seed {seed}{'' if cfg.fold is None else f' fold {cfg.fold}'}"
         if old == chash:
-            print(f"skip {dataset}/{system} seed {seed}"
-                  f"{'' if cfg.fold is None else f' fold {cfg.fold}'}: "
-                  f"{rpath} already holds config {chash}")
+            print(f"skip {cell}: {rpath} already holds config {chash}")
             return rpath
+        print(f"{cell}: the configuration changed ({old} -> {chash}); running again")
     return _train_and_score(cfg, chash, out, rpath, progress)
 
 
@@ -603,16 +627,17 @@ def _train_and_score(cfg: RunConfig, chash: str, out: Path, rpath: Path, progres
     from benchmark.heads import build_model, compile_model
 
     gpu = _gpu_present()
-    _setup_runtime(cfg.seed, gpu)
-    fe_cfg = FrontendConfig(filters=cfg.frontend.filters,
-                            kernel_size=tuple(cfg.frontend.kernel_size),
-                            output_mode=cfg.frontend.output_mode,
-                            frame_rate_hz=float(fconf.frame_rate_hz), n_mels=fconf.n_mels,
-                            fmin=float(fconf.fmin), fmax=float(fconf.fmax_hz), seed=cfg.seed)
-    frontend = system.build(fe_cfg)
-    model = build_model(task, frontend, fconf.n_mels, n_classes, cfg.head, norm=data.norm)
-    compile_model(model, task, cfg.head, cfg.train.optimizer, cfg.train.learning_rate,
-                  jit_compile=gpu)
+    mixed = gpu and cfg.train.mixed_precision
+    _setup_runtime(cfg.seed, cfg.train.deterministic)
+    frontend = system.build(frontend_config(cfg, fconf))  # float32 always: the frontend is what is compared
+    if mixed:  # the head (most of the compute) in float16, with loss scaling
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = build_model(task, frontend, fconf.n_mels, n_classes, cfg.head, norm=data.norm)
+        compile_model(model, task, cfg.head, cfg.train.optimizer, cfg.train.learning_rate,
+                      jit_compile=gpu and cfg.train.jit_compile)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
 
     ckpt = results.checkpoint_dir(out, cfg.dataset, cfg.system, cfg.seed, cfg.fold) \
         if cfg.train.checkpoint else None
@@ -651,9 +676,11 @@ def _train_and_score(cfg: RunConfig, chash: str, out: Path, rpath: Path, progres
     twin = ({"size": cfg.twin.size, "seed": cfg.twin.seed} if cfg.data == "twin" else None)
     extra_cfg = {"splits": splits.protocol, "n_train": len(splits.train), "n_val": len(splits.val),
                  "n_test": len(splits.test), "dataset_protocol": prepared.protocol,
-                 "mixed_precision": gpu, "jit_compile": gpu}
+                 "mixed_precision": mixed, "jit_compile": bool(getattr(model, "jit_compile", False))}
     if task.output == "frame":
         extra_cfg["binarize"] = getattr(data, "binarize_params", None)
+    else:
+        extra_cfg["classes"] = classes  # output index -> label, for prediction
     run = {
         "schema_version": results.SCHEMA_VERSION,
         "dataset": cfg.dataset, "task": task.name, "system": cfg.system, "seed": cfg.seed,

@@ -107,4 +107,7 @@ def write_fixture_runs(root: Path) -> Path:
     bad = run_obj("ami", "mel", 7, None, 0.3, rng)
     del bad["metric_directions"]["detection_error_rate"]
     (runs / "ami" / "mel" / "seed7.json").write_text(json.dumps(bad), "utf-8")
+    write_json(Path(root) / "logs" / "failed" / "chime5" / "mel" / "seed0.json",
+               {"dataset": "chime5", "system": "mel", "seed": 0, "fold": None,
+                "error": "RuntimeError: out of memory\nmore detail", "traceback": "..."})
     return runs

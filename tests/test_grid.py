@@ -29,6 +29,14 @@ def _run_path(out, dataset, system, seed, fold):
     return Path(out) / "runs" / dataset / system / f"seed{seed}{fold}.json"
 
 
+def _hash(*key):
+    return "-".join(map(str, key))
+
+
+def _resolve_config(dataset, system, profile="demo", overrides=(), *, seed=0, fold=None, data=None):
+    return types.SimpleNamespace(hash=lambda: _hash(dataset, system, seed, fold))
+
+
 @pytest.fixture
 def fakes(monkeypatch, tmp_path):
     """Fake tasks/results/train/report modules; ``calls`` records what ran."""
@@ -42,14 +50,16 @@ def fakes(monkeypatch, tmp_path):
         path = _run_path(out, dataset, system, seed, fold)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({"dataset": dataset, "system": system}))
+            path.write_text(json.dumps({"dataset": dataset, "system": system,
+                                        "config_hash": _hash(dataset, system, seed, fold)}))
         return path
 
     def build_report(runs_dir, out_dir):
         calls["report"].append((Path(runs_dir), Path(out_dir)))
 
     mods = {
-        "benchmark.tasks": {"grid_cells": lambda profile: list(CELLS)},
+        "benchmark.tasks": {"grid_cells": lambda profile: list(CELLS),
+                            "resolve_config": _resolve_config},
         "benchmark.results": {"run_path": _run_path},
         "benchmark.train": {"run_cell": run_cell},
         "benchmark.report": {"build_report": build_report},
@@ -120,9 +130,11 @@ def test_reproduce_records_failures_and_resumes(fakes, tmp_path, capsys):
 
     fakes["fail"].clear()
     fakes["run"].clear()
+    stale = _run_path(out, "ami", "mel", 0, None)  # a run of another configuration: not done
+    stale.write_text(json.dumps({"config_hash": "other"}))
     rc = main(["reproduce", "--profile", "ci", "--out", str(out)])
     assert rc == 0
-    assert f"{len(CELLS) - 1} of {len(CELLS)} already done" in capsys.readouterr().out
+    assert f"{len(CELLS) - 2} of {len(CELLS)} already done" in capsys.readouterr().out
     assert not (out / "logs/failed/ami/free_cnn/seed0.json").exists()
 
 
@@ -208,3 +220,51 @@ def test_parallel_failure_is_logged(monkeypatch, tmp_path):
     assert res[cells[0]]["ok"] and not res[cells[1]]["ok"]
     assert "bad system" in res[cells[1]]["error"]
     assert json.loads((tmp_path / "logs/failed/ami/bad/seed0.json").read_text())["system"] == "bad"
+
+
+def _sleep_runner(cell, profile, data, out, progress):
+    """Runs in a spawned worker: say who it is, then train 'forever'."""
+    import time
+
+    (Path(out) / f"{cell.system}.pid").write_text(str(os.getpid()))
+    time.sleep(600)
+    return {"ok": True}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
+def test_killed_grid_leaves_no_orphan_workers(tmp_path):
+    import signal
+    import time
+
+    script = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+              "import test_grid\nfrom pathlib import Path\nfrom benchmark import grid\n"
+              "grid.run_grid([grid.Cell('ami', 'a'), grid.Cell('ami', 'b')], profile='ci', "
+              f"data='twin', out=Path({str(tmp_path)!r}), jobs=2, runner=test_grid._sleep_runner)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.DEVNULL)
+    pids = []
+    try:
+        deadline = time.monotonic() + 120  # a safeguard, not a timing check
+        while len(list(tmp_path.glob("*.pid"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)  # let both pid files be written completely
+        pids = [int(p.read_text()) for p in tmp_path.glob("*.pid")]
+        assert len(pids) == 2 and all(_alive(p) for p in pids)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 60
+        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(p) for p in pids)
+    finally:
+        parent.kill()
+        for p in pids:
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)

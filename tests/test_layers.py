@@ -295,9 +295,11 @@ def test_find_gabor_layers():
     assert find_gabor_layers(keras.layers.Dense(2)) == []
 
 
-def test_auto_choice_is_valid():
-    for shape in [(3, 3), (5, 5), (9, 9), (111, 9), (51, 3)]:
-        assert choose_implementation(shape, 64) in IMPLS
+def test_auto_choice_follows_the_cost_model():
+    assert choose_implementation((111, 9), 64, 64) == "separable"    # the paper's bank
+    assert choose_implementation((9, 9), 64, 64) == "dense"
+    assert choose_implementation((25, 9), 64, 64) == "dense"
+    assert choose_implementation((111, 1), 64, 64) == "dense"        # nothing to separate
 
 
 # --- units -------------------------------------------------------------------

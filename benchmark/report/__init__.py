@@ -106,7 +106,8 @@ def cli_report(args: argparse.Namespace) -> int:
     runs_dir = Path(args.runs) if args.runs else paths.RESULTS_DIR / "runs"
     out_dir = Path(args.out) if args.out else paths.RESULTS_DIR
     written = build_report(runs_dir, out_dir)
-    print(f"wrote {len(written)} files under {out_dir} from {runs_dir}")
-    for p in written:
-        print(f"  {p}")
+    n_plots = sum(p.parent == out_dir / "plots" for p in written)
+    print(f"report from {runs_dir}: {out_dir / 'summary.csv'}, "
+          f"{len(written) - n_plots - 1} tables in {out_dir / 'tables'}, "
+          f"{n_plots} plot files in {out_dir / 'plots'}")
     return 0

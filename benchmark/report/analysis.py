@@ -357,7 +357,9 @@ def learnable_runs(runs: list[Run]) -> dict[tuple[str, str], list[Run]]:
     for r in runs:
         if r.gabor is not None and r.gabor["learnable"]:
             out.setdefault((r.dataset, r.system), []).append(r)
-    return {k: sorted(v, key=lambda r: r.key) for k, v in sorted(out.items())}
+    rank = {d: i for i, d in enumerate(dataset_order({d for d, _ in out}))}
+    return {k: sorted(v, key=lambda r: r.key)
+            for k, v in sorted(out.items(), key=lambda kv: (rank[kv[0][0]], kv[0][1]))}
 
 
 DRIFT_PARAMS = GABOR_KEYS

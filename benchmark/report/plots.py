@@ -15,6 +15,7 @@ import matplotlib.style
 import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from scipy.cluster import hierarchy
 from scipy.spatial.distance import squareform
 
@@ -87,6 +88,7 @@ def scores(base: Path, columns: list[tuple[str, str]], systems: list[str],
         ax.bar(x, [100 * c.mean for c in here], yerr=[100 * c.std for c in here],
                color=[colors[c.system] for c in here], capsize=3)
         ax.set_xticks(x, [c.system for c in here], rotation=40, ha="right")
+        ax.set_xlim(-0.6, max(len(here), 3) - 0.4)   # one bar alone stays bar-sized
         ax.set_title(f"{d}: {metric_label(m)} {ARROW[here[0].direction]}")
         ax.set_ylabel("%")
         ax.grid(axis="y", alpha=0.3)
@@ -105,7 +107,7 @@ def filter_gallery(base: Path, run: Run) -> list[Path]:
     n = real.shape[-1]
     ncols = min(8, n)
     nrows = math.ceil(n / ncols)
-    fig = _figure(1.15 * ncols + 0.2, 0.85 * nrows + 0.7)
+    fig = _figure(max(6.0, 1.15 * ncols + 0.2), 0.85 * nrows + 0.9)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     for ax, k in zip(axes, order):
         kern = real[:, :, k].T          # mel on the vertical axis, time across
@@ -119,8 +121,8 @@ def filter_gallery(base: Path, run: Run) -> list[Path]:
     for ax in axes[n:]:
         ax.set_axis_off()
     fold = "" if run.fold is None else f", fold {run.fold}"
-    fig.suptitle(f"{run.dataset}: {run.system} kernels (real part, time → across, mel ↑), "
-                 f"seed {run.seed}{fold}{data_label([run])}")
+    fig.suptitle(f"{run.dataset}: {run.system} kernels, seed {run.seed}{fold}{data_label([run])}\n"
+                 "real part; time across, mel bins upward; sorted by temporal modulation")
     return save(fig, base)
 
 
@@ -164,9 +166,14 @@ def modulation_map(base: Path, run: Run, grid: dict[str, np.ndarray] | None) -> 
     right.tick_params(labelleft=False)
     top.set_ylabel("filters")
     right.set_xlabel("filters")
+    corner = fig.add_subplot(gs[0, 1])
+    corner.set_axis_off()
+    corner.text(0.0, 0.5, f"of {mv.n} filters,\nmoved higher / lower:\n"
+                f"temporal {mv.temporal_up} / {mv.temporal_down}\n"
+                f"spectral {mv.spectral_up} / {mv.spectral_down}", va="center", fontsize=7)
     fold = "" if run.fold is None else f", fold {run.fold}"
-    fig.suptitle(f"{run.dataset}: {run.system} filters, init → final (seed {run.seed}{fold})"
-                 f"{data_label([run])}\n{mv.describe()}")
+    fig.suptitle(f"{run.dataset}: {run.system} filters, init (hollow) → final (filled)\n"
+                 f"seed {run.seed}{fold}{data_label([run])}")
     return save(fig, base)
 
 
@@ -187,10 +194,11 @@ def task_similarity(base: Path, names: list[str], dist: np.ndarray, runs: list[R
     fig.colorbar(im, ax=ax, shrink=0.8, label="energy distance")
     hierarchy.dendrogram(hierarchy.linkage(squareform(dist, checks=False), method="average"),
                          labels=names, ax=den, color_threshold=0, above_threshold_color="k",
-                         leaf_rotation=40)
+                         leaf_rotation=40, leaf_font_size=7)
     den.set_ylabel("energy distance (average linkage)")
-    fig.suptitle("Distance between tasks' learned filters in modulation space "
-                 "(log2(1+Hz), log2(1+cyc/oct))" + data_label(runs))
+    fig.suptitle("Distance between tasks' learned filters in modulation space"
+                 + data_label(runs) + "\nenergy distance on (log2(1 + Hz), log2(1 + cyc/oct)), "
+                 "final filters pooled over seeds and folds")
     return save(fig, base)
 
 
@@ -221,11 +229,12 @@ def curves(base: Path, dataset: str, metric: str, direction: str,
     if not drawn:
         return []
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(f"validation {metric_label(metric)} (%) {ARROW[direction]}")
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, loc="best")
     ax.grid(alpha=0.3)
-    ax.set_title(f"{dataset}: validation curves (mean over seeds; thin: each run)"
-                 + data_label(all_runs))
+    ax.set_title(f"{dataset}: validation curves{data_label(all_runs)}\n"
+                 "bold: mean over seeds (and folds); thin: each run")
     return save(fig, base)
 
 
@@ -247,8 +256,8 @@ def drift(base: Path, drifts: dict[tuple[str, str], tuple[int, int, dict[str, fl
                width, label=p, color=cmap(i))
     ax.set_xticks(x, labels)
     ax.set_ylabel("median change from init")
-    ax.legend(frameon=False, ncols=len(params), loc="upper left")
+    ax.legend(frameon=False, ncols=len(params), loc="lower center", bbox_to_anchor=(0.5, 1.0))
     ax.grid(axis="y", alpha=0.3)
-    ax.set_title("Did it learn? Gabor parameter drift (scales: |Δ|/|init|; "
-                 "orientation: |Δγ|/π)" + data_label(runs))
+    fig.suptitle("Did it learn? Gabor parameter drift from init" + data_label(runs)
+                 + "\nmedian over filters and runs; scales: |Δ|/|init|, orientation: |Δγ|/π")
     return save(fig, base)

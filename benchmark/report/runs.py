@@ -53,6 +53,8 @@ class RunSet:
     runs: list[Run]                  # sorted by (dataset, system, seed, fold)
     missing: dict[str, str]          # dataset -> reason, from MISSING.json markers
     skipped: list[tuple[str, str]]   # (file, why) for files that could not be used
+    failed: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict)
+    # (dataset, system) -> [(cell name, error)], from the grid's logs/failed/ beside runs/
 
 
 def _finite(x: Any) -> bool:
@@ -73,6 +75,8 @@ def _gabor(g: Any) -> dict[str, Any] | None:
         lengths = {len(block[k]) for k in GABOR_KEYS}
         if len(lengths) != 1 or not all(_finite(v) for k in GABOR_KEYS for v in block[k]):
             raise ValueError(f"gabor.{which} arrays differ in length or hold non-finite values")
+    if not g["final"]["sigma_t"]:
+        raise ValueError("gabor holds no filters")
     if len(g["init"]["sigma_t"]) != len(g["final"]["sigma_t"]):
         raise ValueError("gabor.init and gabor.final have different filter counts")
     for k in ("frame_rate_hz", "mel_bins_per_octave"):
@@ -117,6 +121,10 @@ def parse_run(obj: Any, rel: Path) -> Run:
         if directions.get(m) not in ("max", "min"):
             raise ValueError(f"metric {m!r} has no direction ('max' or 'min')")
     history = obj.get("history") if isinstance(obj.get("history"), dict) else {}
+    ep, val = history.get("epoch"), history.get("val_main")
+    if not (isinstance(ep, list) and isinstance(val, list) and len(ep) == len(val)
+            and all(_finite(v) for v in ep + val)):
+        history = {}   # curves are optional: a damaged history only drops this run's curve
     params = obj.get("params") if isinstance(obj.get("params"), dict) else {}
     prov = obj.get("provenance") if isinstance(obj.get("provenance"), dict) else {}
     source = obj.get("data_source")
@@ -175,4 +183,20 @@ def load_runs(runs_dir: Path) -> RunSet:
     runs.sort(key=lambda r: (r.dataset, r.system, r.seed, -1 if r.fold is None else r.fold,
                              r.profile, r.path.as_posix()))
     # A marker explains cells that have no runs; cells with runs ignore it.
-    return RunSet(runs, dict(sorted(missing.items())), skipped)
+    return RunSet(runs, dict(sorted(missing.items())), skipped, load_failures(runs_dir))
+
+
+def load_failures(runs_dir: Path) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """Failed grid cells logged in ``<runs_dir>/../logs/failed/<dataset>/<system>/*.json``."""
+    root = Path(runs_dir).parent / "logs" / "failed"
+    out: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for path in sorted(root.glob("*/*/*.json")) if root.is_dir() else []:
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+            error = str(obj.get("error") or "unknown error")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            error = "unknown error (unreadable failure log)"
+        dataset, system = path.parts[-3], path.parts[-2]
+        first = error.strip().splitlines()[0] if error.strip() else "unknown error"
+        out.setdefault((dataset, system), []).append((path.stem, first[:160]))
+    return out

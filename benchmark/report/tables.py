@@ -97,6 +97,8 @@ def _grid(rs: RunSet, cells: list[Cell]):
                 body[(s, j)] = ("not run (dataset missing)", False)
             elif (d, s) in ran:
                 body[(s, j)] = ("not run (metric not reported)", False)
+            elif (d, s) in rs.failed:
+                body[(s, j)] = ("not run (failed)", False)
             else:
                 body[(s, j)] = ("not run (no run files)", False)
     return rows, cols, body
@@ -107,7 +109,7 @@ def _notes(rs: RunSet) -> list[str]:
         "Cells: mean ± sample standard deviation over seeds × folds, in percent "
         "(fraction × 100); (n=1) marks a single run, whose spread is shown as 0.0. "
         "Bold: best mean in the column (↑ higher is better, ↓ lower is better). "
-        "\"not run (no run files)\": no run JSON for that dataset and system.",
+        "not run (no run files) means that no run JSON exists for that dataset and system.",
         *METRIC_CONVENTIONS,
     ]
     profiles = sorted({r.profile for r in rs.runs})
@@ -131,6 +133,9 @@ def _notes(rs: RunSet) -> list[str]:
     for d, why in rs.missing.items():
         if d not in {r.dataset for r in rs.runs}:
             notes.append(f"{d}: dataset missing: {why}")
+    for (d, s), fails in rs.failed.items():
+        notes.append(f"{d} / {s}: {len(fails)} run(s) failed: "
+                     + "; ".join(f"{name}: {err}" for name, err in fails))
     if rs.skipped:
         notes.append(f"{len(rs.skipped)} run file(s) could not be used and were skipped: "
                      + "; ".join(f"{f} ({why})" for f, why in rs.skipped))

@@ -55,9 +55,8 @@ def conversation(n: int, sr: int, speakers: dict, rng: np.random.Generator,
     turns, names, prev = [], list(speakers), None
     t = round(rng.uniform(0.3, 1.5), 2)
     while True:
-        spk = prev
-        while spk == prev:
-            spk = names[int(rng.integers(len(names)))]
+        others = [s for s in names if s != prev] or names  # a new voice takes the floor
+        spk = others[int(rng.integers(len(others)))]
         for _ in range(int(rng.integers(1, 4))):  # sentences in this turn
             d = round(rng.uniform(0.8, 3.5), 2)
             if t + d > duration - 0.3:

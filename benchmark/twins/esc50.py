@@ -12,7 +12,6 @@ import csv
 import io
 from pathlib import Path
 
-import numpy as np
 
 from benchmark.twins import signals as S
 from benchmark.twins.urbansound8k import clip

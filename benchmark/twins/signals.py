@@ -63,8 +63,9 @@ def harmonic(f0: np.ndarray, sr: int, rng: np.random.Generator, rolloff: float =
 
 
 def band_noise(fc: np.ndarray, sr: int, rng: np.random.Generator, width_oct: float = 1.0,
-               n: int = 32, fmax: float | None = None) -> np.ndarray:
+               n: int | None = None, fmax: float | None = None) -> np.ndarray:
     """Noise-like band around the trajectory ``fc(t)``: many inharmonic partials."""
+    n = n or int(32 * max(1.0, width_oct))  # keep the band dense however wide it is
     ratios = 2.0 ** rng.uniform(-width_oct / 2, width_oct / 2, n)
     amps = rng.uniform(0.5, 1.0, n) / np.sqrt(n)
     return partials(fc, sr, ratios, amps, rng, fmax)
