@@ -16,9 +16,7 @@ Writes ``results/bench/{layer,sweep,pipeline}.csv``, ``sweep.png`` and
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
-import json
 import os
 import platform
 import statistics
@@ -219,7 +217,7 @@ def bench_pipeline(repeats: int) -> list[dict]:
     """Feature extraction throughput, and training steps with features cached vs computed per batch."""
     import keras
 
-    from benchmark.features import FeatureConfig, compute_logmel
+    from benchmark.features import compute_logmel
     from benchmark.heads import build_model
     from benchmark.registry import get_system
     from benchmark.tasks import resolve_config
@@ -227,7 +225,7 @@ def bench_pipeline(repeats: int) -> list[dict]:
 
     rows = []
     config = resolve_config("urbansound8k", "learnable_gabor", "demo")
-    fcfg = FeatureConfig(**dataclasses.asdict(config.features))
+    fcfg = config.features
     rng = np.random.default_rng(0)
     seconds = fcfg.clip_seconds or 2.0
     clips = rng.standard_normal((32, int(seconds * fcfg.sample_rate))).astype("float32")

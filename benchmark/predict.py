@@ -84,7 +84,6 @@ def binarize_params(run: dict) -> tuple[dict, str | None]:
 
 
 def load_predictor(run_json) -> Predictor:
-    from benchmark.features import FeatureConfig
     from benchmark.tasks import RunConfig
 
     run_json = Path(run_json)
@@ -98,9 +97,7 @@ def load_predictor(run_json) -> Predictor:
     except (ValueError, KeyError, TypeError) as e:
         raise UserError(f"{run_json} is not a readable run file ({type(e).__name__}: {e})") from None
     path = model_file(run, run_json)
-    fields = {f.name for f in dataclasses.fields(FeatureConfig)}
-    features = FeatureConfig(**{k: v for k, v in dataclasses.asdict(config.features).items()
-                                if k in fields})
+    features = config.features
 
     import keras
 

@@ -20,23 +20,10 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from benchmark.errors import UserError
+from benchmark.features import FeatureConfig
 
 # ---------------------------------------------------------------------------
 # Configuration blocks (every field may be overridden as section.field=value)
-
-
-@dataclass(frozen=True)
-class FeatureSettings:
-    """Log-mel settings; mirrors ``benchmark.features.FeatureConfig``."""
-
-    sample_rate: int = 16000
-    n_mels: int = 64
-    win_ms: float = 25.0
-    hop_ms: float = 10.0
-    n_fft: int | None = None           # None: next power of two >= the window
-    fmin: float = 0.0
-    fmax: float = 8000.0
-    clip_seconds: float | None = None  # pad/crop every clip to this; None keeps whole files
 
 
 @dataclass(frozen=True)
@@ -106,7 +93,7 @@ class TaskSpec:
     main_metric: str
     direction: Literal["max", "min"]
     head: str                          # "sad" | "xvector" | "cnn"
-    features: FeatureSettings
+    features: FeatureConfig
     head_settings: HeadSettings
     train: TrainSettings
     protocol: str
@@ -119,7 +106,7 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec(
             name="speech_activity", version=1, datasets=("ami", "chime5"), output="frame",
             main_metric="detection_error_rate", direction="min", head="sad",
-            features=FeatureSettings(16000, 64, 25.0, 10.0, None, 0.0, 8000.0, None),
+            features=FeatureConfig(16000, 64, 25.0, 10.0, None, 0.0, 8000.0, None),
             head_settings=HeadSettings(),
             train=TrainSettings(epochs=200, batch_size=64, learning_rate=0.01, optimizer="sgd",
                                 patience=50, chunk_seconds=2.0, chunks_per_epoch=43200),
@@ -129,7 +116,7 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec(
             name="speaker", version=1, datasets=("voxceleb1",), output="clip",
             main_metric="accuracy", direction="max", head="xvector",
-            features=FeatureSettings(16000, 64, 25.0, 10.0, None, 0.0, 8000.0, None),
+            features=FeatureConfig(16000, 64, 25.0, 10.0, None, 0.0, 8000.0, None),
             head_settings=HeadSettings(),
             train=TrainSettings(epochs=100, batch_size=64, learning_rate=0.01, optimizer="sgd",
                                 patience=20, chunk_seconds=3.0),
@@ -139,7 +126,7 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec(
             name="bird_calls", version=1, datasets=("zebra_finch",), output="clip",
             main_metric="accuracy", direction="max", head="cnn",
-            features=FeatureSettings(44100, 64, 25.0, 10.0, 2048, 300.0, 12000.0, 1.0),
+            features=FeatureConfig(44100, 64, 25.0, 10.0, 2048, 300.0, 12000.0, 1.0),
             head_settings=HeadSettings(),
             train=TrainSettings(epochs=200, batch_size=64, learning_rate=1e-3, optimizer="adam",
                                 patience=50, mixup_alpha=1.0, spec_time_stripes=2,
@@ -152,7 +139,7 @@ TASKS: dict[str, TaskSpec] = {
             name="urban_sound", version=1, datasets=("urbansound8k", "esc50"), output="clip",
             main_metric="accuracy", direction="max", head="cnn",
             # Arnault et al.: 44.1 kHz, n_fft 2822 (64 ms), hop 1103 (25 ms), 64 mels 0-8 kHz, 4.04 s
-            features=FeatureSettings(44100, 64, 64.0, 25.0, 2822, 0.0, 8000.0, 4.04),
+            features=FeatureConfig(44100, 64, 64.0, 25.0, 2822, 0.0, 8000.0, 4.04),
             head_settings=HeadSettings(),
             train=TrainSettings(epochs=300, batch_size=64, learning_rate=1e-3, optimizer="adam",
                                 patience=50, mixup_alpha=1.0, spec_time_stripes=2,
@@ -324,7 +311,7 @@ class RunConfig:
     data: str                          # "twin" | "real"
     task: str
     task_version: int
-    features: FeatureSettings
+    features: FeatureConfig
     frontend: FrontendSettings
     head: HeadSettings
     train: TrainSettings
@@ -344,7 +331,7 @@ class RunConfig:
     @classmethod
     def from_json(cls, d: dict) -> "RunConfig":
         d = dict(d)
-        for name, typ in (("features", FeatureSettings), ("frontend", FrontendSettings),
+        for name, typ in (("features", FeatureConfig), ("frontend", FrontendSettings),
                           ("head", HeadSettings), ("train", TrainSettings)):
             d[name] = _from_dict(typ, d[name])
         d["twin"] = None if d.get("twin") is None else TwinSettings(**d["twin"])
@@ -402,12 +389,9 @@ def resolve_config(dataset: str, system: str, profile: str = "demo",
 
 
 def _validate(cfg: RunConfig) -> None:
-    f, fr, t = cfg.features, cfg.frontend, cfg.train
+    # Feature settings validate themselves (FeatureConfig); these are the rest.
+    fr, t = cfg.frontend, cfg.train
     checks = [
-        (f.n_mels > 0 and f.sample_rate > 0 and f.hop_ms > 0, "features must be positive"),
-        (0 <= f.fmin < f.fmax <= f.sample_rate / 2,
-         f"features.fmin/fmax must satisfy 0 <= fmin < fmax <= sample_rate/2 "
-         f"(got {f.fmin}, {f.fmax}, {f.sample_rate})"),
         (fr.filters > 0 and len(fr.kernel_size) == 2 and min(fr.kernel_size) > 0,
          f"frontend.filters and frontend.kernel_size must be positive (got {fr.filters}, "
          f"{fr.kernel_size})"),
@@ -425,7 +409,7 @@ def _validate(cfg: RunConfig) -> None:
 
 def override_keys() -> list[str]:
     keys = []
-    for section, typ in (("features", FeatureSettings), ("frontend", FrontendSettings),
+    for section, typ in (("features", FeatureConfig), ("frontend", FrontendSettings),
                          ("head", HeadSettings), ("train", TrainSettings), ("twin", TwinSettings)):
         keys += [f"{section}.{f.name}" for f in dataclasses.fields(typ)]
     return keys

@@ -9,13 +9,13 @@ run killed at any point leaves no result and simply runs again.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +23,10 @@ from benchmark import paths, results
 from benchmark.errors import UserError
 from benchmark.io import read_json, write_json
 from benchmark.tasks import RunConfig, TaskSpec, resolve_config
+
+if TYPE_CHECKING:
+    from benchmark.features import FeatureConfig
+    from benchmark.registry import FrontendConfig
 
 # ---------------------------------------------------------------------------
 # Data: examples per split, labels, features in memory
@@ -600,13 +604,13 @@ def run_cell(dataset: str, system: str, seed: int = 0, fold: int | None = None,
 
 def _train_and_score(cfg: RunConfig, chash: str, out: Path, rpath: Path, progress: bool) -> Path:
     t0 = time.perf_counter()
-    from benchmark.features import FeatureConfig, extract_features
-    from benchmark.registry import FrontendConfig, get_system
+    from benchmark.features import extract_features
+    from benchmark.registry import get_system
 
     task: TaskSpec = cfg.task_spec
     system = get_system(cfg.system)
     prepared, root = _load_data(cfg, progress)
-    fconf = FeatureConfig(**dataclasses.asdict(cfg.features))
+    fconf = cfg.features
     store = extract_features(prepared, fconf, progress=progress)
 
     examples = [e for e in prepared.examples if e.id in store]

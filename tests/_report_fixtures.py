@@ -20,7 +20,7 @@ PLAN = {
                      {"mel": 0.60, "fixed_gabor": 0.66, "cortical_gabor": 0.70,
                       "learnable_gabor": 0.78, "free_cnn": 0.84},
                      [0, 1], [1, 2, 3]),
-    "zebra_finch": ("bird_call", "accuracy",
+    "zebra_finch": ("bird_calls", "accuracy",
                     {"mel": 0.50, "learnable_gabor": 0.72, "free_cnn": 0.65,
                      "brand_new_system": 0.40},
                     [0, 1, 2], [None]),

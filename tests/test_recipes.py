@@ -112,3 +112,11 @@ def test_good_toy_recipe_loads(tmp_path):
     r = load_recipe("toy", tmp_path)
     assert r.files[0].known_hash == "sha256:" + "a" * 64 and r.files[0].size == 10 and r.files[0].extract
     assert r.source().kind == "http" and not r.manual
+
+
+def test_recipe_tasks_match_the_task_specs():
+    from benchmark.recipes import load_recipe, recipe_names
+    from benchmark.tasks import task_for_dataset
+
+    for name in recipe_names():
+        assert load_recipe(name).task == task_for_dataset(name).name, name

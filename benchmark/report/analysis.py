@@ -16,6 +16,8 @@ import numpy as np
 from scipy import stats
 from scipy.spatial.distance import cdist
 
+from benchmark.kernels import gabor_kernels_np as kernels_np
+from benchmark.kernels import grid_spacing
 from benchmark.report.runs import GABOR_KEYS, Run
 
 log = logging.getLogger("benchmark.report")
@@ -245,40 +247,17 @@ def gabor_arrays(block: dict) -> dict[str, np.ndarray]:
 
 def modulations(params: dict, frame_rate_hz: float, mel_bins_per_octave: float,
                 spacing: tuple[float, float] = (1.0, 1.0)) -> dict[str, np.ndarray]:
-    """Filters' modulations in units people read (the DESIGN section 2 conversion).
+    """The layer's conversion (temporal Hz, spectral cycles/octave, direction) as float arrays."""
+    from benchmark.layers import modulations as layer_modulations
 
-    temporal Hz = |F cos g| / 2pi x frame rate; spectral cyc/oct = |F sin g| / 2pi x
-    mel bins per octave (per grid unit of ``spacing``); direction = +1 for upward
-    sweeps, -1 downward, 0 without one. Uses the layer module's conversion when it
-    is importable, else the same formula written here.
-    """
-    try:
-        from benchmark.layers import modulations as layer_modulations
-
-        m = layer_modulations(params, frame_rate_hz, mel_bins_per_octave, spacing=spacing)
-        return {k: np.asarray(m[k], dtype=float)
-                for k in ("temporal_hz", "spectral_cyc_per_oct", "direction")}
-    except (ImportError, AttributeError, TypeError, KeyError):
-        return modulations_np(params, frame_rate_hz, mel_bins_per_octave, spacing)
-
-
-def modulations_np(params: dict, frame_rate_hz: float, mel_bins_per_octave: float,
-                   spacing: tuple[float, float] = (1.0, 1.0)) -> dict[str, np.ndarray]:
-    """:func:`modulations` in plain NumPy (used when the layer module is unavailable)."""
-    F = np.asarray(params["frequency"], dtype=float)
-    g = np.asarray(params["orientation"], dtype=float)
-    wt, wf = F * np.cos(g) / spacing[0], F * np.sin(g) / spacing[1]
-    # Constant phase along w_t t + W_f f = c, so df/dt = -w_t / W_f: upward when negative product.
-    prod = -wt * wf
-    return {"temporal_hz": np.abs(wt) / (2 * np.pi) * frame_rate_hz,
-            "spectral_cyc_per_oct": np.abs(wf) / (2 * np.pi) * mel_bins_per_octave,
-            "direction": np.where(np.abs(prod) < 1e-9, 0.0, np.sign(prod))}
+    m = layer_modulations(params, frame_rate_hz, mel_bins_per_octave, spacing=spacing)
+    return {k: np.asarray(m[k], dtype=float) for k in ("temporal_hz", "spectral_cyc_per_oct", "direction")}
 
 
 def run_modulations(run: Run, which: str = "final") -> dict[str, np.ndarray]:
     g = run.gabor
     kind = _grid_of(run)
-    spacing = tuple(1.0 if kind == "centered" or k < 2 else k / (k - 1) for k in g["kernel_size"])
+    spacing = tuple(grid_spacing(k, kind) for k in g["kernel_size"])
     return modulations(g[which], g["frame_rate_hz"], g["mel_bins_per_octave"], spacing)
 
 
@@ -291,36 +270,11 @@ def _grid_of(run: Run) -> str:
     return "centered"
 
 
-def _grid(k: int, grid: str) -> np.ndarray:
-    if grid == "reference":   # the original code's off-centre grid, for parity only
-        return np.linspace(-math.ceil(k / 2) + 1, math.ceil(k / 2), k)
-    return np.arange(k, dtype=float) - (k - 1) / 2
-
-
 def gabor_kernels_np(sigma_t, sigma_f, frequency, orientation, kernel_size,
                      grid: str = "centered") -> tuple[np.ndarray, np.ndarray]:
-    """(real, imag) kernels of shape (K_t, K_f, filters), as the layer builds them."""
-    try:   # prefer the layer's own maths so the gallery shows exactly what was trained
-        from benchmark.kernels import gabor_kernels_np as lead
-
-        re, im = lead(sigma_t, sigma_f, frequency, orientation, tuple(kernel_size), grid=grid)
-        return np.asarray(re, dtype=float), np.asarray(im, dtype=float)
-    except (ImportError, AttributeError, TypeError):
-        # not importable or another signature: the same formula, written here
-        return kernels_np(sigma_t, sigma_f, frequency, orientation, kernel_size, grid)
-
-
-def kernels_np(sigma_t, sigma_f, frequency, orientation, kernel_size,
-               grid: str = "centered") -> tuple[np.ndarray, np.ndarray]:
-    """:func:`gabor_kernels_np` in plain NumPy (float64)."""
-    st, sf, F, g = (np.asarray(a, dtype=float)[None, None, :]
-                    for a in (sigma_t, sigma_f, frequency, orientation))
-    t = _grid(kernel_size[0], grid)[:, None, None]
-    f = _grid(kernel_size[1], grid)[None, :, None]
-    eps = 1e-3   # as the layer (and the original code) add to sigma in the exponent
-    env = np.exp(-t**2 / (2 * (st + eps)**2) - f**2 / (2 * (sf + eps)**2)) / (2 * np.pi * st * sf)
-    phase = F * (t * np.cos(g) + f * np.sin(g))
-    return env * np.cos(phase), env * np.sin(phase)
+    """(real, imag) kernels of shape (K_t, K_f, filters), exactly as the layer builds them."""
+    re, im = kernels_np(sigma_t, sigma_f, frequency, orientation, tuple(kernel_size), grid=grid)
+    return np.asarray(re, dtype=float), np.asarray(im, dtype=float)
 
 
 def run_kernels(run: Run) -> tuple[np.ndarray, np.ndarray]:
