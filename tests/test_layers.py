@@ -299,6 +299,8 @@ def test_auto_choice_follows_the_cost_model():
     assert choose_implementation((111, 9), 64, 64) == "separable"    # the paper's bank
     assert choose_implementation((9, 9), 64, 64) == "dense"
     assert choose_implementation((25, 9), 64, 64) == "dense"
+    assert choose_implementation((51, 9), 64, 64) == "dense"         # measured crossover
+    assert choose_implementation((111, 21), 64, 64) == "separable"
     assert choose_implementation((111, 1), 64, 64) == "dense"        # nothing to separate
 
 
