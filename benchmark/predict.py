@@ -23,6 +23,7 @@ import numpy as np
 
 from benchmark.errors import UserError
 from benchmark.io import read_json
+from benchmark.train import fix_length, window_starts
 
 DEFAULT_BINARIZE = {"onset": 0.5, "offset": 0.5, "min_duration_on": 0.0, "min_duration_off": 0.0}
 
@@ -126,22 +127,6 @@ def load_predictor(run_json) -> Predictor:
 # ------------------------------------------------------------------ inference
 
 
-def _fit(x: np.ndarray, n: int, start: int = 0) -> np.ndarray:
-    """Crop ``n`` frames from ``start``, or pad at the end with the clip's minimum (as training)."""
-    x = x[start:start + n]
-    if len(x) < n:
-        fill = x.min() if len(x) else 0.0
-        x = np.concatenate([x, np.full((n - len(x), x.shape[1]), fill, x.dtype)])
-    return x
-
-
-def _windows(n_frames: int, chunk: int, hop: int) -> list[int]:
-    starts = list(range(0, max(1, n_frames - chunk + 1), hop))
-    if starts[-1] + chunk < n_frames:
-        starts.append(n_frames - chunk)  # cover the end of the file too
-    return starts
-
-
 def _batched(model, x: np.ndarray, batch_size: int) -> np.ndarray:
     return np.concatenate([np.asarray(model.predict_on_batch(x[i:i + batch_size]), np.float32)
                            for i in range(0, len(x), batch_size)])
@@ -152,8 +137,8 @@ def frame_scores(p: Predictor, logmel: np.ndarray) -> np.ndarray:
     t = p.config.train
     chunk = max(4, round(t.chunk_seconds * p.features.frame_rate_hz))
     hop = max(1, round(chunk * t.eval_hop_fraction))
-    starts = _windows(len(logmel), chunk, hop)
-    out = _batched(p.model, np.stack([_fit(logmel, chunk, s) for s in starts]), t.batch_size)
+    starts = window_starts(len(logmel), chunk, hop)
+    out = _batched(p.model, np.stack([fix_length(logmel, chunk, s) for s in starts]), t.batch_size)
     acc, cnt = np.zeros(len(logmel)), np.zeros(len(logmel))
     for s, row in zip(starts, out):
         m = min(chunk, len(logmel) - s)
@@ -169,10 +154,10 @@ def clip_scores(p: Predictor, logmel: np.ndarray) -> np.ndarray:
         chunk = max(4, round(cfg.train.chunk_seconds * f.frame_rate_hz))
         hop = max(1, round(chunk * cfg.train.eval_hop_fraction))
         starts = range(0, max(1, len(logmel) - chunk + 1), hop)
-        wins = np.stack([_fit(logmel, chunk, s) for s in starts])
+        wins = np.stack([fix_length(logmel, chunk, s) for s in starts])
         return _batched(p.model, wins, cfg.train.batch_size).mean(0)
     if f.clip_seconds:
-        logmel = _fit(logmel, f.n_frames(int(round(f.clip_seconds * f.sample_rate))))
+        logmel = fix_length(logmel, f.n_frames(int(round(f.clip_seconds * f.sample_rate))))
     return _batched(p.model, logmel[None], 1)[0]
 
 

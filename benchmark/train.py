@@ -83,13 +83,21 @@ def _group_holdout(examples: list, fraction: float = 0.1) -> tuple[list, list]:
             [e for e in examples if (e.group or e.id) in val_groups])
 
 
-def _fix_length(x: np.ndarray, n: int, offset: int = 0) -> np.ndarray:
+def fix_length(x: np.ndarray, n: int, offset: int = 0) -> np.ndarray:
     """Crop ``n`` frames from ``offset`` or pad at the end with the clip's minimum."""
     x = x[offset:offset + n]
     if len(x) < n:
         fill = x.min() if len(x) else 0.0
         x = np.concatenate([x, np.full((n - len(x), x.shape[1]), fill, x.dtype)])
     return x
+
+
+def window_starts(n_frames: int, chunk: int, hop: int) -> list[int]:
+    """Starts of ``chunk``-frame windows every ``hop`` frames, the last one flush with the end."""
+    starts = list(range(0, max(1, n_frames - chunk + 1), hop))
+    if starts[-1] + chunk < n_frames:
+        starts.append(n_frames - chunk)
+    return starts
 
 
 def frame_targets(segments, n_frames: int, frame_rate_hz: float) -> np.ndarray:
@@ -163,7 +171,7 @@ class ClipTask:
         clip = cfg.features.clip_seconds
         self.n_frames = (store.config.n_frames(int(round(clip * cfg.features.sample_rate))) if clip
                          else max(store.n_frames(e.id) for e in splits.train))
-        self.x = {name: np.stack([_fix_length(store.get(e.id), self.n_frames) for e in exs])
+        self.x = {name: np.stack([fix_length(store.get(e.id), self.n_frames) for e in exs])
                   for name, exs in (("train", splits.train), ("val", splits.val),
                                     ("test", splits.test))}
         self.y = {name: np.array([self.index[e.label] for e in exs], np.int64)
@@ -223,7 +231,7 @@ class SpeakerTask:
         self.train_y = np.array([self.index[e.label] for e in splits.train], np.int64)
         self.train_labels = {e.label for e in splits.train}
         # Validation: one deterministic centre crop per utterance.
-        self.val_x = np.stack([_fix_length(x, self.chunk, max(0, (len(x) - self.chunk) // 2))
+        self.val_x = np.stack([fix_length(x, self.chunk, max(0, (len(x) - self.chunk) // 2))
                                for x in (store.get(e.id) for e in splits.val)])
         self.val_y = np.array([self.index[e.label] for e in splits.val], np.int64)
         # Standardisation statistics from (at most) 2000 training utterances, evenly spread.
@@ -238,7 +246,7 @@ class SpeakerTask:
             xb = []
             for i in idx:
                 x = store.get(ids[i])
-                xb.append(_fix_length(x, n, int(rng.integers(0, max(1, len(x) - n + 1)))))
+                xb.append(fix_length(x, n, int(rng.integers(0, max(1, len(x) - n + 1)))))
             return np.stack(xb).astype(np.float32), ys[idx].astype(np.float32)
 
         return EpochBatches(len(ids), self.cfg.train.batch_size, load, self.cfg.seed, shuffle=True)
@@ -254,7 +262,7 @@ class SpeakerTask:
     def _windows(self, x: np.ndarray) -> np.ndarray:
         hop = max(1, round(self.chunk * self.cfg.train.eval_hop_fraction))
         starts = range(0, max(1, len(x) - self.chunk + 1), hop)
-        return np.stack([_fix_length(x, self.chunk, s) for s in starts])
+        return np.stack([fix_length(x, self.chunk, s) for s in starts])
 
     def _utterance_outputs(self, model, ids: list[str]) -> np.ndarray:
         """Model outputs averaged over each utterance's sliding windows."""
@@ -304,8 +312,8 @@ class SadTask:
         vx, vy = [], []
         for e in splits.val:
             for s in range(0, max(1, len(self.x[e.id]) - self.chunk + 1), self.chunk):
-                vx.append(_fix_length(self.x[e.id], self.chunk, s))
-                vy.append(_fix_length(self.y[e.id][:, None], self.chunk, s)[:, 0])
+                vx.append(fix_length(self.x[e.id], self.chunk, s))
+                vy.append(fix_length(self.y[e.id][:, None], self.chunk, s)[:, 0])
         self.val_x, self.val_y = np.stack(vx), np.stack(vy)
 
     def train_batches(self) -> EpochBatches:
@@ -319,8 +327,8 @@ class SadTask:
             for _ in idx:  # meetings drawn in proportion to their length
                 m = ids[int(rng.choice(len(ids), p=lengths / lengths.sum()))]
                 s = int(rng.integers(0, max(1, len(self.x[m]) - n + 1)))
-                xb.append(_fix_length(self.x[m], n, s))
-                yb.append(_fix_length(self.y[m][:, None], n, s)[:, 0])
+                xb.append(fix_length(self.x[m], n, s))
+                yb.append(fix_length(self.y[m][:, None], n, s)[:, 0])
             return np.stack(xb).astype(np.float32), np.stack(yb).astype(np.float32)
 
         return EpochBatches(n_chunks, self.cfg.train.batch_size, load, self.cfg.seed, shuffle=False)
@@ -334,10 +342,8 @@ class SadTask:
         out = {}
         for e in examples:
             x = self.x[e.id]
-            starts = list(range(0, max(1, len(x) - self.chunk + 1), hop))
-            if starts[-1] + self.chunk < len(x):
-                starts.append(len(x) - self.chunk)
-            p = _predict(model, np.stack([_fix_length(x, self.chunk, s) for s in starts]),
+            starts = window_starts(len(x), self.chunk, hop)
+            p = _predict(model, np.stack([fix_length(x, self.chunk, s) for s in starts]),
                          self.cfg.train.batch_size)
             acc, cnt = np.zeros(len(x)), np.zeros(len(x))
             for s, row in zip(starts, p):
