@@ -25,7 +25,7 @@ IMPLS = ("dense", "separable", "fft")
 
 
 def numpy_kernel(st, sf, F, g, shape, grid):
-    """The formula of DESIGN section 2, evaluated point by point."""
+    """The kernel formula (see benchmark.kernels), evaluated point by point."""
     k_t, k_f = shape
     if grid == "centered":
         t = np.arange(k_t) - (k_t - 1) / 2
