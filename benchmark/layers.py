@@ -39,10 +39,6 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
-def _sigmoid(x):
-    return ops.sigmoid(x)
-
-
 def sigma_bounds(kernel_size: tuple[int, int]) -> tuple[tuple[float, float], tuple[float, float]]:
     """(lo, hi) of sigma_t and of sigma_f for a kernel size (time, freq)."""
     k_t, k_f = kernel_size
@@ -143,9 +139,9 @@ class GaborLayer(keras.layers.Layer):
         """The four parameters as backend tensors, mapped into their valid ranges."""
         (lt, ht), (lf, hf) = sigma_bounds(self.kernel_size)
         return (
-            lt + (ht - lt) * _sigmoid(self._sigma_t),
-            lf + (hf - lf) * _sigmoid(self._sigma_f),
-            math.pi * _sigmoid(self._frequency),
+            lt + (ht - lt) * ops.sigmoid(self._sigma_t),
+            lf + (hf - lf) * ops.sigmoid(self._sigma_f),
+            math.pi * ops.sigmoid(self._frequency),
             ops.convert_to_tensor(self._orientation),
         )
 
