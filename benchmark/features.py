@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import scipy.signal
 
-from benchmark import paths
+from benchmark import paths, units
 from benchmark.audio import AudioError, load_audio
 from benchmark.data import PreparedDataset, Skip
 from benchmark.errors import UserError
@@ -102,22 +102,8 @@ class FeatureConfig:
 
 # ---------------------------------------------------------------- mel scale
 
-def hz_to_mel(f):
-    """Slaney's mel scale (librosa's htk=False): linear below 1 kHz, log above."""
-    f = np.asarray(f, dtype=np.float64)
-    f_sp = 200.0 / 3
-    min_log_hz, min_log_mel, logstep = 1000.0, 1000.0 / f_sp, np.log(6.4) / 27.0
-    lin = f / f_sp
-    with np.errstate(divide="ignore"):
-        log = min_log_mel + np.log(np.maximum(f, 1e-300) / min_log_hz) / logstep
-    return np.where(f >= min_log_hz, log, lin)
-
-
-def mel_to_hz(m):
-    m = np.asarray(m, dtype=np.float64)
-    f_sp = 200.0 / 3
-    min_log_hz, min_log_mel, logstep = 1000.0, 1000.0 / f_sp, np.log(6.4) / 27.0
-    return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+# The scale itself lives in benchmark.units (NumPy only, shared with the report).
+from benchmark.units import hz_to_mel, mel_to_hz  # noqa: E402,F401
 
 
 def mel_filterbank(config: FeatureConfig) -> np.ndarray:
@@ -135,26 +121,13 @@ def mel_filterbank(config: FeatureConfig) -> np.ndarray:
 
 
 def mel_bins_per_octave(config: FeatureConfig, at_hz: float) -> float:
-    """Local density of mel bins per octave at ``at_hz``.
-
-    The bins are equally spaced in mel, so bins/octave = (d mel / d log2 f) /
-    (mel spacing between bins). Above 1 kHz the Slaney scale is logarithmic
-    (about 14.5 bins/octave for 64 mels over 0-8 kHz); below it is linear in
-    Hz, so the density falls towards low frequencies.
-    """
-    if at_hz <= 0:
-        raise ValueError(f"frequency must be positive, got {at_hz}")
-    spacing = (hz_to_mel(config.fmax_hz) - hz_to_mel(config.fmin)) / (config.n_mels + 1)
-    if at_hz >= 1000.0:
-        dmel_dlog2f = 27.0 / np.log(6.4) * np.log(2)
-    else:
-        dmel_dlog2f = at_hz * np.log(2) * 3.0 / 200.0
-    return float(dmel_dlog2f / spacing)
+    """Local density of mel bins per octave at ``at_hz`` (see :mod:`benchmark.units`)."""
+    return float(units.bins_per_octave_at(config.n_mels, config.fmin, config.fmax_hz, at_hz))
 
 
 def mel_center_hz(config: FeatureConfig) -> np.ndarray:
     """Centre frequency of each mel bin (Hz)."""
-    return mel_to_hz(np.linspace(hz_to_mel(config.fmin), hz_to_mel(config.fmax_hz), config.n_mels + 2))[1:-1]
+    return units.mel_center_hz(config.n_mels, config.fmin, config.fmax_hz)
 
 
 # ---------------------------------------------------------------- log-mel

@@ -336,55 +336,5 @@ def find_gabor_layers(model) -> list[GaborLayer]:
     return found
 
 
-# --- units ------------------------------------------------------------------
-
-def mel_bins_per_octave(n_mels: int, fmin: float, fmax: float, at_hz: float | None = None) -> float:
-    """Mel bands per octave of a Slaney mel scale with ``n_mels`` bands on [fmin, fmax].
-
-    At ``at_hz`` if given; otherwise in the logarithmic part of the scale (above
-    1 kHz, where it is constant: about 14.5 for 64 bands on 0–8 kHz), or at the
-    band centre when the whole range is below 1 kHz. A convolution filter
-    slides over every band, so one value per feature configuration is the
-    convention of tables and plots.
-    """
-    from benchmark.features import FeatureConfig, mel_bins_per_octave as at_frequency
-
-    if at_hz is None:
-        at_hz = max(2000.0, fmin) if fmax > 1000.0 else (fmin + fmax) / 2
-    config = FeatureConfig(sample_rate=int(math.ceil(2 * fmax)), n_mels=n_mels, fmin=fmin, fmax=fmax)
-    return at_frequency(config, at_hz)
-
-
-def modulations(params: dict, frame_rate_hz: float, mel_bins_per_octave: float,
-                spacing: tuple[float, float] = (1.0, 1.0)) -> dict[str, np.ndarray]:
-    """Convert Gabor parameters to units people read.
-
-    Returns ``temporal_hz`` (|ω_t|/(2π) × frame rate), ``spectral_cyc_per_oct``
-    (|Ω_f|/(2π) × mel bands per octave), and ``direction``: +1 for upward
-    sweeps (frequency rising with time), -1 downward, 0 when either modulation
-    is (numerically) zero. ``spacing`` is the grid spacing in (frames, bands)
-    per grid unit (see :func:`benchmark.kernels.grid_spacing`; 1 for the
-    centred grid).
-    """
-    freq = np.asarray(params["frequency"], dtype="float64")
-    gamma = np.asarray(params["orientation"], dtype="float64")
-    omega_t = freq * np.cos(gamma) / spacing[0]     # rad per frame
-    omega_f = freq * np.sin(gamma) / spacing[1]     # rad per mel band
-    # Lines of constant phase satisfy ω_t t + Ω_f f = c, i.e. df/dt = -ω_t/Ω_f.
-    prod = -omega_t * omega_f
-    direction = np.where(np.abs(prod) < 1e-9, 0, np.sign(prod)).astype(int)
-    return {
-        "temporal_hz": np.abs(omega_t) / (2 * np.pi) * frame_rate_hz,
-        "spectral_cyc_per_oct": np.abs(omega_f) / (2 * np.pi) * mel_bins_per_octave,
-        "direction": direction,
-    }
-
-
-def params_from_modulations(temporal_hz, spectral_cyc_per_oct, direction, frame_rate_hz: float,
-                            mel_bins_per_octave: float) -> tuple[np.ndarray, np.ndarray]:
-    """Inverse of :func:`modulations` on the centred grid: (frequency, orientation)."""
-    omega_t = 2 * np.pi * np.asarray(temporal_hz, dtype="float64") / frame_rate_hz
-    omega_f = 2 * np.pi * np.asarray(spectral_cyc_per_oct, dtype="float64") / mel_bins_per_octave
-    # Upward sweeps need ω_t·Ω_f < 0: give the spectral component the opposite sign.
-    omega_f = np.where(np.asarray(direction) > 0, -omega_f, omega_f)
-    return np.hypot(omega_t, omega_f), np.arctan2(omega_f, omega_t)
+# Unit conversions live in benchmark.units (NumPy only); re-exported for callers of the layer.
+from benchmark.units import mel_bins_per_octave, modulations, params_from_modulations  # noqa: E402,F401

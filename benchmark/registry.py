@@ -34,6 +34,10 @@ class FrontendConfig:
     fmin: float = 0.0
     fmax: float = 8000.0
     seed: int | None = None
+    # Gabor initialisation: "reference" (the original code's, in grid units) or
+    # "physical" (the same distribution in Hz and cycles/octave, mapped through
+    # this run's frame rate and mel bands).
+    init: str = "reference"
 
 
 @dataclass(frozen=True)

@@ -248,7 +248,7 @@ def gabor_arrays(block: dict) -> dict[str, np.ndarray]:
 def modulations(params: dict, frame_rate_hz: float, mel_bins_per_octave: float,
                 spacing: tuple[float, float] = (1.0, 1.0)) -> dict[str, np.ndarray]:
     """The layer's conversion (temporal Hz, spectral cycles/octave, direction) as float arrays."""
-    from benchmark.layers import modulations as layer_modulations
+    from benchmark.units import modulations as layer_modulations
 
     m = layer_modulations(params, frame_rate_hz, mel_bins_per_octave, spacing=spacing)
     return {k: np.asarray(m[k], dtype=float) for k in ("temporal_hz", "spectral_cyc_per_oct", "direction")}
