@@ -218,9 +218,9 @@ def bench_pipeline(repeats: int) -> list[dict]:
     import keras
 
     from benchmark.features import compute_logmel
-    from benchmark.heads import build_model
+    from benchmark.heads import build_model, cnn_head
     from benchmark.registry import get_system
-    from benchmark.tasks import resolve_config
+    from benchmark.config import resolve_config
     from benchmark.train import frontend_config
 
     rows = []
@@ -239,8 +239,8 @@ def bench_pipeline(repeats: int) -> list[dict]:
     for system in ("learnable_gabor", "free_cnn"):
         cfg = resolve_config("urbansound8k", system, "demo")
         keras.utils.set_random_seed(0)
-        frontend = get_system(system).build(frontend_config(cfg, fcfg))
-        model = build_model(cfg.task_spec, frontend, fcfg.n_mels, 10, cfg.head)
+        frontend = get_system(system).build(frontend_config(cfg))
+        model = build_model(frontend, lambda x, h=cfg.head: cnn_head(x, h, 10), fcfg.n_mels)
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
         xb, yb = feats[:batch, ..., None], labels[:batch]
         step = _time(lambda: model.train_on_batch(xb, yb), repeats)

@@ -1,5 +1,18 @@
 """Errors a user can act on. The CLI prints them as one line (exit status 2)."""
 
+from __future__ import annotations
+
+import difflib
+import typing
+
 
 class UserError(Exception):
     """Bad input or a missing prerequisite, with a message that says what to do."""
+
+
+def unknown(kind: str, name: str, known) -> typing.NoReturn:
+    """The one did-you-mean error of every registry (systems, datasets, tasks, profiles, twins)."""
+    known = list(known)
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise UserError(f"unknown {kind} {name!r}{hint} (known: {', '.join(known) or 'none'})")

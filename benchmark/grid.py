@@ -80,7 +80,7 @@ def default_data_source(profile: str) -> str:
 
 def select_cells(profile: str, datasets=(), systems=()) -> list[Cell]:
     """The profile's cells, optionally restricted to some datasets and systems."""
-    from benchmark.tasks import grid_cells
+    from benchmark.config import grid_cells
 
     cells = [Cell(d, s, int(seed), None if fold is None else int(fold))
              for d, s, seed, fold in grid_cells(profile)]
@@ -111,7 +111,7 @@ def is_done(out: Path, cell: Cell, profile: str, data: str | None) -> bool:
     """Whether the cell's run file exists with the configuration it would run now
     (the test ``run_cell`` itself applies before skipping)."""
     from benchmark.io import read_json
-    from benchmark.tasks import resolve_config
+    from benchmark.config import resolve_config
 
     path = _run_file(out, cell)
     if not path.is_file():
@@ -260,7 +260,7 @@ def _warm_data(cells: list[Cell], profile: str, data: str | None) -> None:
     workers asking for the same missing twin at once would each build it. Errors
     are left for the cells themselves to report."""
     from benchmark.prepare import prepare
-    from benchmark.tasks import resolve_config
+    from benchmark.config import resolve_config
     from benchmark.twins import ensure_twin
 
     firsts = {}
@@ -270,8 +270,10 @@ def _warm_data(cells: list[Cell], profile: str, data: str | None) -> None:
         try:
             cfg = resolve_config(d, c.system, profile, seed=c.seed, fold=c.fold, data=data)
             if cfg.data == "twin":
-                prepare(d, ensure_twin(d, size=cfg.twin.size, seed=cfg.twin.seed, progress=False),
-                        progress=False)
+                names = [d] + (["musan"] if getattr(cfg.protocol, "noise_prob", 0) > 0 else [])
+                for name in names:  # the dataset, and the noise corpus its protocol mixes in
+                    prepare(name, ensure_twin(name, size=cfg.twin.size, seed=cfg.twin.seed,
+                                              progress=False), progress=False)
         except Exception:  # noqa: BLE001 -- the cell will fail with this error and say so
             pass
 

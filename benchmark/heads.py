@@ -1,9 +1,12 @@
 """Task heads, shared by every system.
 
-Every model is ``log-mel (batch, time, n_mels) -> frontend -> head``. The
-frontend emits ``(batch, time, mel', C)`` with whatever ``C`` it likes; each head
-adapts to it, so the only difference between two rows of a table is the
-frontend. Written with ``keras.ops`` only, so models run on TensorFlow and JAX.
+Every model is ``log-mel (batch, time, n_mels) -> frontend -> nonlinearity ->
+head``. The frontend emits ``(batch, time, mel', C)`` with whatever ``C`` it
+likes; each head adapts to it, so the only difference between two rows of a
+table is the frontend. The same nonlinearity (per-channel batch normalisation,
+then a leaky ReLU) follows every frontend in every head: without it a linear
+frontend followed by a linear first head layer is a single linear map, and the
+frontend's structure would not matter. Written with ``keras.ops`` only, so models run on TensorFlow and JAX.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from benchmark.tasks import HeadSettings, TaskSpec
 
 # Batch-norm momentum 0.9 is PyTorch's default (0.1 there), which the reused recipes
 # ran with; Keras's 0.99 leaves the moving statistics far behind on short runs.
@@ -91,7 +93,7 @@ class AAMLoss(keras.losses.Loss):
         return {"margin": self.margin, "scale": self.scale, "name": self.name}
 
 
-def _sad_head(x, h: HeadSettings):
+def sad_head(x, h):
     """pyannote PyanNet-like: per-frame compress -> BiLSTM -> Dense -> sigmoid per frame."""
     x = layers.Dense(h.compress, name="compress")(FrameFlatten(name="frame_flatten")(x))
     for i in range(h.lstm_layers):
@@ -103,7 +105,7 @@ def _sad_head(x, h: HeadSettings):
     return layers.Reshape((-1,), name="frame_scores")(x)
 
 
-def _xvector_head(x, h: HeadSettings, n_classes: int):
+def xvector_head(x, h, n_classes: int):
     """x-vector TDNN over time, statistics pooling, embedding, cosine classifier."""
     x = layers.Dense(h.compress, name="compress")(FrameFlatten(name="frame_flatten")(x))
     # Frame contexts [-2,2], [-2,0,2], [-3,0,3], [0], [0]: kernel sizes and dilations.
@@ -118,7 +120,7 @@ def _xvector_head(x, h: HeadSettings, n_classes: int):
     return CosineClassifier(n_classes, dtype="float32", name="classifier")(x)
 
 
-def _cnn_head(x, h: HeadSettings, n_classes: int):
+def cnn_head(x, h, n_classes: int):
     """CNN10-like: blocks of two 3x3 conv + BN + ReLU, 2x2 average pooling."""
     for i, c in enumerate(h.conv_channels):
         for j in range(2):
@@ -147,14 +149,10 @@ class FreqMean(layers.Layer):
         return (input_shape[0], input_shape[1], input_shape[3])
 
 
-def build_model(task_spec: TaskSpec, frontend_layer, n_mels: int, n_classes: int,
-                head_cfg: HeadSettings, n_frames: int | None = None,
-                norm: tuple | None = None) -> keras.Model:
-    """log-mel (batch, time, n_mels) -> frontend -> the task's head.
+def build_model(frontend_layer, head, n_mels: int, n_frames: int | None = None,
+                norm: tuple | None = None, name: str = "model") -> keras.Model:
+    """log-mel (batch, time, n_mels) -> frontend -> nonlinearity -> ``head(x)``.
 
-    Outputs: per-frame speech probability (batch, time) for ``sad``, class
-    cosines (batch, n_classes) for ``xvector`` (the model also exposes the
-    embedding as layer ``embedding``), class probabilities for ``cnn``.
     ``norm`` = (mean, variance) per mel band of the training features: the
     standardisation is part of the saved model, so a loaded model takes raw log-mel.
     """
@@ -167,15 +165,9 @@ def build_model(task_spec: TaskSpec, frontend_layer, n_mels: int, n_classes: int
     if len(x.shape) != 4:
         raise ValueError(f"frontend {frontend_layer.name!r} must emit (batch, time, mel, C); "
                          f"got shape {x.shape}")
-    if task_spec.head == "sad":
-        out = _sad_head(x, head_cfg)
-    elif task_spec.head == "xvector":
-        out = _xvector_head(x, head_cfg, n_classes)
-    elif task_spec.head == "cnn":
-        out = _cnn_head(x, head_cfg, n_classes)
-    else:
-        raise ValueError(f"unknown head {task_spec.head!r}")
-    return keras.Model(inp, out, name=f"{task_spec.name}_model")
+    x = layers.BatchNormalization(momentum=0.9, name="frontend_bn")(x)
+    x = layers.LeakyReLU(negative_slope=0.1, name="frontend_act")(x)
+    return keras.Model(inp, head(x), name=name)
 
 
 def embedding_model(model: keras.Model) -> keras.Model:
@@ -183,14 +175,37 @@ def embedding_model(model: keras.Model) -> keras.Model:
     return keras.Model(model.inputs, model.get_layer("embedding").output)
 
 
-def compile_model(model: keras.Model, task_spec: TaskSpec, head_cfg: HeadSettings,
-                  optimizer: str, learning_rate: float, jit_compile: bool = False) -> None:
-    opt = (keras.optimizers.SGD(learning_rate, momentum=0.9) if optimizer == "sgd"
-           else keras.optimizers.Adam(learning_rate))
-    if task_spec.head == "sad":
-        loss = keras.losses.BinaryCrossentropy()
-    elif task_spec.head == "xvector":
-        loss = AAMLoss(head_cfg.aam_margin, head_cfg.aam_scale)
-    else:
-        loss = keras.losses.CategoricalCrossentropy()  # one-hot targets, so mixup can blend them
-    model.compile(optimizer=opt, loss=loss, jit_compile=jit_compile)
+def _scaled(base):
+    """``base`` optimizer whose variables under ``scaled_prefix`` step at ``scale`` x the rate.
+
+    The scale multiplies the learning rate of each update (``update_step``), not
+    the gradient: Adam normalises gradients, so scaling them would do nothing.
+    """
+
+    class Scaled(base):
+        def __init__(self, *args, scaled_prefix: str = "", scale: float = 1.0, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.scaled_prefix, self.scale = scaled_prefix, float(scale)
+
+        def update_step(self, gradient, variable, learning_rate):
+            if variable.path.startswith(self.scaled_prefix):
+                learning_rate = learning_rate * self.scale
+            return super().update_step(gradient, variable, learning_rate)
+
+        def _backend_update_step(self, grads, trainable_variables, learning_rate):
+            # PyTorch's fused multi-tensor updates bypass update_step: use the per-variable path.
+            if keras.backend.backend() == "torch":
+                for g, v in zip(grads, trainable_variables):
+                    self.update_step(g, v, learning_rate)
+                return
+            return super()._backend_update_step(grads, trainable_variables, learning_rate)
+
+        def get_config(self):
+            return super().get_config() | {"scaled_prefix": self.scaled_prefix, "scale": self.scale}
+
+    Scaled.__name__ = Scaled.__qualname__ = f"Scaled{base.__name__}"
+    return keras.saving.register_keras_serializable(package="gaborbench")(Scaled)
+
+
+ScaledSGD = _scaled(keras.optimizers.SGD)
+ScaledAdam = _scaled(keras.optimizers.Adam)

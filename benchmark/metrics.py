@@ -33,6 +33,8 @@ METRIC_DIRECTIONS = {
 
 Segments = Sequence[tuple[float, float]]
 
+BINARIZE_KEYS = ("onset", "offset", "min_duration_on", "min_duration_off")
+
 DEFAULT_BINARIZE_GRID = {
     "onset": (0.3, 0.4, 0.5, 0.6, 0.7, 0.8),
     "offset": (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8),
@@ -149,18 +151,24 @@ def binarize(scores: np.ndarray, frame_rate_hz: float, onset: float = 0.5, offse
              min_duration_on: float = 0.0, min_duration_off: float = 0.0) -> list[tuple[float, float]]:
     """Hysteresis thresholding of per-frame speech probabilities into segments.
 
-    pyannote.audio ``Binarize`` semantics (no padding): frame i is stamped at its
-    centre (i + 0.5) / frame_rate_hz; a region starts at the first frame scoring
-    above ``onset`` and ends at the first later frame scoring below ``offset``
-    (default: ``onset``), or at the last frame's stamp; regions separated by less
-    than ``min_duration_off`` are merged, then regions shorter than
+    pyannote.audio ``Binarize`` hysteresis: a region starts at the first frame
+    scoring above ``onset`` and ends at the first later frame scoring below
+    ``offset`` (default: ``onset``); regions separated by less than
+    ``min_duration_off`` are merged, then regions shorter than
     ``min_duration_on`` are dropped.
+
+    Time stamps follow the features: frame i is centred at i / frame_rate_hz
+    (centred STFT), so it covers [(i - 1/2) / frame_rate_hz, (i + 1/2) /
+    frame_rate_hz), clipped at 0. A region of frames [a, b) is the interval
+    [(a - 1/2) / fr, (b - 1/2) / fr): no systematic delay against references
+    whose frame targets were taken at the frame centres.
     """
     y = np.asarray(scores, dtype=np.float64).reshape(-1)
     offset = onset if offset is None else offset
     if y.size == 0:
         return []
-    t = (np.arange(y.size) + 0.5) / float(frame_rate_hz)
+    # boundary k lies between frames k - 1 and k; boundary N closes the last frame
+    t = np.maximum((np.arange(y.size + 1) - 0.5) / float(frame_rate_hz), 0.0)
     state = _hysteresis(y, onset, offset)
     # a region starts at a switch-on frame and ends at the next switch-off frame
     switch = np.diff(state.astype(np.int8))
@@ -169,7 +177,7 @@ def binarize(scores: np.ndarray, frame_rate_hz: float, onset: float = 0.5, offse
     if state[0]:
         starts = np.r_[0, starts]
     if state[-1]:
-        ends = np.r_[ends, y.size - 1]
+        ends = np.r_[ends, y.size]
     segs = np.stack([t[starts], t[ends]], axis=1)
     segs = segs[segs[:, 1] - segs[:, 0] > _PRECISION]
     if min_duration_off > 0.0:

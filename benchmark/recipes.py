@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,7 @@ class Recipe:
     nested_zips: bool = False
     split: str = ""
     folder: Path | None = None
+    benchmark: dict = field(default_factory=dict)  # [benchmark]: folds, features, metrics, ...
 
     @property
     def manual(self) -> bool:
@@ -283,7 +284,7 @@ def load_recipe(name: str, root: Path | None = None) -> Recipe:
         expect=tuple(_relative(mpath, f, "expect", e) for e in f.strings("expect")),
         sources=tuple(_parse_source(s, mpath, i) for i, s in enumerate(sources)),
         files=files, members=members, nested_zips=f.get("nested_zips", bool, False),
-        split=f.get("split", str, ""), folder=folder,
+        split=f.get("split", str, ""), folder=folder, benchmark=f.get("benchmark", dict, {}),
     )
     if not recipe.expect:
         raise f._err("expect", "must list at least one path that proves the data is in place")

@@ -7,14 +7,13 @@ Importing the registry imports every such file, so dropping a new file into
 
 from __future__ import annotations
 
-import difflib
 import math
 import importlib
 import pkgutil
 from dataclasses import dataclass, field
 from typing import Callable
 
-from benchmark.errors import UserError
+from benchmark.errors import unknown
 
 
 @dataclass(frozen=True)
@@ -97,9 +96,7 @@ def system_names() -> list[str]:
 def get_system(name: str) -> System:
     _load_baselines()
     if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise UserError(f"unknown system {name!r}{hint} (known: {', '.join(system_names())})")
+        unknown("system", name, system_names())
     return _REGISTRY[name]
 
 

@@ -6,25 +6,79 @@ One run = one JSON at ``<out>/runs/<dataset>/<system>/seed<N>[_fold<K>].json``
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import importlib.metadata
 import os
 import platform
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark import paths
 from benchmark.io import read_json, write_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-RUN_KEYS = (
-    "schema_version", "dataset", "task", "system", "seed", "fold", "profile", "data_source",
-    "config_hash", "config", "metrics", "metric_directions", "main_metric", "history", "params",
-    "gabor", "features", "wall_time_s", "provenance", "model_path",
-)
-HISTORY_KEYS = ("epoch", "loss", "val_loss", "val_main", "best_epoch")
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run file: written by training, read by the report and by ``predict``.
+
+    ``config`` is the resolved :class:`benchmark.config.RunConfig` as JSON and
+    ``config_hash`` its hash; ``run`` is what the run learned about itself
+    (splits, the task's record such as class names or tuned thresholds, noise,
+    resume); ``gabor`` the first Gabor layer's initial and final parameters
+    with the units to convert them; ``planted`` a synthetic twin's planted class
+    evidence (None on real data).
+    """
+
+    dataset: str
+    task: str
+    system: str
+    seed: int
+    fold: int | None
+    profile: str
+    data_source: str
+    config_hash: str
+    config: dict
+    run: dict
+    metrics: dict
+    main_metric: str
+    history: dict
+    params: dict
+    gabor: dict | None
+    planted: dict | None
+    features: dict
+    wall_time_s: float
+    provenance: dict
+    model_path: str
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> dict:
+        from benchmark.metrics import METRIC_DIRECTIONS
+
+        d = dataclasses.asdict(self)
+        d["metrics"] = {k: (v if isinstance(v, list) else float(v)) for k, v in self.metrics.items()}
+        d["metric_directions"] = {k: METRIC_DIRECTIONS[k] for k in self.metrics
+                                  if k in METRIC_DIRECTIONS}
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "RunRecord":
+        if d.get("schema_version") != SCHEMA_VERSION:
+            raise ValueError(f"run file schema {d.get('schema_version')!r}, this version reads "
+                             f"{SCHEMA_VERSION}: rerun the cell")
+        names = {f.name for f in dataclasses.fields(cls)}
+        missing = sorted(names - set(d) - {"schema_version"})
+        if missing:
+            raise ValueError(f"run file lacks {missing}")
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+RUN_KEYS = tuple(f.name for f in dataclasses.fields(RunRecord)) + ("metric_directions",)
+HISTORY_KEYS = ("epoch", "loss", "val_loss", "val_main", "val_extra", "best_epoch")
 PROVENANCE_KEYS = ("git_commit", "git_dirty", "packages", "python", "platform", "device",
                    "keras_backend", "data_checksum", "data_root", "twin", "skipped_inputs",
                    "created_utc")
@@ -117,11 +171,8 @@ def provenance(*, data_checksum: str, data_root: str, twin: dict | None,
     }
 
 
-def write_run(path, run: dict) -> None:
-    missing = [k for k in RUN_KEYS if k not in run]
-    if missing:
-        raise ValueError(f"run record lacks {missing}")
-    write_json(path, run)
+def write_run(path, run: RunRecord) -> None:
+    write_json(path, run.to_json())
 
 
 def load_runs(runs_dir=None) -> list[dict]:

@@ -1,0 +1,431 @@
+"""Run configuration: settings blocks, profiles and the resolved configuration of one run.
+
+Every run is described by one frozen :class:`RunConfig`, built in one place
+(:func:`resolve_config`) from three layers, each checked by the same typed
+coercer:
+
+1. the task's own defaults (the reused paper protocol, :mod:`benchmark.tasks`);
+2. the profile (``ci``, ``demo``, ``paper``): sizes and lengths;
+3. ``section.field=value`` overrides from the command line.
+
+Sections: ``features`` (:class:`benchmark.features.FeatureConfig`), ``frontend``,
+``head`` and ``protocol`` (the task's own dataclasses: a speech-activity run has
+no ``head.conv_channels``, and overriding a field the task does not read is an
+error), ``train`` (the generic loop), ``twin``. The configuration's hash names
+the run: a changed setting reruns the cell, an unchanged one is skipped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from benchmark.errors import UserError, unknown
+from benchmark.features import FeatureConfig
+
+MAX_SEED = 2**32 - 1  # what NumPy and Keras seed generators accept
+
+
+# ---------------------------------------------------------------------------
+# Settings shared by every task
+
+
+@dataclass(frozen=True)
+class FrontendSettings:
+    """What every system's factory receives (see ``benchmark.registry.FrontendConfig``)."""
+
+    filters: int = 64
+    kernel_size: tuple[int, int] = (111, 9)  # (time frames, mel bins)
+    output_mode: str = "concat"
+    init: str = "reference"                  # Gabor init: reference (grid units) | physical
+
+    def __post_init__(self):
+        check(self.filters > 0 and len(self.kernel_size) == 2 and min(self.kernel_size) > 0,
+              f"frontend.filters and frontend.kernel_size must be positive (got {self.filters}, "
+              f"{self.kernel_size})")
+        check(self.output_mode in ("real", "imag", "concat", "abs"),
+              f"frontend.output_mode must be real, imag, concat or abs (got {self.output_mode!r})")
+        check(self.init in ("reference", "physical"),
+              f"frontend.init must be reference or physical (got {self.init!r})")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The generic training loop's settings (every task reads all of them)."""
+
+    epochs: int = 200
+    batch_size: int = 64
+    learning_rate: float = 0.01
+    optimizer: str = "sgd"             # sgd | adam
+    patience: int = 50                 # epochs without a better validation main metric
+    frontend_lr_scale: float = 1.0     # the frontend's learning rate = this x learning_rate
+    checkpoint: bool = False           # save each epoch and resume after a crash
+    mixed_precision: bool = True       # GPU only: float16 head, float32 frontend
+    jit_compile: bool = True           # GPU only: XLA (slower on CPU for these convolutions)
+    deterministic: bool = True         # op determinism where the backend has it
+
+    def __post_init__(self):
+        check(self.epochs > 0, f"train.epochs must be positive (got {self.epochs})")
+        check(self.batch_size > 0, f"train.batch_size must be positive (got {self.batch_size})")
+        check(0 < self.learning_rate < 10,
+              f"train.learning_rate must be in (0, 10) (got {self.learning_rate})")
+        check(self.optimizer in ("sgd", "adam"),
+              f"train.optimizer must be sgd or adam (got {self.optimizer!r})")
+        check(self.patience > 0, f"train.patience must be at least 1 (got {self.patience})")
+        check(0 <= self.frontend_lr_scale <= 1e4,
+              f"train.frontend_lr_scale must be in [0, 1e4] (got {self.frontend_lr_scale})")
+
+
+@dataclass(frozen=True)
+class TwinSettings:
+    size: str = "demo"
+    seed: int = 0
+
+    def __post_init__(self):
+        check(self.size in ("tiny", "demo"), f"twin.size must be tiny or demo (got {self.size!r})")
+        check(0 <= self.seed <= MAX_SEED, f"twin.seed must be in [0, {MAX_SEED}] (got {self.seed})")
+
+
+def check(ok: bool, message: str) -> None:
+    """Raise a :class:`UserError` with ``message`` unless ``ok``."""
+    if not ok:
+        raise UserError(message)
+
+
+# ---------------------------------------------------------------------------
+# Profiles
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    data: Literal["twin", "real"]
+    twin_size: str | None
+    seeds: tuple[int, ...]
+    folds: Literal["first", "rotate", "all"]   # which test folds the grid runs per seed
+    frontend: dict = field(default_factory=dict)
+    # per-task settings on top of the task's paper defaults: {task: {section: {field: value}}}
+    per_task: dict = field(default_factory=dict)
+    description: str = ""
+
+
+_CI_TRAIN = {"epochs": 2, "batch_size": 16, "learning_rate": 3e-3, "optimizer": "adam", "patience": 2}
+_CI_CLIP = {"mixup_alpha": 0.0, "spec_time_stripes": 0, "spec_freq_stripes": 0}
+_DEMO_CLIP_HEAD = {"conv_channels": (8, 16), "dropout": 0.1, "final_dropout": 0.2}
+
+PROFILES: dict[str, Profile] = {
+    "ci": Profile(
+        name="ci", data="twin", twin_size="tiny", seeds=(0,), folds="first",
+        frontend={"filters": 4, "kernel_size": (9, 5)},
+        per_task={
+            "speech_activity": {
+                "features": {"n_mels": 24},
+                "head": {"compress": 8, "lstm_units": 8, "lstm_layers": 1, "dense_units": (8,)},
+                "train": _CI_TRAIN,
+                "protocol": {"chunk_seconds": 1.0, "chunks_per_epoch": 32, "tune_every": 1}},
+            "speaker": {
+                "features": {"n_mels": 24},
+                "head": {"compress": 8, "tdnn_channels": 16, "tdnn_pooling_channels": 32,
+                         "embedding": 16},
+                "train": _CI_TRAIN,
+                "protocol": {"chunk_seconds": 1.0}},
+            "bird_calls": {
+                "features": {"sample_rate": 22050, "n_mels": 24, "n_fft": None, "fmax": 10000.0,
+                             "clip_seconds": 0.5},
+                "head": {"conv_channels": (8,), "dropout": 0.1, "final_dropout": 0.2},
+                "train": _CI_TRAIN | {"optimizer": "adam"},
+                "protocol": _CI_CLIP},
+            "urban_sound": {
+                "features": {"sample_rate": 16000, "n_mels": 24, "win_ms": 32.0, "hop_ms": 20.0,
+                             "n_fft": None, "clip_seconds": 1.0},
+                "head": {"conv_channels": (8,), "dropout": 0.1, "final_dropout": 0.2},
+                "train": _CI_TRAIN | {"optimizer": "adam"},
+                "protocol": _CI_CLIP},
+        },
+        description="tiny twins, one seed, a few seconds per run (tests)",
+    ),
+    # Sized so that every learnable run takes at least 1,000 optimiser steps (the filters
+    # must have the time to move) while the whole grid stays within minutes on two cores:
+    # small heads, one shared feature cache, and a physical initialisation so that tasks
+    # at different frame rates start from the same filters in Hz and cycles/octave.
+    "demo": Profile(
+        name="demo", data="twin", twin_size="demo", seeds=(0, 1), folds="rotate",
+        frontend={"filters": 8, "kernel_size": (15, 7), "init": "physical"},
+        per_task={
+            "speech_activity": {
+                "features": {"n_mels": 32},
+                "head": {"compress": 16, "lstm_units": 16, "lstm_layers": 1, "dense_units": (16,)},
+                "train": {"epochs": 10, "batch_size": 16, "learning_rate": 3e-3, "optimizer": "adam",
+                          "patience": 10},
+                "protocol": {"chunk_seconds": 2.0, "chunks_per_epoch": 1600, "tune_every": 2,
+                             "noise_prob": 0.5}},
+            "speaker": {
+                "features": {"n_mels": 32},
+                "head": {"compress": 16, "tdnn_channels": 32, "tdnn_pooling_channels": 64,
+                         "embedding": 32},
+                "train": {"epochs": 20, "batch_size": 16, "learning_rate": 3e-3, "optimizer": "adam",
+                          "patience": 20},
+                "protocol": {"chunk_seconds": 1.5, "noise_prob": 0.5}},
+            "bird_calls": {
+                "features": {"sample_rate": 22050, "n_mels": 32, "n_fft": None, "fmax": 10000.0},
+                "head": _DEMO_CLIP_HEAD,
+                "train": {"epochs": 40, "batch_size": 16, "learning_rate": 3e-3, "optimizer": "adam",
+                          "patience": 40},
+                "protocol": {"mixup_alpha": 0.0, "spec_time_stripes": 0, "spec_freq_stripes": 0}},
+            "urban_sound": {
+                "features": {"sample_rate": 16000, "n_mels": 32, "win_ms": 32.0, "hop_ms": 20.0,
+                             "n_fft": None, "clip_seconds": 2.0, "top_db": None},
+                "head": _DEMO_CLIP_HEAD,
+                "train": {"epochs": 40, "batch_size": 16, "learning_rate": 3e-3, "optimizer": "adam",
+                          "patience": 40},
+                "protocol": {"mixup_alpha": 0.0, "spec_time_stripes": 0, "spec_freq_stripes": 0}},
+        },
+        description="demo twins, two seeds (one test fold per seed, rotating), minutes on CPU",
+    ),
+    "paper": Profile(
+        name="paper", data="real", twin_size=None, seeds=(0, 1, 2), folds="all",
+        frontend={"filters": 64, "kernel_size": (111, 9), "init": "reference"},
+        # Long GPU runs: checkpoint each epoch; seeded but without op determinism, which
+        # slows GPU kernels and refuses ops lacking a deterministic GPU implementation.
+        per_task={t: {"train": {"checkpoint": True, "deterministic": False}}
+                  for t in ("speech_activity", "speaker", "bird_calls", "urban_sound")},
+        description="real data, the reused protocols' widths and epochs (GPU)",
+    ),
+}
+
+
+def get_profile(name: str) -> Profile:
+    if name not in PROFILES:
+        unknown("profile", name, PROFILES)
+    return PROFILES[name]
+
+
+def folds_for(profile: Profile, dataset: str, seed: int) -> list[int | None]:
+    """Test folds a profile runs for one seed (``[None]`` for split-based datasets)."""
+    from benchmark.tasks import dataset_info
+
+    k = dataset_info(dataset).folds
+    if k is None:
+        return [None]
+    if profile.folds == "all":
+        return list(range(1, k + 1))
+    if profile.folds == "rotate":
+        return [seed % k + 1]
+    return [1]
+
+
+def grid_cells(profile: str | Profile) -> list[tuple[str, str, int, int | None]]:
+    """Every (dataset, system, seed, fold) a profile runs, in table order."""
+    from benchmark.registry import system_names
+    from benchmark.tasks import dataset_names
+
+    p = get_profile(profile) if isinstance(profile, str) else profile
+    return [(d, s, seed, fold)
+            for d in dataset_names()
+            for s in system_names()
+            for seed in p.seeds
+            for fold in folds_for(p, d, seed)]
+
+
+# ---------------------------------------------------------------------------
+# The resolved configuration of one run
+
+SECTIONS = ("features", "frontend", "head", "protocol", "train", "twin")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    dataset: str
+    system: str
+    seed: int
+    fold: int | None
+    profile: str
+    data: str                          # "twin" | "real"
+    task: str
+    task_version: int
+    features: FeatureConfig
+    frontend: FrontendSettings
+    head: typing.Any                   # the task's head dataclass
+    protocol: typing.Any               # the task's protocol dataclass
+    train: TrainSettings
+    twin: TwinSettings | None
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def hash(self) -> str:
+        blob = json.dumps(self.to_json(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    @property
+    def task_class(self):
+        from benchmark.tasks import get_task
+
+        return get_task(self.task)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "RunConfig":
+        from benchmark.tasks import get_task
+
+        d = {f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d}
+        task = get_task(d["task"])
+        for name, typ in (("features", FeatureConfig), ("frontend", FrontendSettings),
+                          ("head", task.Head), ("protocol", task.Protocol),
+                          ("train", TrainSettings)):
+            d[name] = _from_dict(typ, d[name])
+        d["twin"] = None if d.get("twin") is None else TwinSettings(**d["twin"])
+        return cls(**d)
+
+
+def _from_dict(typ, d: dict):
+    hints = typing.get_type_hints(typ)
+    unknown_keys = set(d) - set(hints)
+    if unknown_keys:
+        raise ValueError(f"{typ.__name__} has no field(s) {sorted(unknown_keys)}")
+    return typ(**{k: tuple(v) if isinstance(v, list) and "tuple" in str(hints[k]) else v
+                  for k, v in d.items()})
+
+
+def resolve_config(dataset: str, system: str, profile: str = "demo",
+                   overrides: typing.Iterable[str] = (), *, seed: int = 0,
+                   fold: int | None = None, data: str | None = None) -> RunConfig:
+    """Task defaults, then the profile, then ``section.field=value`` overrides.
+
+    Everything is checked here, before any data is read: an unknown dataset,
+    system or key gets a did-you-mean, a value of the wrong type or out of its
+    range a one-line error.
+    """
+    from benchmark.registry import get_system
+    from benchmark.tasks import dataset_info, get_task
+
+    info = dataset_info(dataset)
+    task = get_task(info.task)
+    prof = get_profile(profile)
+    get_system(system)
+    data = data or prof.data
+    check(data in ("twin", "real"), f"data must be 'twin' or 'real', not {data!r}")
+    check(isinstance(seed, int) and 0 <= seed <= MAX_SEED,
+          f"--seed must be an integer in [0, {MAX_SEED}] (got {seed})")
+    if info.folds is None:
+        check(fold is None, f"{dataset} has official train/dev/test splits; drop --fold {fold}")
+    else:
+        fold = 1 if fold is None else fold
+        check(1 <= fold <= info.folds,
+              f"--fold {fold} is out of range for {dataset} (folds 1..{info.folds})")
+
+    sections = {
+        "features": replace(task.features, **info.features),
+        "frontend": FrontendSettings(),
+        "head": task.head,
+        "protocol": task.protocol,
+        "train": task.train,
+        "twin": TwinSettings(size=prof.twin_size or "demo", seed=0) if data == "twin" else None,
+    }
+    # Each layer's values for one section are applied together: a block checks
+    # its fields jointly (fmax against sample_rate), so no half-applied state is seen.
+    layers = [(f"profile {prof.name!r}", {"frontend": prof.frontend, **prof.per_task.get(task.name, {})})]
+    cli: dict[str, dict] = {}
+    for item in overrides:
+        if "=" not in item:
+            raise UserError(f"override {item!r} is not KEY=VALUE (e.g. train.epochs=3)")
+        key, raw = (s.strip() for s in item.split("=", 1))
+        section, name = _key(sections, key, "--set")
+        cli.setdefault(section, {})[name] = raw
+    layers.append(("--set", cli))
+    for where, by_section in layers:
+        for section, values in by_section.items():
+            _apply(sections, section, values, where)
+    return RunConfig(dataset=dataset, system=system, seed=int(seed), fold=fold, profile=prof.name,
+                     data=data, task=task.name, task_version=task.version, **sections)
+
+
+def override_keys(sections: dict) -> list[str]:
+    return [f"{s}.{f.name}" for s, block in sections.items() if block is not None
+            for f in dataclasses.fields(block)]
+
+
+def _key(sections: dict, key: str, where: str) -> tuple[str, str]:
+    """``(section, field)`` of ``key``, or a did-you-mean error."""
+    keys = override_keys(sections)
+    if key not in keys:
+        close = difflib.get_close_matches(key, keys, n=1, cutoff=0.5)
+        if not close and "." not in key:  # a bare field name: find its section
+            close = [k for k in keys if k.endswith("." + key)][:1]
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        if key.split(".", 1)[0] == "twin" and sections.get("twin") is None:
+            raise UserError(f"{where}: {key} does not apply: this run uses real data, not a twin")
+        raise UserError(f"{where}: unknown configuration key {key!r} for this task{hint} "
+                        f"(keys are section.field with sections "
+                        f"{', '.join(s for s in SECTIONS if sections.get(s) is not None)})")
+    section, name = key.split(".", 1)
+    return section, name
+
+
+def _apply(sections: dict, section: str, values: dict, where: str) -> None:
+    """Set several fields of one section at once (strings are parsed, typed values checked)."""
+    if not values:
+        return
+    typed_values = {}
+    for name, value in values.items():
+        _key(sections, f"{section}.{name}", where)
+        hint = typing.get_type_hints(type(sections[section]))[name]
+        typed_values[name] = typed(f"{where} {section}.{name}", value, hint)
+    sections[section] = replace(sections[section], **typed_values)
+
+
+def typed(key: str, value, hint):
+    """``value`` as type ``hint``: strings are parsed, typed values are checked."""
+    def fail(expected: str):
+        raise UserError(f"{key} expects {expected}, got {value!r}")
+
+    args, origin = typing.get_args(hint), typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
+            return None
+        (hint,) = [a for a in args if a is not type(None)]
+        return typed(key, value, hint)
+    if origin is tuple:
+        parts = ([p for p in value.strip("()[] ").replace(" ", "").split(",") if p]
+                 if isinstance(value, str) else list(value) if isinstance(value, (tuple, list))
+                 else fail("a tuple"))
+        inner = args[0]
+        n = None if (len(args) == 2 and args[1] is Ellipsis) else len(args)
+        if n is not None and len(parts) != n:
+            fail(f"{n} comma-separated {inner.__name__}s (e.g. {','.join(['9'] * n)})")
+        return tuple(typed(key, p, inner) for p in parts)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.lower() in ("false", "0", "no", "off"):
+            return False
+        fail("a bool (true/false)")
+    if hint is int:
+        if isinstance(value, bool):
+            fail("an int")
+        if isinstance(value, int):
+            return value
+        try:
+            return int(value.replace("_", "")) if isinstance(value, str) else fail("an int")
+        except ValueError:
+            fail("an int")  # "3.0" is refused: an int field wants an int
+    if hint is float:
+        if isinstance(value, bool):
+            fail("a float")
+        try:
+            out = float(value)
+        except (TypeError, ValueError):
+            fail("a float")
+        if out != out or out in (float("inf"), float("-inf")):
+            fail("a finite float")
+        return out
+    if hint is str:
+        return value if isinstance(value, str) else fail("a string")
+    fail(str(hint))

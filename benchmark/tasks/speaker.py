@@ -1,0 +1,242 @@
+"""Speaker verification and identification (VoxCeleb1): the x-vector protocol.
+
+Verification is the task (Coria et al.'s recipe): an x-vector network trained
+with an additive angular margin loss on 3 s crops, embeddings compared by
+cosine, equal error rate on the official ``veri_test2.txt`` trials.
+
+The model never sees a trial speaker. VoxCeleb1's ``iden_split.txt`` lists all
+1,251 speakers, the 40 test speakers of ``veri_test2.txt`` included; every
+utterance of those speakers is removed from training and validation (the
+standard 1,211-speaker verification training set), and the run stops if a
+trial speaker is left in training. Identification accuracy is still reported,
+on the official ``iden_split`` test utterances of the speakers the model was
+trained on (1,211-way on the real data, not the 1,251-way identification
+benchmark). Model selection uses the EER of trials drawn from the development
+utterances of the training speakers (unseen utterances, seen speakers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from benchmark import metrics
+from benchmark.config import TrainSettings, check
+from benchmark.errors import UserError
+from benchmark.features import FeatureConfig
+from benchmark.tasks import register_task
+from benchmark.tasks.base import (EpochBatches, Splits, Task, check_classes, fix_length,
+                                  make_splits, mean_loss, predict_batched, top_lines)
+
+MAX_VAL_TRIALS = 4000
+
+
+@dataclass(frozen=True)
+class XvectorHead:
+    """x-vector TDNN, mean‖std pooling, embedding, cosine classifier with AAM loss."""
+
+    compress: int = 64
+    tdnn_channels: int = 512
+    tdnn_pooling_channels: int = 1500
+    embedding: int = 512
+    aam_margin: float = 0.05
+    aam_scale: float = 10.0
+
+    def __post_init__(self):
+        check(min(self.compress, self.tdnn_channels, self.tdnn_pooling_channels, self.embedding) > 0,
+              f"head widths must be positive (got {self})")
+        check(0 <= self.aam_margin < 1 and self.aam_scale > 0,
+              f"head.aam_margin must be in [0, 1) and head.aam_scale positive (got {self})")
+
+
+@dataclass(frozen=True)
+class SpeakerProtocol:
+    chunk_seconds: float = 3.0
+    eval_hop_fraction: float = 0.5
+    noise_prob: float = 1.0
+    noise_snr_db: tuple[float, float] = (10.0, 20.0)
+
+    def __post_init__(self):
+        check(self.chunk_seconds > 0, "protocol.chunk_seconds must be positive")
+        check(0 < self.eval_hop_fraction <= 1, "protocol.eval_hop_fraction must be in (0, 1]")
+        check(0 <= self.noise_prob <= 1, f"protocol.noise_prob must be in [0, 1] (got {self.noise_prob})")
+        check(self.noise_snr_db[0] <= self.noise_snr_db[1], "protocol.noise_snr_db must be (low, high)")
+
+
+def trial_speakers(prepared) -> set[str]:
+    """Speakers of the verification trials (the labels of their utterances)."""
+    label = {e.id: e.label for e in prepared.examples}
+    missing = sorted({i for t in prepared.trials for i in (t.enroll, t.test)} - set(label))
+    if missing:
+        raise UserError(f"{len(missing)} trial utterance(s) are not in the dataset listing "
+                        f"(first: {missing[0]}); check veri_test2.txt against the wav/ tree")
+    return {label[i] for t in prepared.trials for i in (t.enroll, t.test)}
+
+
+@register_task
+class Speaker(Task):
+    name = "speaker"
+    version = 2
+    output = "clip"
+    main_metric = "eer"
+    direction = "min"
+    table_metrics = ("eer", "accuracy")
+    Head = XvectorHead
+    Protocol = SpeakerProtocol
+    head = XvectorHead()
+    protocol = SpeakerProtocol()
+    features = FeatureConfig(sample_rate=16000, n_mels=64, win_ms=25.0, hop_ms=10.0,
+                             fmin=0.0, fmax=8000.0)
+    train = TrainSettings(epochs=100, batch_size=64, learning_rate=0.01, optimizer="sgd",
+                          patience=20)
+    protocol_text = ("verification: trained on the non-trial speakers (3 s crops, noise at "
+                     "10-20 dB SNR, AAM loss), EER (cosine) on veri_test2 trials; identification "
+                     "accuracy on iden_split test utterances of the training speakers")
+
+    def make_splits(self, examples: list, fold) -> Splits:
+        held = trial_speakers(self.prepared)
+        s = make_splits(examples, fold)
+        train = [e for e in s.train if e.label not in held]
+        val = [e for e in s.val if e.label not in held]
+        test = [e for e in s.test if e.label not in held]
+        leaked = {e.label for e in train} & held
+        if leaked:  # cannot happen after the filter; kept as the protocol's guarantee
+            raise UserError(f"verification speakers in training: {sorted(leaked)}")
+        return Splits(train, val, test, f"{s.protocol}; {len(held)} verification speaker(s) "
+                                        f"removed from training, validation and identification")
+
+    def __init__(self, cfg, prepared, store, noise=None):
+        super().__init__(cfg, prepared, store, noise)
+        s, p = self.splits, cfg.protocol
+        self.classes = check_classes(s, f"{cfg.dataset}")
+        self.index = {c: i for i, c in enumerate(self.classes)}
+        self.n_outputs = len(self.classes)
+        self.chunk = max(4, round(p.chunk_seconds * store.frame_rate_hz))
+        self.hop = max(1, round(self.chunk * p.eval_hop_fraction))
+        # Utterances are read per batch (VoxCeleb's features do not fit in memory).
+        self.train_ids = [e.id for e in s.train]
+        self.train_y = np.array([self.index[e.label] for e in s.train], np.int64)
+        # Validation loss: one deterministic centre crop per utterance.
+        self.val_x = np.stack([fix_length(x, self.chunk, max(0, (len(x) - self.chunk) // 2))
+                               for x in (store.get(e.id) for e in s.val)])
+        self.val_y = np.array([self.index[e.label] for e in s.val], np.float32)
+        self.val_trials = self._val_trials(s.val, cfg.seed)
+        # Standardisation statistics from (at most) 2000 training utterances, evenly spread.
+        step = max(1, len(self.train_ids) // 2000)
+        cat = np.concatenate([store.get(i) for i in self.train_ids[::step]])
+        self.norm = (cat.mean(axis=0), cat.var(axis=0))
+
+    def _val_trials(self, val: list, seed: int) -> list[tuple[str, str, bool]]:
+        """Trials for model selection: every development utterance against the others and
+        against one training utterance per speaker (so each has a target), at most
+        MAX_VAL_TRIALS of them, drawn deterministically."""
+        first = {}
+        for e in self.splits.train:
+            first.setdefault(e.label, e)
+        pool = val + [first[k] for k in sorted(first)]
+        n_val = len(val)
+        pairs = [(pool[i].id, pool[j].id, pool[i].label == pool[j].label)
+                 for i in range(n_val) for j in range(i + 1, len(pool))]
+        if len(pairs) > MAX_VAL_TRIALS:
+            rng = np.random.default_rng([seed, 11])
+            pairs = [pairs[i] for i in sorted(rng.choice(len(pairs), MAX_VAL_TRIALS, replace=False))]
+        if len({t for _, _, t in pairs}) < 2:
+            raise UserError("the development utterances give no target or no non-target trial: "
+                            "verification model selection needs both")
+        return pairs
+
+    # -- model --------------------------------------------------------------
+
+    def build_head(self, x):
+        from benchmark.heads import xvector_head
+
+        return xvector_head(x, self.cfg.head, self.n_outputs)
+
+    def loss(self):
+        from benchmark.heads import AAMLoss
+
+        return AAMLoss(self.cfg.head.aam_margin, self.cfg.head.aam_scale)
+
+    # -- data ---------------------------------------------------------------
+
+    def train_batches(self) -> EpochBatches:
+        ids, ys, n, store, p = self.train_ids, self.train_y, self.chunk, self.store, self.cfg.protocol
+        noise = self.noise if p.noise_prob > 0 else None
+
+        def load(idx, rng):
+            xb = []
+            for i in idx:
+                x = store.get(ids[i])
+                x = fix_length(x, n, int(rng.integers(0, max(1, len(x) - n + 1))))
+                if noise is not None and rng.random() < p.noise_prob:
+                    x = noise.mix(x, rng, p.noise_snr_db)
+                xb.append(x)
+            return np.stack(xb).astype(np.float32), ys[idx].astype(np.float32)
+
+        return EpochBatches(len(ids), self.cfg.train.batch_size, load, self.cfg.seed, shuffle=True)
+
+    # -- evaluation ---------------------------------------------------------
+
+    def _outputs(self, model, ids: list[str]) -> np.ndarray:
+        """Model outputs averaged over each utterance's sliding windows."""
+        return utterance_outputs(model, [self.store.get(i) for i in ids], self.chunk, self.hop,
+                                 self.cfg.train.batch_size)
+
+    def _eer(self, model, trials) -> tuple[float, np.ndarray, np.ndarray]:
+        from benchmark.heads import embedding_model
+
+        ids = sorted({a for a, _, _ in trials} | {b for _, b, _ in trials})
+        emb = self._outputs(embedding_model(model), ids)
+        emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-9)
+        pos = {i: k for k, i in enumerate(ids)}
+        cos = np.array([float(emb[pos[a]] @ emb[pos[b]]) for a, b, _ in trials])
+        lab = np.array([int(t) for _, _, t in trials])
+        return metrics.equal_error_rate(cos, lab), cos, lab
+
+    def validate(self, model, epoch: int) -> dict:
+        p = predict_batched(model, self.val_x, self.cfg.train.batch_size)
+        eer, _, _ = self._eer(model, self.val_trials)
+        return {"val_loss": mean_loss(self.loss(), self.val_y, p), "val_main": eer,
+                "val_accuracy": float(np.mean(p.argmax(1) == self.val_y))}
+
+    def test(self, model) -> dict:
+        test = self.splits.test
+        scores = self._outputs(model, [e.id for e in test])
+        y = np.array([self.index[e.label] for e in test])
+        out = {"accuracy": metrics.accuracy(y, scores.argmax(1))}
+        trials = [(t.enroll, t.test, bool(t.target)) for t in self.prepared.trials
+                  if t.enroll in self.store and t.test in self.store]
+        check(len({t for _, _, t in trials}) == 2,
+              f"{self.cfg.dataset}: the verification trials need target and non-target pairs "
+              f"with readable audio ({len(trials)} usable)")
+        eer, cos, lab = self._eer(model, trials)
+        out["eer"] = eer
+        if len(trials) >= 20:
+            out["eer_ci95"] = list(metrics.eer_confidence_interval(
+                cos, lab, seed=self.cfg.seed, n_resamples=200))
+        return out
+
+    def record(self) -> dict:
+        return {"classes": self.classes}
+
+    # -- prediction ---------------------------------------------------------
+
+    @classmethod
+    def predict_lines(cls, predictor, path: str, logmel: np.ndarray, top: int) -> list[str]:
+        cfg = predictor.config
+        chunk = max(4, round(cfg.protocol.chunk_seconds * cfg.features.frame_rate_hz))
+        hop = max(1, round(chunk * cfg.protocol.eval_hop_fraction))
+        scores = utterance_outputs(predictor.model, [logmel], chunk, hop, cfg.train.batch_size)[0]
+        return top_lines(path, scores, predictor.labels, top)
+
+
+def utterance_outputs(model, utterances: list[np.ndarray], chunk: int, hop: int,
+                      batch_size: int) -> np.ndarray:
+    """Outputs averaged over each utterance's ``chunk``-frame windows every ``hop`` frames."""
+    wins = [np.stack([fix_length(x, chunk, s) for s in range(0, max(1, len(x) - chunk + 1), hop)])
+            for x in utterances]
+    flat = predict_batched(model, np.concatenate(wins), batch_size)
+    bounds = np.cumsum([0] + [len(w) for w in wins])
+    return np.stack([flat[a:b].mean(0) for a, b in zip(bounds[:-1], bounds[1:])])
+
