@@ -187,8 +187,14 @@ def _scaled(base):
             super().__init__(*args, **kwargs)
             self.scaled_prefix, self.scale = scaled_prefix, float(scale)
 
+        def build(self, var_list):
+            super().build(var_list)
+            # Backends hand update_step their own variable objects; the index is what they share.
+            self._scaled = {i for i, v in enumerate(var_list)
+                            if v.path.startswith(self.scaled_prefix)}
+
         def update_step(self, gradient, variable, learning_rate):
-            if variable.path.startswith(self.scaled_prefix):
+            if self._get_variable_index(variable) in self._scaled:
                 learning_rate = learning_rate * self.scale
             return super().update_step(gradient, variable, learning_rate)
 

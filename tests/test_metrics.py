@@ -69,12 +69,13 @@ def test_deter_hand_worked_and_missing_file():
 
 
 def _pyannote_binarize_loop(y, rate, onset, offset, min_on, min_off):
-    """Literal transcription of pyannote.audio's Binarize loop (no padding)."""
+    """Literal transcription of pyannote.audio's Binarize loop (no padding), with frame i's
+    speech starting at its interval's start, (i - 1/2) / rate, and the last one closing at N."""
     from pyannote.core import Segment, Timeline
 
-    t = (np.arange(len(y)) + 0.5) / rate
+    t = np.maximum((np.arange(len(y) + 1) - 0.5) / rate, 0.0)
     segs, start, active = [], t[0], y[0] > onset
-    for ti, yi in zip(t[1:], y[1:]):
+    for ti, yi in zip(t[1:-1], y[1:]):
         if active:
             if yi < offset:
                 segs.append(Segment(start, ti))
@@ -98,17 +99,17 @@ def _flat(segments):
 
 
 def test_binarize_hand_made_sequences():
-    rate = 10.0  # frame stamps 0.05, 0.15, ...
+    rate = 10.0  # frame i centred at i / 10 s, covering [(i - 1/2) / 10, (i + 1/2) / 10)
     y = np.array([0.1, 0.9, 0.9, 0.4, 0.9, 0.1, 0.1, 0.1, 0.1, 0.1])
     # plain threshold: the dip at frame 3 ends the first region
-    assert _flat(M.binarize(y, rate, onset=0.5)) == _approx([(0.15, 0.35), (0.45, 0.55)])
+    assert _flat(M.binarize(y, rate, onset=0.5)) == _approx([(0.05, 0.25), (0.35, 0.45)])
     # hysteresis: 0.4 stays above offset 0.3, one region
-    assert _flat(M.binarize(y, rate, onset=0.5, offset=0.3)) == _approx([(0.15, 0.55)])
+    assert _flat(M.binarize(y, rate, onset=0.5, offset=0.3)) == _approx([(0.05, 0.45)])
     # merging short gaps, then dropping short regions
-    assert _flat(M.binarize(y, rate, onset=0.5, min_duration_off=0.15)) == _approx([(0.15, 0.55)])
-    assert _flat(M.binarize(y, rate, onset=0.5, min_duration_on=0.15)) == _approx([(0.15, 0.35)])
-    # active to the end closes at the last frame's stamp; all-silent gives nothing
-    assert _flat(M.binarize([0.9, 0.9, 0.9], rate)) == _approx([(0.05, 0.25)])
+    assert _flat(M.binarize(y, rate, onset=0.5, min_duration_off=0.15)) == _approx([(0.05, 0.45)])
+    assert _flat(M.binarize(y, rate, onset=0.5, min_duration_on=0.15)) == _approx([(0.05, 0.25)])
+    # the first frame starts at 0, the last one ends half a frame after its centre
+    assert _flat(M.binarize([0.9, 0.9, 0.9], rate)) == _approx([(0.0, 0.25)])
     assert M.binarize(np.zeros(5), rate) == []
 
 

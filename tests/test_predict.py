@@ -21,25 +21,29 @@ def _save_run(out: Path, dataset: str, n_classes: int, run_extra: dict) -> Path:
     """Build the ci-profile model of ``dataset`` with the mel frontend; write it and its run file."""
     import keras
 
-    from benchmark.features import FeatureConfig
+    from benchmark.config import resolve_config
     from benchmark.heads import build_model
     from benchmark.registry import get_system
-    from benchmark.tasks import resolve_config
+    from benchmark.results import RunRecord
 
     cfg = resolve_config(dataset, "mel", "ci", seed=0)
     keras.utils.set_random_seed(0)
-    fc = FeatureConfig(**dataclasses.asdict(cfg.features))
+    fc = cfg.features
     norm = (np.full(fc.n_mels, -40.0, np.float32), np.full(fc.n_mels, 400.0, np.float32))
-    model = build_model(cfg.task_spec, get_system("mel").build(), fc.n_mels, n_classes, cfg.head,
-                        norm=norm)
+    task = cfg.task_class.__new__(cfg.task_class)  # only its head: no data needed
+    task.cfg, task.n_outputs = cfg, n_classes
+    model = build_model(get_system("mel").build(), task.build_head, fc.n_mels, norm=norm)
     stem = "seed0" if cfg.fold is None else f"seed0_fold{cfg.fold}"
     rel = f"models/{dataset}/mel/{stem}.keras"
     (out / rel).parent.mkdir(parents=True, exist_ok=True)
     model.save(out / rel)
-    run = {"schema_version": 1, "dataset": dataset, "system": "mel", "seed": 0, "fold": cfg.fold,
-           "config": cfg.to_json() | {"run": run_extra}, "model_path": rel}
+    record = RunRecord(dataset=dataset, task=cfg.task, system="mel", seed=0, fold=cfg.fold,
+                       profile="ci", data_source="twin", config_hash=cfg.hash(),
+                       config=cfg.to_json(), run=run_extra, metrics={}, main_metric="",
+                       history={}, params={}, gabor=None, planted=None, features={},
+                       wall_time_s=0.0, provenance={}, model_path=rel)
     path = out / "runs" / dataset / "mel" / f"{stem}.json"
-    write_json(path, run)
+    write_json(path, record.to_json())
     return path
 
 
@@ -100,24 +104,24 @@ def test_sad_prints_rttm_with_the_runs_thresholds(models, tmp_path, capsys):
     assert main(["predict", str(models["sad"]), str(wav)]) == 0
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
-    # onset 0: every frame is speech, so one segment spans the file (frame centres)
+    # onset 0: every frame is speech, so one segment spans the file, from its start
     assert len(lines) == 1
     f = lines[0].split()
     assert f[0] == "SPEAKER" and f[1] == "meeting_one" and f[7] == "speech"
-    assert float(f[3]) == pytest.approx(0.01, abs=0.011)
+    assert float(f[3]) == 0.0
     assert float(f[3]) + float(f[4]) == pytest.approx(2.5, abs=0.03)
     assert "no dev-tuned thresholds" not in captured.err
 
     # the same model with thresholds above any probability finds no speech
     run = json.loads(models["sad"].read_text())
-    run["config"]["run"]["binarize"] = {"onset": 1.01, "offset": 1.01}
+    run["run"]["binarize"] = {"onset": 1.01, "offset": 1.01}
     high = tmp_path / "runs/ami/mel/seed0.json"
     write_json(high, run | {"model_path": str(models["out"] / run["model_path"])})
     assert main(["predict", str(high), str(wav)]) == 0
     assert capsys.readouterr().out == ""
 
     # no tuned thresholds: onset 0.5, said on stderr
-    del run["config"]["run"]["binarize"]
+    del run["run"]["binarize"]
     write_json(high, run | {"model_path": str(models["out"] / run["model_path"])})
     assert main(["predict", str(high), str(wav)]) == 0
     assert "onset 0.5" in capsys.readouterr().err
@@ -129,14 +133,22 @@ def _one_line_error(capsys) -> str:
     return err
 
 
-def test_bad_audio_is_a_one_line_error(models, tmp_path, capsys):
-    assert main(["predict", str(models["clip"]), str(tmp_path / "nope.wav")]) == 2
-    assert "audio file not found" in _one_line_error(capsys)
+def test_bad_audio_is_reported_and_the_rest_predicted(models, tmp_path, capsys):
+    good = _wav(tmp_path / "good.wav", 1.0)
     junk = tmp_path / "junk.wav"
     junk.write_text("not audio")
-    assert main(["predict", str(models["clip"]), str(junk)]) == 2
-    err = _one_line_error(capsys)
-    assert "cannot read audio" in err and str(junk) in err
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros(0), 16000)
+    files = [tmp_path / "nope.wav", junk, good, empty]
+    assert main(["predict", str(models["clip"]), *map(str, files)]) == 1
+    out, err = capsys.readouterr()
+    assert [l.split("\t")[0] for l in out.splitlines()] == [str(good)] * 3  # the good file, top 3
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert "audio file not found" in lines[0]
+    assert "cannot read audio" in lines[1] and str(junk) in lines[1]
+    assert str(empty) in lines[2] and ("no samples" in lines[2] or "empty" in lines[2])
+    assert "3 of 4 file(s) could not be predicted" in lines[3]
 
 
 def test_missing_model_says_where_it_looked(models, tmp_path, capsys):

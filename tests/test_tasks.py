@@ -1,101 +1,104 @@
-"""Task specs, profiles, the grid and type-checked overrides."""
+"""The tasks' protocols: what each task guarantees about its data and its scores."""
 
-import dataclasses
-
+import numpy as np
 import pytest
 
+from benchmark import metrics
+from benchmark.data import Example, PreparedDataset, Trial
 from benchmark.errors import UserError
-from benchmark.features import FeatureConfig
-from benchmark.registry import system_names
-from benchmark.tasks import (DATASETS, PROFILES, TASKS, RunConfig, describe_tasks, grid_cells,
-                             resolve_config, task_for_dataset)
+from benchmark.tasks import get_task, tasks
+from benchmark.tasks.base import NoiseBank, Splits, check_classes, frame_targets, make_splits
 
 
-def test_every_dataset_has_one_task():
-    assert task_for_dataset("ami").name == "speech_activity"
-    assert task_for_dataset("voxceleb1").main_metric == "accuracy"
-    assert task_for_dataset("esc50") is TASKS["urban_sound"]
-    assert {d for t in TASKS.values() for d in t.datasets} == set(DATASETS)
-    with pytest.raises(UserError, match="did you mean 'esc50'"):
-        task_for_dataset("esc5")
+def test_every_task_declares_its_protocol():
+    for t in tasks().values():
+        assert t.output in ("frame", "clip") and t.direction in ("max", "min")
+        assert t.main_metric in metrics.METRIC_DIRECTIONS
+        assert metrics.METRIC_DIRECTIONS[t.main_metric] == t.direction
+        assert isinstance(t.head, t.Head) and isinstance(t.protocol, t.Protocol)
+    # The paper's speaker task is verification: models are selected and ranked on EER.
+    assert get_task("speaker").main_metric == "eer"
 
 
-@pytest.mark.parametrize("profile", list(PROFILES))
-@pytest.mark.parametrize("dataset", DATASETS)
-def test_every_profile_resolves_to_valid_feature_settings(profile, dataset):
-    cfg = resolve_config(dataset, "learnable_gabor", profile)
-    FeatureConfig(**dataclasses.asdict(cfg.features))  # raises on an inconsistent config
-    assert cfg.data == ("real" if profile == "paper" else "twin")
-    assert (cfg.fold is None) == (dataset in ("ami", "chime5", "voxceleb1"))
+def _voxceleb(trial_speakers_in_iden_split=True):
+    """A VoxCeleb-like listing where, as in the real iden_split.txt, trial speakers are listed too."""
+    ex = []
+    for spk in ("id1", "id2", "id3", "id4", "id5", "id6"):
+        for k, split in enumerate(("train", "train", "dev", "test")):
+            if spk in ("id5", "id6") and not trial_speakers_in_iden_split:
+                split = None
+            ex.append(Example(id=f"{spk}/v/{k}.wav", path="", label=spk, group=spk, split=split))
+    trials = [Trial("id5/v/0.wav", "id5/v/1.wav", True), Trial("id5/v/0.wav", "id6/v/2.wav", False)]
+    return PreparedDataset("voxceleb1", "twin", "", ex, trials, [], "", "x")
 
 
-def test_paper_profile_uses_the_protocol_widths():
-    sad = resolve_config("ami", "mel", "paper")
-    assert (sad.head.lstm_units, sad.head.lstm_layers, sad.head.dense_units) == (128, 2, (128, 128))
-    assert sad.train.chunk_seconds == 2.0 and sad.train.batch_size == 64
-    spk = resolve_config("voxceleb1", "mel", "paper")
-    assert (spk.head.tdnn_channels, spk.head.tdnn_pooling_channels, spk.head.embedding) == (512, 1500, 512)
-    assert (spk.head.aam_margin, spk.head.aam_scale) == (0.05, 10.0)
-    us = resolve_config("urbansound8k", "mel", "paper")
-    assert us.head.conv_channels == (64, 128, 256, 512)
-    assert us.frontend.filters == 64 and us.frontend.kernel_size == (111, 9)
-    assert resolve_config("esc50", "mel", "paper").features.clip_seconds == 5.0
+def test_verification_never_trains_on_a_trial_speaker():
+    speaker = get_task("speaker").__new__(get_task("speaker"))
+    speaker.prepared = _voxceleb()
+    s = speaker.make_splits(speaker.prepared.examples, None)
+    seen = {e.label for e in s.train + s.val + s.test}
+    assert seen == {"id1", "id2", "id3", "id4"}
+    assert "2 verification speaker(s) removed" in s.protocol
+    # The split the task replaces would have trained on them.
+    plain = make_splits(speaker.prepared.examples, None)
+    assert {"id5", "id6"} <= {e.label for e in plain.train}
 
 
-def test_grid_cells_follow_the_profile():
-    systems = system_names()
-    demo = grid_cells("demo")
-    assert len(demo) == len(DATASETS) * len(systems) * 3  # one test fold per seed
-    assert {s for _, s, _, _ in demo} == set(systems)
-    us = sorted({(seed, fold) for d, s, seed, fold in demo if d == "urbansound8k"})
-    assert us == [(0, 1), (1, 2), (2, 3)]
-    assert all(fold is None for d, _, _, fold in demo if d in ("ami", "voxceleb1"))
-    paper = grid_cells("paper")
-    assert len([c for c in paper if c[0] == "urbansound8k" and c[1] == systems[0]]) == 30
-    ci = grid_cells("ci")
-    assert len(ci) == len(DATASETS) * len(systems)
+def test_a_trial_naming_an_unknown_utterance_is_refused():
+    speaker = get_task("speaker").__new__(get_task("speaker"))
+    p = _voxceleb()
+    speaker.prepared = PreparedDataset(p.name, p.source, p.root, p.examples,
+                                       p.trials + [Trial("id9/x/0.wav", "id1/v/0.wav", False)],
+                                       [], "", "x")
+    with pytest.raises(UserError, match="trial utterance.*not in the dataset listing"):
+        speaker.make_splits(speaker.prepared.examples, None)
 
 
-def test_overrides_are_type_checked():
-    cfg = resolve_config("urbansound8k", "mel", "ci",
-                         ["train.epochs=3", "frontend.kernel_size=7,3", "features.fmax=7000",
-                          "train.checkpoint=true", "head.conv_channels=4,8,16",
-                          "features.clip_seconds=none"])
-    assert cfg.train.epochs == 3 and cfg.frontend.kernel_size == (7, 3)
-    assert cfg.features.fmax == 7000.0 and isinstance(cfg.features.fmax, float)
-    assert cfg.train.checkpoint is True and cfg.head.conv_channels == (4, 8, 16)
-    assert cfg.features.clip_seconds is None
-    with pytest.raises(UserError, match="did you mean 'train.epochs'"):
-        resolve_config("urbansound8k", "mel", "ci", ["train.epoch=3"])
-    with pytest.raises(UserError, match="did you mean 'train.epochs'"):
-        resolve_config("urbansound8k", "mel", "ci", ["epochs=3"])
-    with pytest.raises(UserError, match=r"train.epochs expects an int, got '3.5'"):
-        resolve_config("urbansound8k", "mel", "ci", ["train.epochs=3.5"])
-    with pytest.raises(UserError, match=r"frontend.kernel_size expects 2 comma-separated ints"):
-        resolve_config("urbansound8k", "mel", "ci", ["frontend.kernel_size=7"])
-    with pytest.raises(UserError, match="train.checkpoint expects a bool"):
-        resolve_config("urbansound8k", "mel", "ci", ["train.checkpoint=maybe"])
-    with pytest.raises(UserError, match="not KEY=VALUE"):
-        resolve_config("urbansound8k", "mel", "ci", ["train.epochs"])
-    with pytest.raises(UserError, match="fmax must satisfy"):
-        resolve_config("urbansound8k", "mel", "ci", ["features.fmax=9000"])
-    with pytest.raises(UserError, match="unknown system 'mell'"):
-        resolve_config("urbansound8k", "mell", "ci")
-    with pytest.raises(UserError, match="out of range"):
-        resolve_config("urbansound8k", "mel", "ci", fold=11)
-    with pytest.raises(UserError, match="drop --fold"):
-        resolve_config("ami", "mel", "ci", fold=1)
+def test_a_test_class_missing_from_training_stops_the_run():
+    e = lambda i, label: Example(id=str(i), path="", label=label)  # noqa: E731
+    ok = Splits([e(0, "a"), e(1, "b")], [e(2, "c")], [e(3, "a")], "test fold 1")
+    assert check_classes(ok, "x") == ["a", "b"]  # a validation-only class is allowed
+    bad = Splits([e(0, "a")], [e(1, "a")], [e(2, "a"), e(3, "b")], "test fold 3")
+    with pytest.raises(UserError, match=r"zebra_finch fold 3: class\(es\) 'b' occur in the test "
+                                        r"split but not in training \(test fold 3\)"):
+        check_classes(bad, "zebra_finch fold 3")
 
 
-def test_config_hash_is_stable_and_sensitive():
-    a = resolve_config("zebra_finch", "mel", "demo", seed=1)
-    assert a.hash() == resolve_config("zebra_finch", "mel", "demo", seed=1).hash()
-    assert a.hash() != resolve_config("zebra_finch", "mel", "demo", seed=2).hash()
-    assert a.hash() != resolve_config("zebra_finch", "mel", "demo", ["train.epochs=1"], seed=1).hash()
-    assert RunConfig.from_json(a.to_json()) == a
+def test_binarized_frame_targets_reproduce_the_reference_without_delay():
+    """Frame i is centred at i / frame rate; binarize must not put its speech half a frame late."""
+    from benchmark.prepare import prepare
+    from benchmark.twins import ensure_twin
+
+    fr = 100.0
+    prepared = prepare("ami", ensure_twin("ami", size="tiny"), progress=False)
+    ref = {e.id: list(e.segments) for e in prepared.examples}
+    hyp = {e.id: metrics.binarize(frame_targets(e.segments, int(e.duration * fr) + 1, fr), fr)
+           for e in prepared.examples}
+    uem = {e.id: e.uem for e in prepared.examples}
+    assert metrics.detection_error_rate(ref, hyp, uem) < 0.01
+
+    # Boundaries anywhere between frames: the error of each is within half a frame and
+    # averages to zero (stamping frames at (i + 1/2) / fr was 10 ms late on average).
+    rng = np.random.default_rng(0)
+    edges = (0.5 + np.cumsum(rng.uniform(0.05, 3.0, 400))).reshape(-1, 2)  # gaps > 2 frames
+    segs = [(float(a), float(b)) for a, b in edges]
+    out = metrics.binarize(frame_targets(segs, int(edges.max() * fr) + 10, fr), fr)
+    assert len(out) == len(segs)
+    err = np.array(out) - edges
+    assert np.abs(err).max() <= 0.5 / fr + 1e-9
+    assert abs(err.mean()) < 0.001
 
 
-def test_describe_tasks_lists_every_task():
-    text = describe_tasks()
-    for t in TASKS.values():
-        assert t.name in text and t.main_metric in text
+def test_noise_is_mixed_at_the_drawn_snr():
+    rng = np.random.default_rng(0)
+    x = 10 * np.log10(rng.uniform(0.5, 2.0, (50, 8)))       # speech power ~1 per bin
+    n = 10 * np.log10(rng.uniform(0.5, 2.0, (30, 8))) + 17   # a louder noise, shorter than x
+    bank = NoiseBank([n], "test")
+    for snr in (5.0, 20.0):
+        mixed = bank.mix(x.astype(np.float32), np.random.default_rng(1), (snr, snr))
+        added = 10 ** (mixed / 10) - 10 ** (x / 10)
+        measured = 10 * np.log10((10 ** (x / 10)).sum() / added.sum())
+        assert measured == pytest.approx(snr, abs=0.01)
+        assert mixed.shape == x.shape and mixed.dtype == np.float32
+    with pytest.raises(UserError, match="no usable noise"):
+        NoiseBank([], "musan (twin)")

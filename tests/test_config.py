@@ -1,0 +1,138 @@
+"""Profiles, the grid, datasets declared in recipes, and type-checked settings."""
+
+import dataclasses
+
+import pytest
+
+from benchmark.config import PROFILES, Profile, RunConfig, grid_cells, resolve_config
+from benchmark.errors import UserError
+from benchmark.features import FeatureConfig
+from benchmark.registry import system_names
+from benchmark.tasks import dataset_info, dataset_names, describe_tasks, get_task, tasks
+
+SPLIT_DATASETS = ("ami", "chime5", "voxceleb1")
+
+
+def test_datasets_are_declared_by_their_recipes():
+    assert dataset_names() == ["ami", "chime5", "voxceleb1", "zebra_finch", "urbansound8k", "esc50"]
+    assert dataset_info("ami").task == "speech_activity" and dataset_info("ami").folds is None
+    assert dataset_info("urbansound8k").folds == 10 and dataset_info("esc50").optional
+    assert dataset_info("esc50").features == {"clip_seconds": 5.0}
+    assert dataset_info("voxceleb1").metrics == ("eer", "accuracy")
+    with pytest.raises(UserError, match="did you mean 'esc50'"):
+        dataset_info("esc5")
+
+
+@pytest.mark.parametrize("profile", list(PROFILES))
+@pytest.mark.parametrize("dataset", dataset_names())
+def test_every_profile_resolves_to_valid_settings(profile, dataset):
+    cfg = resolve_config(dataset, "learnable_gabor", profile)
+    FeatureConfig(**dataclasses.asdict(cfg.features))  # raises on an inconsistent config
+    assert cfg.data == ("real" if profile == "paper" else "twin")
+    assert (cfg.fold is None) == (dataset in SPLIT_DATASETS)
+    assert isinstance(cfg.head, get_task(cfg.task).Head)
+    assert RunConfig.from_json(cfg.to_json()) == cfg
+
+
+def test_paper_profile_uses_the_protocol_settings():
+    sad = resolve_config("ami", "mel", "paper")
+    assert (sad.head.lstm_units, sad.head.lstm_layers, sad.head.dense_units) == (128, 2, (128, 128))
+    assert sad.protocol.chunk_seconds == 2.0 and sad.train.batch_size == 64
+    assert sad.protocol.noise_snr_db == (5.0, 20.0) and sad.protocol.noise_prob == 1.0
+    spk = resolve_config("voxceleb1", "mel", "paper")
+    assert (spk.head.tdnn_channels, spk.head.tdnn_pooling_channels, spk.head.embedding) == (512, 1500, 512)
+    assert (spk.head.aam_margin, spk.head.aam_scale) == (0.05, 10.0)
+    assert spk.protocol.noise_snr_db == (10.0, 20.0)
+    us = resolve_config("urbansound8k", "mel", "paper")
+    assert us.head.conv_channels == (64, 128, 256, 512) and us.features.top_db == 80.0
+    assert us.frontend.filters == 64 and us.frontend.kernel_size == (111, 9)
+    assert us.frontend.init == "reference" and us.train.frontend_lr_scale == 1.0
+    assert resolve_config("esc50", "mel", "paper").features.clip_seconds == 5.0
+    assert resolve_config("urbansound8k", "mel", "demo").frontend.init == "physical"
+
+
+def test_grid_cells_follow_the_profile():
+    systems = system_names()
+    demo = grid_cells("demo")
+    seeds = PROFILES["demo"].seeds
+    assert len(demo) == len(dataset_names()) * len(systems) * len(seeds)  # one fold per seed
+    assert {s for _, s, _, _ in demo} == set(systems)
+    us = sorted({(seed, fold) for d, s, seed, fold in demo if d == "urbansound8k"})
+    assert us == [(s, s + 1) for s in seeds]
+    assert all(fold is None for d, _, _, fold in demo if d in SPLIT_DATASETS)
+    paper = grid_cells("paper")
+    assert len([c for c in paper if c[0] == "urbansound8k" and c[1] == systems[0]]) == 30
+    assert len(grid_cells("ci")) == len(dataset_names()) * len(systems)
+
+
+def test_overrides_are_type_checked():
+    cfg = resolve_config("urbansound8k", "mel", "ci",
+                         ["train.epochs=3", "frontend.kernel_size=7,3", "features.fmax=7000",
+                          "train.checkpoint=true", "head.conv_channels=4,8,16",
+                          "features.clip_seconds=none", "train.frontend_lr_scale=10"])
+    assert cfg.train.epochs == 3 and cfg.frontend.kernel_size == (7, 3)
+    assert cfg.features.fmax == 7000.0 and isinstance(cfg.features.fmax, float)
+    assert cfg.train.checkpoint is True and cfg.head.conv_channels == (4, 8, 16)
+    assert cfg.features.clip_seconds is None and cfg.train.frontend_lr_scale == 10.0
+    bad = {
+        "train.epoch=3": "did you mean 'train.epochs'",
+        "epochs=3": "did you mean 'train.epochs'",
+        "train.epochs=3.5": r"train.epochs expects an int, got '3.5'",
+        "frontend.kernel_size=7": "frontend.kernel_size expects 2 comma-separated ints",
+        "train.checkpoint=maybe": "train.checkpoint expects a bool",
+        "train.epochs": "not KEY=VALUE",
+        "features.fmax=9000": "fmax must satisfy",
+        "train.patience=-5": "train.patience must be at least 1",
+        "head.dropout=2.0": r"head.dropout and head.final_dropout must be in \[0, 1\)",
+        "train.learning_rate=nan": "expects a finite float",
+        "frontend.init=random": "frontend.init must be reference or physical",
+    }
+    for item, message in bad.items():
+        with pytest.raises(UserError, match=message):
+            resolve_config("urbansound8k", "mel", "ci", [item])
+    with pytest.raises(UserError, match="unknown system 'mell'"):
+        resolve_config("urbansound8k", "mell", "ci")
+    with pytest.raises(UserError, match="out of range"):
+        resolve_config("urbansound8k", "mel", "ci", fold=11)
+    with pytest.raises(UserError, match="drop --fold"):
+        resolve_config("ami", "mel", "ci", fold=1)
+    for seed in (-1, 2**32, 10**30):
+        with pytest.raises(UserError, match="--seed must be an integer"):
+            resolve_config("ami", "mel", "ci", seed=seed)
+
+
+def test_a_field_the_task_does_not_read_is_an_error():
+    # Speech activity has no CNN head and no mixup: overriding them would only
+    # change the hash and rerun the cell with nothing different.
+    with pytest.raises(UserError, match="unknown configuration key 'head.conv_channels' for this task"):
+        resolve_config("ami", "mel", "ci", ["head.conv_channels=8"])
+    with pytest.raises(UserError, match="unknown configuration key 'protocol.mixup_alpha'"):
+        resolve_config("voxceleb1", "mel", "ci", ["protocol.mixup_alpha=1"])
+    with pytest.raises(UserError, match="does not apply: this run uses real data"):
+        resolve_config("ami", "mel", "paper", ["twin.size=tiny"])
+
+
+def test_profiles_go_through_the_same_checks(monkeypatch):
+    bad = Profile(name="bad", data="twin", twin_size="tiny", seeds=(0,), folds="first",
+                  per_task={"speech_activity": {"train": {"epochs": "many"}}})
+    monkeypatch.setitem(PROFILES, "bad", bad)
+    with pytest.raises(UserError, match="profile 'bad' train.epochs expects an int"):
+        resolve_config("ami", "mel", "bad")
+    typo = dataclasses.replace(bad, per_task={"speech_activity": {"head": {"conv_channels": (8,)}}})
+    monkeypatch.setitem(PROFILES, "bad", typo)
+    with pytest.raises(UserError, match="profile 'bad': unknown configuration key"):
+        resolve_config("ami", "mel", "bad")
+
+
+def test_config_hash_is_stable_and_sensitive():
+    a = resolve_config("zebra_finch", "mel", "demo", seed=1)
+    assert a.hash() == resolve_config("zebra_finch", "mel", "demo", seed=1).hash()
+    assert a.hash() != resolve_config("zebra_finch", "mel", "demo", seed=2).hash()
+    assert a.hash() != resolve_config("zebra_finch", "mel", "demo", ["train.epochs=1"], seed=1).hash()
+
+
+def test_describe_tasks_lists_every_task():
+    text = describe_tasks()
+    for t in tasks().values():
+        assert t.name in text and t.main_metric in text
+    assert text.index("speech_activity") < text.index("urban_sound")  # table order
