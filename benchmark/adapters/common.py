@@ -171,11 +171,11 @@ def read_fold_csv(dataset: str, base: Path, csv_path: str, columns: tuple[str, .
             skips.append(Skip(where, f"empty file name or {label_col}"))
             continue
         path = audio_path(base, fold, name)
+        listed.add(path)
         why = path_problem(base, path)
         if why:
             skips.append(Skip(where, f"{why}: {short(name)!r}"))
             continue
-        listed.add(path)
         if not path.is_file():
             skips.append(Skip(rel_id(path, base), "listed in the metadata but missing on disk"))
         else:
