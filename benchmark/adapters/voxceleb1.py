@@ -100,6 +100,7 @@ def read(root: Path) -> AdapterOutput:
             return None
         return Example(id=f"wav/{rel}", path=str(path), label=parts[0], group=parts[0], split=split)
 
+    in_iden: dict[str, Example] = {}
     if iden is not None:
         for where, fields in _lines(iden, skips):
             if len(fields) != 2 or fields[0] not in SPLITS:
@@ -107,7 +108,7 @@ def read(root: Path) -> AdapterOutput:
                 continue
             ex = example(fields[1], SPLITS[fields[0]], where)
             if ex is not None and ex.id not in examples:
-                examples[ex.id] = ex
+                examples[ex.id] = in_iden[ex.id] = ex
 
     trials: list[Trial] = []
     if veri is not None:
@@ -136,11 +137,13 @@ def read(root: Path) -> AdapterOutput:
     else:
         parts.append(f"identification: unavailable ({IDEN} not found)")
     if veri is not None:
-        n_spk = len(verification_speakers(trials, examples.values()))
-        parts.append(f"verification: veri_test2.txt trials on {n_spk} speakers, which iden_split also "
-                     f"lists; group = speaker id, and verification training excludes "
-                     f"voxceleb1.verification_speakers(trials, examples); trial utterances not in "
-                     f"iden_split are examples with split 'test'")
+        spk = verification_speakers(trials, examples.values())
+        listed = {e.group for e in in_iden.values()} & spk
+        in_train = {e.group for e in in_iden.values() if e.split == "train"} & spk
+        parts.append(f"verification: veri_test2.txt trials on {len(spk)} speakers ({len(listed)} of them "
+                     f"also in iden_split, {len(in_train)} in its train split); group = speaker id, and "
+                     f"verification training must exclude voxceleb1.verification_speakers(trials, "
+                     f"examples); trial utterances not in iden_split are examples with split 'test'")
     else:
         parts.append(f"verification: unavailable ({VERI} not found)")
     return AdapterOutput(examples=list(examples.values()), trials=trials, skips=skips,
