@@ -40,6 +40,7 @@ import gzip
 import hashlib
 import lzma
 import os
+import re
 import shutil
 import stat
 import sys
@@ -67,6 +68,7 @@ HTTP_TIMEOUT_S = 60
 RETRY_WAIT_S = 1.0            # grows linearly with the attempt, at most 10 s
 CHUNK_BYTES = 1 << 20
 PART_INFIX = ".part-"         # temporary transfer files: .<filename>.part-<pid>
+_POOCH_TMP = re.compile(r"^tmp[a-z0-9_]{8}$")
 
 # Extraction caps. The largest archive a recipe fetches (UrbanSound8K) holds about
 # 7 GB of audio at a ratio near 1; audio barely compresses, so 100 times the
@@ -214,14 +216,15 @@ def _remove_stale(recipe: Recipe) -> None:
     for p in data_parent.glob(f".{recipe.name}.partial-*"):
         shutil.rmtree(p, ignore_errors=True)
     dl_dir = paths.downloads_dir() / recipe.name
-    if not dl_dir.is_dir():
-        return
-    ours = {e.filename for e in recipe.files}
-    for p in dl_dir.rglob("*"):
-        rel = p.relative_to(dl_dir).as_posix()
-        # .part-<pid> files are this module's; tmp* files are left by older versions (pooch's)
-        if p.is_file() and rel not in ours and (PART_INFIX in p.name or p.name.startswith("tmp")):
-            p.unlink(missing_ok=True)
+    folders = {dl_dir} | {(dl_dir / e.filename).parent for e in recipe.files}
+    for folder in sorted(folders):
+        if not folder.is_dir():
+            continue
+        for p in folder.iterdir():
+            # .<name>.part-<pid> files are this module's; tmpXXXXXXXX files were left
+            # by older versions, which let pooch name their temporary files
+            if p.is_file() and (PART_INFIX in p.name or _POOCH_TMP.match(p.name)):
+                p.unlink(missing_ok=True)
 
 
 def _assemble(recipe: Recipe, target: Path, src: Source, fill) -> None:
@@ -370,6 +373,13 @@ def _fetch_http(recipe: Recipe, *, mirror, retries) -> list[_Fetched]:
         record = None
         if want is None:
             record = {"sha256": got, "size": path.stat().st_size, "url": url, "checked": True}
+            if not entry.extract:
+                # a plain file has no content check beyond its length, which the
+                # transfer has just passed: pin it now, so that a failure later in a
+                # long list (AMI's meetings) does not cost the files fetched so far
+                records[entry.filename] = record
+                write_json(dl_dir / VERIFIED_RECORD, records)
+                record = None
         out.append(_Fetched(entry, path, record))
     return out
 

@@ -296,3 +296,18 @@ def test_killed_download_leaves_nothing_the_next_run_keeps(env):
     env.server.slow.clear()
     assert (_get(env, retries=0) / "Toy/audio/x.wav").is_file()
     assert _leftovers(env) == [] and sorted(p.name for p in dl.iterdir()) == ["toy.tar.gz"]
+
+
+def test_plain_files_fetched_before_a_failure_are_kept(env):
+    # AMI-style: many plain files, no digests; one fails half-way through the list
+    files = {"lists/a.txt": b"IS1000a\n", "lists/b.txt": b"IS1000b\n"}
+    env.server.files["plain/lists/a.txt"] = files["lists/a.txt"]
+    _write_recipe(env.recipes, "plain", [{"url": f"https://example.invalid/{n}", "filename": n}
+                                         for n in files], expect=list(files))
+    with pytest.raises(UserError, match="could not fetch .*b.txt"):
+        _get(env, "plain", retries=0)
+    assert set(_record(env, "plain")) == {"lists/a.txt"}
+    env.server.files["plain/lists/b.txt"] = files["lists/b.txt"]
+    root = _get(env, "plain", retries=0)
+    assert (root / "lists/b.txt").read_bytes() == b"IS1000b\n"
+    assert env.server.requests["plain/lists/a.txt"] == 1  # not fetched again
