@@ -142,6 +142,15 @@ def test_one_bad_csv_row_is_skipped_and_the_rest_kept(tmp_path, row, reason):
     assert len(bad[0].reason) < 200
 
 
+def test_unclosed_quote_costs_one_row_not_the_file(tmp_path):
+    # csv would read on to the end of the file looking for the closing quote
+    root = _us8k(tmp_path, b'"bad.wav,1,0,1,1,5,3,dog_bark\n100263-2-0-121.wav,100263,1,2,1,5,2,x\n')
+    touch(root / "UrbanSound8K/audio/fold5/100263-2-0-121.wav")
+    out = read_dataset("urbansound8k", root)
+    assert [e.id for e in out.examples] == GOOD_IDS + ["audio/fold5/100263-2-0-121.wav"]
+    assert [s.path for s in out.skips] == ["metadata/UrbanSound8K.csv:4"]
+
+
 def test_esc50_short_row_is_skipped(tmp_path):
     base = tmp_path / "ESC-50-master"
     touch(base / "meta/esc50.csv", b"filename,fold,target,category,esc10,src_file,take\n"
@@ -210,6 +219,12 @@ def test_chime5_nan_and_inf_times_skip_the_utterance(tmp_path):
     assert s01.segments == ((4.0, 5.0),) and s01.uem == (4.0, 5.0)
     assert sorted(s.path for s in out.skips) == ["transcriptions/train/S01.json#0",
                                                  "transcriptions/train/S01.json#1"]
+
+
+def test_chime5_deeply_nested_json_is_a_skip(tmp_path):
+    out = read_dataset("chime5", _chime(tmp_path, b"[" * 100_000 + b"]" * 100_000))
+    assert [e.group for e in out.examples] == ["S02"]
+    assert [s.path for s in out.skips] == ["transcriptions/train/S01.json"]
 
 
 def test_chime5_bom_is_read_and_latin1_names_the_line(tmp_path):
