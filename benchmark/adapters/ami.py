@@ -24,23 +24,19 @@ SPLITS = ("train", "dev", "test")
 MEETING = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-class BadReference(ValueError):
-    """A reference line that cannot be used; the message names the file and line."""
-
-
 def read_rttm(path: Path, file_id: str) -> list[tuple[float, float]]:
     """Speaker turns of ``file_id``. Raises ValueError naming the file and line of a bad one."""
     turns = []
     for n, line in read_lines(path, "ami"):
         where = f"{path.name}:{n}"
         if line is None:
-            raise BadReference(f"{where}: {NOT_UTF8}")
+            raise ValueError(f"{where}: {NOT_UTF8}")
         f = line.split()
         if len(f) >= 5 and f[0] == "SPEAKER" and f[1] == file_id:
             try:
                 start, dur = finite_seconds(f[3]), finite_seconds(f[4])
             except ValueError as e:
-                raise BadReference(f"{where}: {e}") from None
+                raise ValueError(f"{where}: {e}") from None
             turns.append((start, start + dur))
     return turns
 
@@ -51,15 +47,15 @@ def read_uem(path: Path, file_id: str) -> tuple[float, float] | None:
     for n, line in read_lines(path, "ami"):
         where = f"{path.name}:{n}"
         if line is None:
-            raise BadReference(f"{where}: {NOT_UTF8}")
+            raise ValueError(f"{where}: {NOT_UTF8}")
         f = line.split()
         if len(f) == 4 and f[0] == file_id:
             try:
                 start, end = finite_seconds(f[2]), finite_seconds(f[3])
             except ValueError as e:
-                raise BadReference(f"{where}: {e}") from None
+                raise ValueError(f"{where}: {e}") from None
             if end <= start:
-                raise BadReference(f"{where}: scored region ends ({end}) before it starts ({start})")
+                raise ValueError(f"{where}: scored region ends ({end}) before it starts ({start})")
             spans.append((start, end))
     if not spans:
         return None

@@ -9,6 +9,7 @@ metadata line names checked to stay inside the dataset folder.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from pathlib import Path
@@ -59,11 +60,16 @@ def path_problem(base: Path, path: Path) -> str | None:
     if any(len(os.fsencode(part)) > NAME_MAX for part in path.parts):
         return f"file name too long (more than {NAME_MAX} bytes)"
     try:
-        real = path.resolve()
-        inside = real.is_relative_to(base.resolve())
+        inside = path.resolve().is_relative_to(_real(base))
     except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop
         return f"unusable path: {getattr(e, 'strerror', None) or e}"
     return None if inside else OUTSIDE
+
+
+@functools.lru_cache(maxsize=64)
+def _real(base: Path) -> Path:
+    # one dataset folder is checked against once per example: resolve it once
+    return base.resolve()
 
 
 def short(text: str, limit: int = 80) -> str:
