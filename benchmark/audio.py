@@ -18,6 +18,7 @@ import soxr
 # Frames decoded at a time when scanning a whole file: bounds memory on
 # hour-long recordings (AMI meetings) while keeping the per-call overhead small.
 _BLOCK_FRAMES = 1 << 20
+EMPTY = "empty audio (0 samples)"
 
 
 class AudioError(Exception):
@@ -77,7 +78,7 @@ def check_audio(path: str | os.PathLike) -> AudioInfo:
     except Exception as e:
         raise AudioError(path, f"decode failed after {frames} frames: {_short(e)}") from None
     if frames == 0:
-        raise AudioError(path, "empty (0 audio frames)")
+        raise AudioError(path, EMPTY)
     return AudioInfo(info.sample_rate, info.channels, frames, info.subtype, info.format)
 
 
@@ -97,6 +98,9 @@ def load_audio(
     ``round(duration * sample_rate)`` samples.
     """
     info = audio_info(path)
+    if info.frames == 0:
+        # a header with no samples (or a 0-byte data chunk): nothing to zero-pad
+        raise AudioError(path, EMPTY)
     sr_in = info.sample_rate
     start = max(0, int(round(offset * sr_in)))
     # Read a few extra input frames so the resampler's edge does not eat the end.
@@ -105,8 +109,9 @@ def load_audio(
         x, _ = sf.read(str(path), start=start, frames=frames, dtype="float32", always_2d=True)
     except Exception as e:
         raise AudioError(path, f"decode failed: {_short(e)}") from None
-    if x.size == 0 and duration is None:
-        raise AudioError(path, "empty (0 audio frames)" if start == 0 else f"no audio after offset {offset} s")
+    if x.size == 0 and (start == 0 or duration is None):
+        # the header may claim frames the file does not hold
+        raise AudioError(path, EMPTY if start == 0 else f"no audio after offset {offset} s")
     if not np.isfinite(x).all():
         raise AudioError(path, "contains NaN or Inf samples")
     if mono:

@@ -3,32 +3,54 @@
 Layout under ``$GABORBENCH_HOME``:
 
 - ``downloads/<name>/<filename>``: every file exactly as fetched and verified;
-  ``downloads/<name>/.verified.json`` records the sha256 of files whose
-  publisher gives no digest (trust on first use: recorded on the first fetch
-  that passes the size check, checked on every later use).
+  ``downloads/<name>/.verified.json`` pins the sha256 of files whose publisher
+  gives no digest. A digest is pinned only once the content proved usable (the
+  archive extracted, its members matched their published digests, the expected
+  paths were there); until then a file under its final name is not trusted and
+  is fetched again. A file with no published digest must have a recorded size
+  or come with a Content-Length, or a truncated transfer could pass for a
+  complete one.
 - ``data/<name>/``: the extracted dataset in the layout the adapters read. It is
   assembled in a temporary sibling folder and renamed into place in one step,
   with a completion marker inside, so a re-run skips it and an interrupted run
   never leaves a half-built folder under the final name.
 
-http transfers go through pooch: it streams to a temporary file beside the
-target, checks the digest, and only then renames, so a corrupt or truncated file
-never enters the cache. A failed transfer is retried from the start (pooch and
-requests offer no byte-range resume); ``GABORBENCH_DOWNLOAD_RETRIES`` sets how
-many times. ``GABORBENCH_MIRROR`` (or ``mirror=``) replaces every recipe URL
-with ``<mirror>/<name>/<filename>``, for local mirrors and for the tests.
+Transfers stream to ``.<filename>.part-<pid>`` beside the target, are checked
+(length, size, digest) and only then renamed, so a corrupt or truncated file
+never enters the cache; the temporary file is removed on every exit path, and
+those of killed runs are removed by the next download. A failed transfer is
+retried from the start (no byte-range resume); ``GABORBENCH_DOWNLOAD_RETRIES``
+sets how many times. One dataset is downloaded by one process at a time (a lock
+file per dataset); a second waits and then finds the dataset in place.
+``GABORBENCH_MIRROR`` (or ``mirror=``) replaces every recipe URL with
+``<mirror>/<name>/<filename>``, for local mirrors and for the tests.
+
+Extraction refuses unsafe members (absolute paths, '..', links, special files)
+and archives that expand beyond ``MAX_EXTRACTED_BYTES`` or ``MAX_RATIO`` times
+their size; a damaged archive is deleted with its pinned digest, so the next
+run fetches it again instead of failing on the same bytes for ever.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import fcntl
+import gzip
+import hashlib
+import lzma
 import os
+import re
 import shutil
 import stat
 import sys
 import tarfile
+import time
 import uuid
 import zipfile
+import zlib
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -43,6 +65,18 @@ DEFAULT_RETRIES = 3
 COMPLETE_MARKER = ".gaborbench-complete.json"
 VERIFIED_RECORD = ".verified.json"
 HTTP_TIMEOUT_S = 60
+RETRY_WAIT_S = 1.0            # grows linearly with the attempt, at most 10 s
+CHUNK_BYTES = 1 << 20
+PART_INFIX = ".part-"         # temporary transfer files: .<filename>.part-<pid>
+_POOCH_TMP = re.compile(r"^tmp[a-z0-9_]{8}$")
+
+# Extraction caps. The largest archive a recipe fetches (UrbanSound8K) holds about
+# 7 GB of audio at a ratio near 1; audio barely compresses, so 100 times the
+# archive's size only trips on a decompression bomb. Below RATIO_FLOOR_BYTES the
+# ratio is not checked (small text archives compress well and cannot hurt).
+MAX_EXTRACTED_BYTES = 200 * 2**30
+MAX_RATIO = 100
+RATIO_FLOOR_BYTES = 64 * 2**20
 
 KAGGLE_MISSING = (
     "Kaggle credentials not found: set KAGGLE_API_TOKEN, or KAGGLE_USERNAME and KAGGLE_KEY, "
@@ -114,24 +148,83 @@ def _obtain(recipe: Recipe, *, via, skip_manual, mirror, retries) -> tuple[Path,
     if (target / COMPLETE_MARKER).is_file():
         return target, "present"
     src = recipe.source(via)
-    if target.exists():
-        if all((target / e).exists() for e in recipe.expect):
-            return target, "present"      # placed by hand: accepted, not verified
-        if src.kind != "manual":
-            raise UserError(f"{target} exists but is incomplete and was not built by gaborbench; "
-                            f"move it away or run `gaborbench clean-data`, then download again")
     if src.kind == "manual":
+        if target.exists() and all((target / e).exists() for e in recipe.expect):
+            return target, "present"      # placed by hand: accepted, not verified
         if skip_manual:
             print(f"skipping: {manual_instructions(recipe)}")
             return target, "missing"
         raise UserError(manual_instructions(recipe))
-    if src.kind == "kaggle":
-        tree = _fetch_kaggle(recipe, src)
-        _assemble(recipe, target, src, lambda tmp: _place(src, tree, tmp))
-    else:
-        fetched = _fetch_http(recipe, mirror=mirror, retries=retries)
-        _assemble(recipe, target, src, lambda tmp: _unpack(recipe, fetched, tmp))
+    try:
+        with _dataset_lock(recipe.name):
+            # checked again holding the lock: another process may have finished it
+            if (target / COMPLETE_MARKER).is_file():
+                return target, "present"
+            if target.exists():
+                if all((target / e).exists() for e in recipe.expect):
+                    return target, "present"      # placed by hand: accepted, not verified
+                raise UserError(f"{target} exists but is incomplete and was not built by gaborbench; "
+                                f"move it away or run `gaborbench clean-data`, then download again")
+            _remove_stale(recipe)
+            if src.kind == "kaggle":
+                tree = _fetch_kaggle(recipe, src)
+                _assemble(recipe, target, src, lambda tmp: _place(src, tree, tmp))
+            else:
+                fetched = _fetch_http(recipe, mirror=mirror, retries=retries)
+                try:
+                    _assemble(recipe, target, src, lambda tmp: _unpack(recipe, fetched, tmp))
+                except ArchiveError as e:
+                    _discard(recipe, fetched, e.archive)
+                    raise
+                # only now, with the content extracted and checked, is a digest pinned
+                _record(recipe, [f for f in fetched if f.record is not None])
+    except OSError as e:
+        raise UserError(_os_error_text(recipe, e)) from None
     return target, "fetched"
+
+
+def _os_error_text(recipe: Recipe, e: OSError) -> str:
+    where = e.filename or paths.home()
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"{recipe.name}: no space left while writing {where} (the dataset needs {recipe.size}); "
+                f"free some space or set GABORBENCH_HOME to a larger disk, then run again")
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (f"{recipe.name}: cannot write to {where} ({e.strerror}); make it writable or set "
+                f"GABORBENCH_HOME to a folder you can write to")
+    return f"{recipe.name}: file system error on {where}: {e.strerror or _one_line(e)}"
+
+
+@contextmanager
+def _dataset_lock(name: str):
+    """Serialise downloads of one dataset across processes (the lock dies with its holder)."""
+    folder = paths.home() / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"download-{name}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"{name}: another gaborbench process is downloading it; waiting for it to finish",
+                  file=sys.stderr)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _remove_stale(recipe: Recipe) -> None:
+    """Delete what killed runs left behind. Holding the dataset's lock, no live
+    process of ours is writing these, so every one of them is stale."""
+    data_parent = paths.data_dir(recipe.name).parent
+    for p in data_parent.glob(f".{recipe.name}.partial-*"):
+        shutil.rmtree(p, ignore_errors=True)
+    dl_dir = paths.downloads_dir() / recipe.name
+    folders = {dl_dir} | {(dl_dir / e.filename).parent for e in recipe.files}
+    for folder in sorted(folders):
+        if not folder.is_dir():
+            continue
+        for p in folder.iterdir():
+            # .<name>.part-<pid> files are this module's; tmpXXXXXXXX files were left
+            # by older versions, which let pooch name their temporary files
+            if p.is_file() and (PART_INFIX in p.name or _POOCH_TMP.match(p.name)):
+                p.unlink(missing_ok=True)
 
 
 def _assemble(recipe: Recipe, target: Path, src: Source, fill) -> None:
@@ -143,19 +236,43 @@ def _assemble(recipe: Recipe, target: Path, src: Source, fill) -> None:
         fill(tmp)
         missing = [e for e in recipe.expect if not (tmp / e).exists()]
         if missing:
-            raise UserError(f"{recipe.name}: after {src.kind} download the expected paths are missing: "
-                            f"{', '.join(missing)} (the source's layout may have changed)")
+            msg = (f"{recipe.name}: after {src.kind} download the expected paths are missing: "
+                   f"{', '.join(missing)} (the source's layout may have changed)")
+            raise ArchiveError(msg) if src.kind == "http" else UserError(msg)
         write_json(tmp / COMPLETE_MARKER, {
             "dataset": recipe.name, "version": recipe.version, "source": src.kind,
             "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         })
         os.rename(tmp, target)
-    except BaseException:
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 # ---------------------------------------------------------------------- http
+
+class ArchiveError(UserError):
+    """Fetched content that cannot be used (corrupt, truncated, unsafe, too large,
+    or failing a published member digest). ``archive`` is the file at fault, when known."""
+
+    def __init__(self, message: str, archive: Path | None = None):
+        super().__init__(message)
+        self.archive = archive
+
+
+class _Mismatch(ValueError):
+    """A complete transfer whose size or digest is wrong: retried, then reported."""
+
+
+class _Transfer(Exception):
+    """A transfer that ended early: retried, then reported."""
+
+
+@dataclass
+class _Fetched:
+    entry: FileEntry
+    path: Path
+    record: dict | None  # digest to pin once the content has been checked (no published one)
+
 
 def _retries(retries: int | None) -> int:
     if retries is not None:
@@ -174,93 +291,200 @@ def _url(recipe: Recipe, entry: FileEntry, mirror: str | None) -> str:
     return entry.url
 
 
-class _SizedDownloader:
-    """pooch's HTTP downloader plus a size check, run before pooch checks the
-    digest and renames: a short or long file is rejected (and retried) early."""
-
-    def __init__(self, size: int | None, progressbar: bool):
-        import pooch
-
-        self.size = size
-        self.inner = pooch.HTTPDownloader(progressbar=progressbar, timeout=HTTP_TIMEOUT_S)
-
-    def __call__(self, url, output_file, pooch_obj, check_only=False):
-        result = self.inner(url, output_file, pooch_obj, check_only=check_only)
-        if not check_only and self.size is not None:
-            got = os.path.getsize(output_file)
-            if got != self.size:
-                raise ValueError(f"size of downloaded file ({got} bytes) is not the expected {self.size} bytes")
-        return result
+def _read_records(dl_dir: Path) -> dict:
+    """Pinned digests, keeping only well-formed entries written after a content check
+    (records from older versions were pinned before it, so they are not trusted)."""
+    try:
+        raw = read_json(dl_dir / VERIFIED_RECORD)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    good = {}
+    for name, rec in raw.items():
+        if (isinstance(rec, dict) and rec.get("checked") is True and isinstance(rec.get("size"), int)
+                and isinstance(rec.get("sha256"), str) and len(rec["sha256"]) == 64):
+            good[name] = rec
+    return good
 
 
-def _fetch_http(recipe: Recipe, *, mirror, retries) -> list[tuple[FileEntry, Path]]:
-    import pooch
-    import requests
+def _record(recipe: Recipe, fetched: list[_Fetched]) -> None:
+    if not fetched:
+        return
+    dl_dir = paths.downloads_dir() / recipe.name
+    records = _read_records(dl_dir)
+    for f in fetched:
+        records[f.entry.filename] = f.record
+    write_json(dl_dir / VERIFIED_RECORD, records)
+
+
+def _discard(recipe: Recipe, fetched: list[_Fetched], archive: Path | None) -> None:
+    """Delete the archive(s) at fault and their pinned digests, so the next run refetches."""
+    bad = [f for f in fetched if f.path == archive] if archive is not None else []
+    if not bad:  # a member check or a nested archive: blame every extracted download
+        bad = [f for f in fetched if f.entry.extract]
+    dl_dir = paths.downloads_dir() / recipe.name
+    records = _read_records(dl_dir)
+    for f in bad:
+        f.path.unlink(missing_ok=True)
+        records.pop(f.entry.filename, None)
+    if (dl_dir / VERIFIED_RECORD).exists():
+        write_json(dl_dir / VERIFIED_RECORD, records)
+
+
+def _file_digest(path: Path, alg: str) -> str:
+    h = hashlib.new(alg)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK_BYTES), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fetch_http(recipe: Recipe, *, mirror, retries) -> list[_Fetched]:
     from tqdm import tqdm
 
     dl_dir = paths.downloads_dir() / recipe.name
-    record_path = dl_dir / VERIFIED_RECORD
-    records = read_json(record_path) if record_path.is_file() else {}
+    records = _read_records(dl_dir)
     n_retries = _retries(retries)
     out = []
     many = len(recipe.files) > 1
     for entry in tqdm(recipe.files, desc=recipe.name, unit="file", disable=not many):
-        recorded = records.get(entry.filename)
-        known = entry.known_hash or (f"sha256:{recorded['sha256']}" if recorded else None)
+        rec = records.get(entry.filename)
+        if entry.known_hash:
+            alg, want = entry.known_hash.split(":")
+        elif rec is not None:
+            alg, want = "sha256", rec["sha256"]
+        else:
+            alg, want = "sha256", None
+        size = entry.size if entry.size is not None else (rec["size"] if rec else None)
+        path = dl_dir / entry.filename
         url = _url(recipe, entry, mirror)
-        fetcher = pooch.create(path=dl_dir, base_url="", registry={entry.filename: known},
-                               urls={entry.filename: url}, retry_if_failed=n_retries)
-        try:
-            path = Path(fetcher.fetch(entry.filename, downloader=_SizedDownloader(entry.size, not many)))
-        except ValueError as e:
-            # pooch only renames verified files, so whatever sits under the final name
-            # now is a stale copy that failed the check: drop it too
-            (dl_dir / entry.filename).unlink(missing_ok=True)
-            raise UserError(f"{recipe.name}: {entry.filename} from {url} failed verification after "
-                            f"{n_retries + 1} attempt(s) and was discarded: {_one_line(e)}") from None
-        except requests.exceptions.RequestException as e:
-            raise UserError(f"{recipe.name}: could not fetch {url} after {n_retries + 1} attempt(s): "
-                            f"{_one_line(e)}") from None
-        if entry.size is not None and path.stat().st_size != entry.size:
-            # a cached file from before the size was recorded
+        if path.is_file():
+            # a cached copy is used only if it matches a published or pinned digest;
+            # anything else under the final name (a partial file, a copy never
+            # checked) is fetched again
+            if want is not None and (size is None or path.stat().st_size == size) \
+                    and _file_digest(path, alg) == want:
+                out.append(_Fetched(entry, path, None))
+                continue
             path.unlink()
-            raise UserError(f"{recipe.name}: cached {path} has the wrong size and was removed; run again")
-        if known is None:
-            records[entry.filename] = {"sha256": pooch.file_hash(str(path), alg="sha256"),
-                                       "size": path.stat().st_size, "url": url}
-            write_json(record_path, records)
-        out.append((entry, path))
+        got = _download(recipe, entry, url, path, alg=alg, want=want, size=size, retries=n_retries,
+                        progress=not many)
+        record = None
+        if want is None:
+            record = {"sha256": got, "size": path.stat().st_size, "url": url, "checked": True}
+            if not entry.extract:
+                # a plain file has no content check beyond its length, which the
+                # transfer has just passed: pin it now, so that a failure later in a
+                # long list (AMI's meetings) does not cost the files fetched so far
+                records[entry.filename] = record
+                write_json(dl_dir / VERIFIED_RECORD, records)
+                record = None
+        out.append(_Fetched(entry, path, record))
     return out
+
+
+def _download(recipe: Recipe, entry: FileEntry, url: str, path: Path, *, alg: str, want: str | None,
+              size: int | None, retries: int, progress: bool) -> str:
+    """Fetch ``url`` to ``path`` through a per-process temporary file; return its digest."""
+    import requests
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}{PART_INFIX}{os.getpid()}")
+    last: Exception | None = None
+    for attempt in range(retries + 1):
+        if attempt:
+            time.sleep(min(RETRY_WAIT_S * attempt, 10.0))
+        try:
+            digest = _stream(recipe, entry, url, tmp, alg=alg, size=size, progress=progress)
+            if want is not None and digest != want:
+                raise _Mismatch(f"{alg} {digest} is not the expected {want}")
+            os.replace(tmp, path)
+            return digest
+        except _Mismatch as e:
+            last = e
+        except (_Transfer, requests.exceptions.RequestException) as e:
+            last = e
+            status = getattr(getattr(e, "response", None), "status_code", None)
+            if status is not None and 400 <= status < 500:
+                break  # the server said no: asking again will not change its mind
+        finally:
+            tmp.unlink(missing_ok=True)
+    n = attempt + 1
+    if isinstance(last, _Mismatch):
+        hint = ""
+        if not entry.known_hash and want is not None:
+            hint = (f"; if the publisher changed the file on purpose, delete its entry in "
+                    f"{path.parent / VERIFIED_RECORD} to accept the new one")
+        raise UserError(f"{recipe.name}: {entry.filename} from {url} failed verification after "
+                        f"{n} attempt(s) and was discarded: {_one_line(last)}{hint}")
+    raise UserError(f"{recipe.name}: could not fetch {url} after {n} attempt(s): {_one_line(last)}")
+
+
+def _stream(recipe: Recipe, entry: FileEntry, url: str, tmp: Path, *, alg: str, size: int | None,
+            progress: bool) -> str:
+    import requests
+    from tqdm import tqdm
+
+    h = hashlib.new(alg)
+    received = 0
+    # identity encoding: Content-Length then counts the bytes we store
+    with requests.get(url, stream=True, timeout=HTTP_TIMEOUT_S,
+                      headers={"Accept-Encoding": "identity"}) as r:
+        r.raise_for_status()
+        announced = r.headers.get("Content-Length")
+        announced = int(announced) if announced and announced.isdigit() else None
+        if size is None and announced is None and not entry.known_hash:
+            raise UserError(
+                f"{recipe.name}: {url} publishes no digest and the server sent no Content-Length, so a "
+                f"truncated transfer could not be told from a complete one; add size = <bytes> for "
+                f"{entry.filename} to {recipe.folder / 'checksums.toml' if recipe.folder else 'checksums.toml'}"
+                + (" or fetch it with --via kaggle" if any(s.kind == "kaggle" for s in recipe.sources) else ""))
+        if size is not None and announced is not None and announced != size:
+            raise _Mismatch(f"the server announces {announced} bytes, expected {size} bytes")
+        with open(tmp, "wb") as f, tqdm(total=announced or size, unit="B", unit_scale=True,
+                                        desc=entry.filename, disable=None if progress else True,
+                                        leave=False) as bar:
+            for chunk in r.iter_content(chunk_size=CHUNK_BYTES):
+                f.write(chunk)
+                h.update(chunk)
+                received += len(chunk)
+                bar.update(len(chunk))
+    if announced is not None and received != announced:
+        raise _Transfer(f"transfer ended after {received} of {announced} bytes")
+    if size is not None and received != size:
+        raise _Mismatch(f"size of downloaded file ({received} bytes) is not the expected {size} bytes")
+    return h.hexdigest()
 
 
 def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split())
 
 
-def _unpack(recipe: Recipe, fetched: list[tuple[FileEntry, Path]], tmp: Path) -> None:
-    for entry, path in fetched:
-        if entry.extract:
-            safe_extract(path, tmp)
+def _unpack(recipe: Recipe, fetched: list[_Fetched], tmp: Path) -> None:
+    for f in fetched:
+        if f.entry.extract:
+            safe_extract(f.path, tmp)
         else:
-            _link_or_copy(path, tmp / entry.filename)
+            _link_or_copy(f.path, tmp / f.entry.filename)
     _check_members(recipe, tmp)
     if recipe.nested_zips:
         extract_nested_zips(tmp)
 
 
 def _check_members(recipe: Recipe, root: Path) -> None:
-    import pooch
-
     for m in recipe.members:
         hits = sorted(root.rglob(m.name))
         if not hits:
-            raise UserError(f"{recipe.name}: the archive holds no {m.name!r}, which has a published digest")
+            raise ArchiveError(f"{recipe.name}: the archive holds no {m.name!r}, which has a published digest")
         p = hits[0]
         if m.size is not None and p.stat().st_size != m.size:
-            raise UserError(f"{recipe.name}: {m.name} is {p.stat().st_size} bytes, expected {m.size}")
+            raise ArchiveError(f"{recipe.name}: {m.name} is {p.stat().st_size} bytes, expected {m.size}; "
+                               f"the archive was discarded")
         for alg, want in (("sha256", m.sha256), ("md5", m.md5)):
-            if want and pooch.file_hash(str(p), alg=alg) != want:
-                raise UserError(f"{recipe.name}: {alg} of {m.name} does not match the published {want}")
+            if want and _file_digest(p, alg) != want:
+                raise ArchiveError(f"{recipe.name}: {alg} of {m.name} does not match the published {want}; "
+                                   f"the archive was discarded")
 
 
 # ----------------------------------------------------------------- extraction
@@ -276,35 +500,84 @@ def _unsafe_reason(name: str) -> str | None:
     return None
 
 
-def _refuse(archive: Path, member: str, why: str) -> UserError:
-    return UserError(f"refusing to extract {archive.name}: member {member!r} is unsafe ({why})")
+def _refuse(archive: Path, member: str, why: str) -> ArchiveError:
+    return ArchiveError(f"refusing to extract {archive.name}: member {member!r} is unsafe ({why})", archive)
+
+
+class _Budget:
+    """Running total of declared member sizes against the size and ratio caps."""
+
+    def __init__(self, archive: Path):
+        self.archive = archive
+        self.packed = max(1, archive.stat().st_size)
+        self.total = 0
+
+    def add(self, member: str, size: int) -> None:
+        self.total += max(0, size)
+        if self.total > MAX_EXTRACTED_BYTES:
+            raise ArchiveError(
+                f"refusing to extract {self.archive.name}: at member {member!r} it expands to more than "
+                f"{MAX_EXTRACTED_BYTES} bytes (download.MAX_EXTRACTED_BYTES)", self.archive)
+        if self.total > RATIO_FLOOR_BYTES and self.total > MAX_RATIO * self.packed:
+            raise ArchiveError(
+                f"refusing to extract {self.archive.name}: at member {member!r} it expands "
+                f"{self.total / self.packed:.0f} times its size, more than download.MAX_RATIO = "
+                f"{MAX_RATIO} (a decompression bomb?)", self.archive)
+
+
+# what a damaged archive raises while it is read (gzip's BadGzipFile is an OSError:
+# it is caught by name so that a full disk is still reported as a full disk)
+_CORRUPT = (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, lzma.LZMAError, gzip.BadGzipFile,
+            NotImplementedError)
 
 
 def safe_extract(archive: Path, dest: Path) -> None:
     """Extract a tar (any compression) or zip archive into ``dest``.
 
     Every member is checked before anything is written: absolute names, '..'
-    components, links and special files are refused with the member named.
-    tarfile's "data" filter is applied too, as a second line of defence.
+    components, links and special files are refused with the member named, and
+    so is an archive whose members add up to more than ``MAX_EXTRACTED_BYTES``
+    or to more than ``MAX_RATIO`` times its own size. tarfile's "data" filter
+    is applied too, as a second line of defence. A truncated or corrupt archive
+    (bad CRC, early end) raises ArchiveError.
     """
     archive, dest = Path(archive), Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as zf:
-            for info in zf.infolist():
-                why = _unsafe_reason(info.filename)
-                if why is None and stat.S_ISLNK(info.external_attr >> 16):
-                    why = "symbolic link"
-                if why:
-                    raise _refuse(archive, info.filename, why)
-            zf.extractall(dest)
-        return
+    try:
+        if zipfile.is_zipfile(archive):
+            _extract_zip(archive, dest)
+        else:
+            _extract_tar(archive, dest)
+    except _CORRUPT as e:
+        raise ArchiveError(f"{archive.name} is truncated or corrupt: {_one_line(e) or type(e).__name__}",
+                           archive) from None
+
+
+def _extract_zip(archive: Path, dest: Path) -> None:
+    with zipfile.ZipFile(archive) as zf:
+        budget = _Budget(archive)
+        for info in zf.infolist():
+            why = _unsafe_reason(info.filename)
+            if why is None and stat.S_ISLNK(info.external_attr >> 16):
+                why = "symbolic link"
+            if why:
+                raise _refuse(archive, info.filename, why)
+            budget.add(info.filename, info.file_size)
+        # zipfile stops each member at its declared size and checks its CRC
+        zf.extractall(dest)
+
+
+def _extract_tar(archive: Path, dest: Path) -> None:
     try:
         tf = tarfile.open(archive, "r:*")
     except tarfile.TarError:
-        raise UserError(f"{archive} is neither a zip nor a tar archive") from None
+        raise ArchiveError(f"{archive.name} is not a complete zip or tar archive (truncated or corrupt)",
+                           archive) from None
     with tf:
-        for m in tf.getmembers():
+        budget = _Budget(archive)
+        # iterating reads one header at a time, so a bomb is stopped before its
+        # members are decompressed
+        for m in tf:
             why = _unsafe_reason(m.name)
             if why is None and m.issym():
                 why = "symbolic link"
@@ -314,6 +587,7 @@ def safe_extract(archive: Path, dest: Path) -> None:
                 why = "special file"
             if why:
                 raise _refuse(archive, m.name, why)
+            budget.add(m.name, m.size)
         if hasattr(tarfile, "data_filter"):
             tf.extractall(dest, filter="data")
         else:  # pragma: no cover - Python without extraction filters; members checked above
@@ -330,7 +604,7 @@ def extract_nested_zips(root: Path, max_depth: int = 3) -> None:
             out = z.with_suffix("")
             safe_extract(z, out)
             z.unlink()
-    raise UserError(f"zip archives nested more than {max_depth} deep below {root}")
+    raise ArchiveError(f"zip archives nested more than {max_depth} deep below {root}")
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Callable
 
 from benchmark import paths
+from benchmark.adapters.common import path_problem
 from benchmark.audio import AudioError, check_audio, file_fingerprint
 from benchmark.data import (TWIN_MARKER, AdapterOutput, Example, PreparedDataset, Skip,
                             manifest_checksum)
@@ -34,7 +36,7 @@ from benchmark.errors import UserError
 from benchmark.io import read_json, write_json, write_text
 
 # Bump when the checks change, so manifests built by older code are redone.
-PREPARE_VERSION = 1
+PREPARE_VERSION = 2
 SHOW_SKIPS = 10  # skips listed in the printed summary; the rest are in skips.txt
 
 Reader = Callable[[str, Path], AdapterOutput]
@@ -134,9 +136,9 @@ def _example_path(root: Path, ex: Example) -> Path:
 
 def _check_one(path: Path):
     """(info, fingerprint, None) for a usable file, else (None, None, reason)."""
-    if not path.is_file():
-        return None, None, "missing on disk"
     try:
+        if not path.is_file():
+            return None, None, "missing on disk"
         info = check_audio(path)
         return info, file_fingerprint(path), None
     except AudioError as e:
@@ -144,6 +146,17 @@ def _check_one(path: Path):
         return None, None, e.reason.replace(str(path), path.name)
     except OSError as e:
         return None, None, f"unreadable: {e.strerror or e}"
+    except ValueError as e:  # e.g. a NUL character in the name
+        return None, None, f"unusable path: {e}"
+
+
+def _reference_problem(ex: Example) -> str | None:
+    """Why an example's reference times cannot be used (NaN, Inf, negative), or None."""
+    spans = list(ex.segments or ()) + ([ex.uem] if ex.uem is not None else [])
+    for span in spans:
+        if not all(isinstance(t, (int, float)) and math.isfinite(t) and t >= 0 for t in span):
+            return f"non-finite or negative time in the reference: {span!r}"
+    return None
 
 
 def _check_examples(name: str, root: Path, examples: list[Example], progress: bool):
@@ -154,8 +167,14 @@ def _check_examples(name: str, root: Path, examples: list[Example], progress: bo
     for ex in examples:
         if ex.id in seen:
             skips.append(Skip(ex.id, "duplicate example id (an earlier entry with this id was kept)"))
+            continue
+        seen.add(ex.id)
+        # adapters already refuse these; checked again here because a custom
+        # reader's paths (or a symlink) must not pull outside files into a manifest
+        why = path_problem(root, _example_path(root, ex)) or _reference_problem(ex)
+        if why:
+            skips.append(Skip(ex.id, why))
         else:
-            seen.add(ex.id)
             todo.append(ex)
     # Decoding is I/O plus libsndfile/NumPy work that releases the GIL: threads overlap it.
     workers = max(1, min(4, os.cpu_count() or 1))
@@ -189,7 +208,7 @@ def _listing(root: Path, out: AdapterOutput) -> dict:
         try:
             st = os.stat(_example_path(root, ex))
             stats.append([ex.id, st.st_size, st.st_mtime_ns])
-        except OSError:
+        except (OSError, ValueError):
             stats.append([ex.id, None, None])
     adapter = json.dumps(dataclasses.asdict(out), sort_keys=True, default=str)
     return {
@@ -231,7 +250,9 @@ def summarize(prepared: PreparedDataset) -> dict:
 
 def _skips_text(prepared: PreparedDataset) -> str:
     head = f"# {prepared.name} ({prepared.source}) at {prepared.root}: {len(prepared.skips)} skipped input(s)\n"
-    return head + "".join(f"{s.path}\t{s.reason}\n" for s in prepared.skips)
+    text = head + "".join(f"{s.path}\t{s.reason}\n" for s in prepared.skips)
+    # a file name that is not UTF-8 (surrogate escapes) is written escaped, not refused
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _summary_text(prepared: PreparedDataset, summary: dict, folder: Path, *, reused: bool) -> str:

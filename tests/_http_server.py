@@ -4,6 +4,7 @@ port, files served from a dict, requests counted, optional broken transfers."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -12,6 +13,8 @@ class FileServer:
     def __init__(self):
         self.files: dict[str, bytes] = {}     # URL path (no leading '/') -> body
         self.truncate_next: Counter = Counter()  # path -> how many responses to cut short
+        self.no_length: set[str] = set()      # paths served without a Content-Length header
+        self.slow: dict[str, float] = {}      # path -> seconds to wait between 4 KiB chunks
         self.requests: Counter = Counter()
         server = self
 
@@ -25,14 +28,28 @@ class FileServer:
                     return
                 self.send_response(200)
                 self.send_header("Content-Type", "application/octet-stream")
-                self.send_header("Content-Length", str(len(body)))
+                if path in server.no_length:
+                    # HTTP/1.0-style: the body ends when the connection closes
+                    self.close_connection = True
+                else:
+                    self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if server.truncate_next[path] > 0:
-                    # announce the full length, send half, drop the connection
+                    # announce the full length (if at all), send half, drop the connection
                     server.truncate_next[path] -= 1
                     self.wfile.write(body[: len(body) // 2])
                     self.wfile.flush()
                     self.close_connection = True
+                    return
+                delay = server.slow.get(path)
+                if delay:
+                    try:
+                        for i in range(0, len(body), 4096):
+                            self.wfile.write(body[i:i + 4096])
+                            self.wfile.flush()
+                            time.sleep(delay)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass  # the client was killed mid-transfer
                     return
                 self.wfile.write(body)
 

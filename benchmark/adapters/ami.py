@@ -9,30 +9,54 @@ region (first start to last end when a UEM has several lines).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from benchmark.adapters import register_adapter
-from benchmark.adapters.common import merge_segments, rel_id
+from benchmark.adapters.common import (NOT_UTF8, finite_seconds, merge_segments, path_problem,
+                                       read_lines, rel_id, short)
 from benchmark.data import AdapterOutput, Example, Skip
 from benchmark.errors import UserError
 
 SPLITS = ("train", "dev", "test")
+# AMI meeting ids (ES2002a, IS1000b, TS3003c, EN2001a, IB4001 ...); anything else,
+# '..' above all, is not a meeting
+MEETING = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def read_rttm(path: Path, file_id: str) -> list[tuple[float, float]]:
+    """Speaker turns of ``file_id``. Raises ValueError naming the file and line of a bad one."""
     turns = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for n, line in read_lines(path, "ami"):
+        where = f"{path.name}:{n}"
+        if line is None:
+            raise ValueError(f"{where}: {NOT_UTF8}")
         f = line.split()
         if len(f) >= 5 and f[0] == "SPEAKER" and f[1] == file_id:
-            start, dur = float(f[3]), float(f[4])
+            try:
+                start, dur = finite_seconds(f[3]), finite_seconds(f[4])
+            except ValueError as e:
+                raise ValueError(f"{where}: {e}") from None
             turns.append((start, start + dur))
     return turns
 
 
 def read_uem(path: Path, file_id: str) -> tuple[float, float] | None:
-    spans = [(float(f[2]), float(f[3])) for f in
-             (line.split() for line in path.read_text(encoding="utf-8").splitlines())
-             if len(f) == 4 and f[0] == file_id]
+    """The scored region of ``file_id`` (first start to last end), or None when no line names it."""
+    spans = []
+    for n, line in read_lines(path, "ami"):
+        where = f"{path.name}:{n}"
+        if line is None:
+            raise ValueError(f"{where}: {NOT_UTF8}")
+        f = line.split()
+        if len(f) == 4 and f[0] == file_id:
+            try:
+                start, end = finite_seconds(f[2]), finite_seconds(f[3])
+            except ValueError as e:
+                raise ValueError(f"{where}: {e}") from None
+            if end <= start:
+                raise ValueError(f"{where}: scored region ends ({end}) before it starts ({start})")
+            spans.append((start, end))
     if not spans:
         return None
     return (min(s for s, _ in spans), max(e for _, e in spans))
@@ -49,30 +73,16 @@ def read(root: Path) -> AdapterOutput:
         lst = root / "lists" / f"{split}.meetings.txt"
         if not lst.is_file():
             raise UserError(f"ami: expected the meeting list {lst}.")
-        for meeting in lst.read_text(encoding="utf-8").split():
-            wav = root / "amicorpus" / meeting / "audio" / f"{meeting}.Mix-Headset.wav"
-            rttm = root / "rttms" / split / f"{meeting}.rttm"
-            uem_path = root / "uems" / split / f"{meeting}.uem"
-            rid = rel_id(wav, root)
-            if meeting in seen:
-                skips.append(Skip(rid, f"meeting listed twice (again in {split})"))
+        for n, line in read_lines(lst, "ami"):
+            where = f"lists/{lst.name}:{n}"
+            if line is None:
+                skips.append(Skip(where, NOT_UTF8))
                 continue
-            seen.add(meeting)
-            missing = [p for p in (wav, rttm, uem_path) if not p.is_file()]
-            if missing:
-                skips.append(Skip(rid, f"missing {rel_id(missing[0], root)}"))
-                continue
-            try:
-                segments = merge_segments(read_rttm(rttm, meeting))
-                uem = read_uem(uem_path, meeting)
-            except (ValueError, IndexError) as e:
-                skips.append(Skip(rid, f"unparseable reference: {e}"))
-                continue
-            if uem is None:
-                skips.append(Skip(rid, f"no line for {meeting} in {rel_id(uem_path, root)}"))
-                continue
-            examples.append(Example(id=rid, path=str(wav), group=meeting, split=split,
-                                    segments=segments, uem=uem))
+            for meeting in line.split():
+                if not MEETING.match(meeting) or meeting in (".", ".."):
+                    skips.append(Skip(where, f"bad meeting name {short(meeting)!r}"))
+                    continue
+                _meeting(root, split, meeting, where, seen, examples, skips)
     if not examples:
         raise UserError(f"ami: no usable meetings under {root} ({len(skips)} skipped).")
     return AdapterOutput(
@@ -80,3 +90,35 @@ def read(root: Path) -> AdapterOutput:
         protocol="lists/{train,dev,test}.meetings.txt; speech = union of RTTM speaker turns; "
                  "scored region from the UEM",
     )
+
+
+def _meeting(root: Path, split: str, meeting: str, where: str, seen: set, examples: list, skips: list):
+    wav = root / "amicorpus" / meeting / "audio" / f"{meeting}.Mix-Headset.wav"
+    rttm = root / "rttms" / split / f"{meeting}.rttm"
+    uem_path = root / "uems" / split / f"{meeting}.uem"
+    for p in (wav, rttm, uem_path):
+        why = path_problem(root, p)
+        if why:
+            skips.append(Skip(where, f"{why}: {rel_id(p, root)}"))
+            return
+    rid = rel_id(wav, root)
+    if meeting in seen:
+        skips.append(Skip(rid, f"meeting listed twice (again in {split})"))
+        return
+    seen.add(meeting)
+    missing = [p for p in (wav, rttm, uem_path) if not p.is_file()]
+    if missing:
+        skips.append(Skip(rid, f"missing {rel_id(missing[0], root)}"))
+        return
+    try:
+        segments = merge_segments(read_rttm(rttm, meeting))
+        uem = read_uem(uem_path, meeting)
+    except (ValueError, UserError) as e:
+        # one bad reference line makes the whole meeting's truth unknown: drop the meeting
+        skips.append(Skip(rid, f"unusable reference: {split}/{e}"))
+        return
+    if uem is None:
+        skips.append(Skip(rid, f"no line for {meeting} in {rel_id(uem_path, root)}"))
+        return
+    examples.append(Example(id=rid, path=str(wav), group=meeting, split=split,
+                            segments=segments, uem=uem))

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from benchmark.adapters import register_adapter
-from benchmark.adapters.common import find_base, merge_segments, rel_id
+from benchmark.adapters.common import finite_seconds, find_base, merge_segments, path_problem, rel_id
 from benchmark.data import AdapterOutput, Example, Skip
 from benchmark.errors import UserError
 
@@ -24,16 +24,29 @@ DEVICE = "U01"
 
 
 def parse_time(value) -> float:
-    """'H:MM:SS.ss' (or plain seconds) to seconds."""
+    """'H:MM:SS.ss' (or plain seconds) to seconds; ValueError unless finite and >= 0."""
+    if isinstance(value, bool):
+        raise ValueError(f"bad time {value!r}")
     if isinstance(value, (int, float)):
-        return float(value)
+        return finite_seconds(value)
     parts = str(value).strip().split(":")
     if not 1 <= len(parts) <= 3:
         raise ValueError(f"bad time {value!r}")
     seconds = 0.0
     for p in parts:
-        seconds = seconds * 60 + float(p)
-    return seconds
+        seconds = seconds * 60 + finite_seconds(p)
+    return finite_seconds(seconds)
+
+
+def _text(path: Path) -> str:
+    """The file as text (a byte-order mark is not an error); ValueError naming the
+    line of the first byte that is not UTF-8."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise ValueError(f"line {line}: not UTF-8 text") from None
 
 
 def utterance_span(utt: dict) -> tuple[float, float]:
@@ -54,21 +67,25 @@ def read(root: Path) -> AdapterOutput:
             session = js.stem
             wav = base / "audio" / folder / f"{session}_{DEVICE}.CH1.wav"
             rid = rel_id(wav, base)
+            why = path_problem(base, wav) or path_problem(base, js)
+            if why:
+                skips.append(Skip(rid, why))
+                continue
             if not wav.is_file():
                 skips.append(Skip(rid, f"no {DEVICE} channel 1 audio for session {session}"))
                 continue
             try:
-                utts = json.loads(js.read_text(encoding="utf-8"))
+                utts = json.loads(_text(js))
                 if not isinstance(utts, list):
                     raise ValueError("expected a list of utterances")
-            except ValueError as e:
+            except (ValueError, OSError, RecursionError) as e:
                 skips.append(Skip(rel_id(js, base), f"unreadable transcription: {e}"))
                 continue
             spans = []
             for i, utt in enumerate(utts):
                 try:
                     s, e = utterance_span(utt)
-                except (KeyError, TypeError, ValueError) as err:
+                except (KeyError, TypeError, ValueError, IndexError) as err:
                     skips.append(Skip(f"{rel_id(js, base)}#{i}", f"utterance without usable times: {err}"))
                     continue
                 spans.append((s, e))

@@ -1,10 +1,25 @@
-"""Small helpers shared by the adapters."""
+"""Small helpers shared by the adapters.
+
+Metadata comes from users' disks and third-party archives, so every helper
+here expects the worst: text read as UTF-8 with an optional BOM, one line at a
+time (an undecodable or malformed line becomes a Skip naming the file and
+line, never an exception that loses the whole dataset), and every path a
+metadata line names checked to stay inside the dataset folder.
+"""
 
 from __future__ import annotations
 
+import functools
+import math
+import os
 from pathlib import Path
 
 from benchmark.errors import UserError
+
+OUTSIDE = "path outside the dataset"
+NOT_UTF8 = "not UTF-8 text"
+# Longest file-name component most file systems accept (ext4, XFS, APFS, NTFS).
+NAME_MAX = 255
 
 
 def find_base(root: Path, dataset: str, inner: str, *parents: str) -> Path:
@@ -27,6 +42,72 @@ def rel_id(path: Path, base: Path) -> str:
     return path.relative_to(base).as_posix()
 
 
+def path_problem(base: Path, path: Path) -> str | None:
+    """Why ``path`` (named by metadata, or found on disk) must not be used, or None.
+
+    Refused: anything that resolves outside ``base`` (``..`` components, absolute
+    names, symbolic links pointing elsewhere), names too long for the file
+    system, and names that are not valid UTF-8 (they could not be written to the
+    manifest). The reason starts with a fixed phrase, so skip reports group them.
+    """
+    text = str(path)
+    if "\x00" in text:
+        return "unusable path: NUL character in the name"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "file name is not valid UTF-8"
+    if any(len(os.fsencode(part)) > NAME_MAX for part in path.parts):
+        return f"file name too long (more than {NAME_MAX} bytes)"
+    try:
+        inside = path.resolve().is_relative_to(_real(base))
+    except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop
+        return f"unusable path: {getattr(e, 'strerror', None) or e}"
+    return None if inside else OUTSIDE
+
+
+@functools.lru_cache(maxsize=64)
+def _real(base: Path) -> Path:
+    # one dataset folder is checked against once per example: resolve it once
+    return base.resolve()
+
+
+def short(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters, for quoting names in skip reasons."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def read_lines(path: Path, dataset: str) -> list[tuple[int, str | None]]:
+    """(line number, text) for every line of ``path``; text is None where the line is not UTF-8.
+
+    A leading byte-order mark is dropped. A file that cannot be read at all is
+    one UserError naming it.
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise UserError(f"{dataset}: cannot read {path}: {e.strerror or e}") from None
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    out = []
+    for n, line in enumerate(raw.split(b"\n"), start=1):
+        try:
+            out.append((n, line.rstrip(b"\r").decode("utf-8")))
+        except UnicodeDecodeError:
+            out.append((n, None))
+    if out and out[-1][1] == "":
+        out.pop()  # the empty piece after the final newline is not a line
+    return out
+
+
+def finite_seconds(text) -> float:
+    """A time in seconds from a metadata field: finite and >= 0, else ValueError."""
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"time {text!r} is not a finite, non-negative number of seconds")
+    return value
+
+
 def merge_segments(segments) -> tuple[tuple[float, float], ...]:
     """Union of (start, end) intervals, sorted; empty and inverted ones dropped."""
     out: list[list[float]] = []
@@ -45,41 +126,73 @@ def read_fold_csv(dataset: str, base: Path, csv_path: str, columns: tuple[str, .
 
     ``audio_path(base, fold, name)`` says where a row's file lives; files that
     match ``unlisted_glob`` under ``base/audio`` but no row are reported, since
-    audio the metadata does not describe cannot be labelled.
+    audio the metadata does not describe cannot be labelled. Rows are parsed
+    one physical line at a time (these files never quote line breaks), so a
+    bad row costs that row only.
     """
     import csv
 
     from benchmark.data import Example, Skip
 
     examples, skips, listed = [], [], set()
-    with open(base / csv_path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in columns if c not in (reader.fieldnames or [])]
-        if missing:
-            raise UserError(f"{dataset}: {base / csv_path} lacks column(s) {', '.join(missing)}; "
-                            f"expected {','.join(columns)}.")
-        for line, row in enumerate(reader, start=2):
-            name = (row[file_col] or "").strip()
-            try:
-                fold = int(row["fold"])
-                if not 1 <= fold <= n_folds:
-                    raise ValueError
-            except (TypeError, ValueError):
-                skips.append(Skip(f"{csv_path}:{line}", f"bad fold {row['fold']!r} (expected 1..{n_folds})"))
-                continue
-            path = audio_path(base, fold, name)
-            listed.add(path)
-            if not name or not row[label_col]:
-                skips.append(Skip(f"{csv_path}:{line}", f"empty file name or {label_col}"))
-            elif not path.is_file():
-                skips.append(Skip(rel_id(path, base), "listed in the metadata but missing on disk"))
-            else:
-                examples.append(Example(id=rel_id(path, base), path=str(path),
-                                        label=row[label_col].strip(), group=row[group_col].strip(),
-                                        fold=fold))
+    lines = read_lines(base / csv_path, dataset)
+    body = [(n, t) for n, t in lines if t is None or t.strip()]
+    header = None
+    if body and body[0][1] is not None:
+        try:
+            header = [c.strip() for c in next(csv.reader([body[0][1]]))]
+        except csv.Error:
+            header = None
+    if header is None:
+        where = f"line {body[0][0]}" if body else "an empty file"
+        raise UserError(f"{dataset}: {base / csv_path} has no readable header ({where}); "
+                        f"expected {','.join(columns)}.")
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise UserError(f"{dataset}: {base / csv_path} lacks column(s) {', '.join(missing)}; "
+                        f"expected {','.join(columns)}.")
+    for line, text in body[1:]:
+        where = f"{csv_path}:{line}"
+        if text is None:
+            skips.append(Skip(where, NOT_UTF8))
+            continue
+        try:
+            fields = next(csv.reader([text]))
+        except csv.Error as e:  # e.g. a field over csv.field_size_limit()
+            skips.append(Skip(where, f"unparseable CSV line: {e}"))
+            continue
+        if len(fields) != len(header):
+            skips.append(Skip(where, f"row has {len(fields)} fields, the header {len(header)}"))
+            continue
+        row = dict(zip(header, fields))
+        name = row[file_col].strip()
+        try:
+            fold = int(row["fold"])
+            if not 1 <= fold <= n_folds:
+                raise ValueError
+        except ValueError:
+            skips.append(Skip(where, f"bad fold {short(row['fold'])!r} (expected 1..{n_folds})"))
+            continue
+        if not name or not row[label_col].strip():
+            skips.append(Skip(where, f"empty file name or {label_col}"))
+            continue
+        path = audio_path(base, fold, name)
+        listed.add(path)
+        why = path_problem(base, path)
+        if why:
+            skips.append(Skip(where, f"{why}: {short(name)!r}"))
+            continue
+        if not path.is_file():
+            skips.append(Skip(rel_id(path, base), "listed in the metadata but missing on disk"))
+        else:
+            examples.append(Example(id=rel_id(path, base), path=str(path),
+                                    label=row[label_col].strip(), group=row[group_col].strip(),
+                                    fold=fold))
     for path in sorted((base / "audio").glob(unlisted_glob)):
         if path not in listed:
-            skips.append(Skip(rel_id(path, base), "on disk but not listed in the metadata"))
+            why = path_problem(base, path)
+            skips.append(Skip(rel_id(path, base) if why is None or why == OUTSIDE else repr(path.name),
+                              why or "on disk but not listed in the metadata"))
     if not examples:
         raise UserError(f"{dataset}: no usable audio under {base / 'audio'} ({len(skips)} skipped).")
     return examples, skips

@@ -5,6 +5,12 @@ label = group = speaker id. Verification trials (veri_test2.txt) refer to
 example ids; an utterance used by trials but not listed in iden_split.txt
 becomes an Example with split "test" (it is only ever scored, never trained
 on). Meta files are looked for in the root and in ``meta/``.
+
+The real iden_split.txt lists all 1,251 speakers, the 40 verification speakers
+included, with some of their utterances in its train split. Identification
+uses that split as published; a verification model must never see a trial
+speaker, so the task drops ``verification_speakers(trials, examples)`` (the
+groups of every trial utterance) from its training data.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmark.adapters import register_adapter
+from benchmark.adapters.common import NOT_UTF8, path_problem, read_lines, short
 from benchmark.data import AdapterOutput, Example, Skip, Trial
 from benchmark.errors import UserError
 
@@ -26,10 +33,43 @@ def _meta(root: Path, name: str) -> Path | None:
     return None
 
 
-def _lines(path: Path):
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            yield f"{path.name}:{n}", line.split()
+def _lines(path: Path, skips: list[Skip]):
+    """(where, fields) of each non-blank line; undecodable lines become skips."""
+    for n, line in read_lines(path, "voxceleb1"):
+        where = f"{path.name}:{n}"
+        if line is None:
+            skips.append(Skip(where, NOT_UTF8))
+        elif line.strip():
+            yield where, line.split()
+
+
+def speaker_of(example: Example) -> str:
+    """The speaker of a VoxCeleb example: its group, else the id's speaker folder."""
+    if example.group:
+        return example.group
+    parts = example.id.split("/")
+    return parts[1] if len(parts) > 1 else example.id
+
+
+def verification_speakers(trials, examples) -> set[str]:
+    """Speakers of every utterance the verification trials use.
+
+    A verification model trained on any of them would be scored on voices it
+    has learnt; the task removes their examples from verification training.
+    Raises UserError when a trial names an utterance missing from ``examples``
+    (then its speaker is unknown and could leak into training).
+    """
+    by_id = {e.id: e for e in examples}
+    speakers = set()
+    for t in trials:
+        for side in (t.enroll, t.test):
+            ex = by_id.get(side)
+            if ex is None:
+                raise UserError(f"voxceleb1: the verification trial '{t.enroll} {t.test}' refers to {side}, "
+                                f"which is not in the dataset listing; prepare the dataset again, or remove "
+                                f"the trial from {VERI}")
+            speakers.add(speaker_of(ex))
+    return speakers
 
 
 @register_adapter("voxceleb1")
@@ -45,28 +85,34 @@ def read(root: Path) -> AdapterOutput:
     skips: list[Skip] = []
 
     def example(rel: str, split: str, where: str) -> Example | None:
-        path = wav / rel
         parts = rel.split("/")
-        if len(parts) != 3 or not parts[0].startswith("id") or not rel.endswith(".wav"):
-            skips.append(Skip(where, f"bad utterance path {rel!r} (expected idXXXXX/<video>/NNNNN.wav)"))
+        if (len(parts) != 3 or not parts[0].startswith("id") or not rel.endswith(".wav")
+                or any(p in ("", ".", "..") for p in parts)):
+            skips.append(Skip(where, f"bad utterance path {short(rel)!r} (expected idXXXXX/<video>/NNNNN.wav)"))
+            return None
+        path = wav / rel
+        why = path_problem(root, path)
+        if why:
+            skips.append(Skip(where, f"{why}: {short(rel)!r}"))
             return None
         if not path.is_file():
             skips.append(Skip(f"wav/{rel}", "listed in the metadata but missing on disk"))
             return None
         return Example(id=f"wav/{rel}", path=str(path), label=parts[0], group=parts[0], split=split)
 
+    in_iden: dict[str, Example] = {}
     if iden is not None:
-        for where, fields in _lines(iden):
+        for where, fields in _lines(iden, skips):
             if len(fields) != 2 or fields[0] not in SPLITS:
                 skips.append(Skip(where, "expected '<1|2|3> idXXXXX/<video>/NNNNN.wav'"))
                 continue
             ex = example(fields[1], SPLITS[fields[0]], where)
             if ex is not None and ex.id not in examples:
-                examples[ex.id] = ex
+                examples[ex.id] = in_iden[ex.id] = ex
 
     trials: list[Trial] = []
     if veri is not None:
-        for where, fields in _lines(veri):
+        for where, fields in _lines(veri, skips):
             if len(fields) != 3 or fields[0] not in ("0", "1"):
                 skips.append(Skip(where, "expected '<0|1> <enroll.wav> <test.wav>'"))
                 continue
@@ -91,8 +137,13 @@ def read(root: Path) -> AdapterOutput:
     else:
         parts.append(f"identification: unavailable ({IDEN} not found)")
     if veri is not None:
-        parts.append("verification: veri_test2.txt trials; trial utterances not in iden_split "
-                     "are examples with split 'test'")
+        spk = verification_speakers(trials, examples.values())
+        listed = {e.group for e in in_iden.values()} & spk
+        in_train = {e.group for e in in_iden.values() if e.split == "train"} & spk
+        parts.append(f"verification: veri_test2.txt trials on {len(spk)} speakers ({len(listed)} of them "
+                     f"also in iden_split, {len(in_train)} in its train split); group = speaker id, and "
+                     f"verification training must exclude voxceleb1.verification_speakers(trials, "
+                     f"examples); trial utterances not in iden_split are examples with split 'test'")
     else:
         parts.append(f"verification: unavailable ({VERI} not found)")
     return AdapterOutput(examples=list(examples.values()), trials=trials, skips=skips,

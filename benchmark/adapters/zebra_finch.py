@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 from benchmark.adapters import register_adapter
-from benchmark.adapters.common import rel_id
+from benchmark.adapters.common import OUTSIDE, path_problem, rel_id
 from benchmark.data import AdapterOutput, Example, Skip
 from benchmark.errors import UserError
 
@@ -70,7 +70,15 @@ def read(root: Path, folds: int = DEFAULT_FOLDS) -> AdapterOutput:
                         f"AdultVocalizations.zip and ChickVocalizations.zip there).")
     parsed, skips = [], []
     for path in wavs:
+        why = path_problem(root, path)
+        if why and why != OUTSIDE:
+            # the name itself cannot go into the manifest: quote it escaped
+            skips.append(Skip(repr(path.relative_to(root).as_posix()), why))
+            continue
         rid = rel_id(path, root)
+        if why:
+            skips.append(Skip(rid, why))
+            continue
         if any(part.startswith(".") or part == "__MACOSX" for part in path.relative_to(root).parts):
             skips.append(Skip(rid, "hidden or archive-metadata file"))
             continue
