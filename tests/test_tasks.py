@@ -50,7 +50,7 @@ def test_a_trial_naming_an_unknown_utterance_is_refused():
     speaker.prepared = PreparedDataset(p.name, p.source, p.root, p.examples,
                                        p.trials + [Trial("id9/x/0.wav", "id1/v/0.wav", False)],
                                        [], "", "x")
-    with pytest.raises(UserError, match="trial utterance.*not in the dataset listing"):
+    with pytest.raises(UserError, match="refers to id9/x/0.wav, which is not in the dataset listing"):
         speaker.make_splits(speaker.prepared.examples, None)
 
 

@@ -9,7 +9,8 @@ import pytest
 from benchmark.data import Example
 from benchmark.errors import UserError
 from benchmark.results import HISTORY_KEYS, PROVENANCE_KEYS, RUN_KEYS, load_runs, run_path
-from benchmark.train import frame_targets, make_splits, run_cell
+from benchmark.tasks.base import frame_targets, make_splits
+from benchmark.train import run_cell
 
 # Keep runs tiny: one epoch is enough to move every weight.
 FAST = ["train.epochs=1"]
@@ -17,7 +18,7 @@ FAST = ["train.epochs=1"]
 
 def _check_schema(run: dict, dataset: str, system: str):
     assert set(RUN_KEYS) <= set(run), set(RUN_KEYS) - set(run)
-    assert run["schema_version"] == 1
+    assert run["schema_version"] == 2
     assert (run["dataset"], run["system"], run["profile"], run["data_source"]) == \
         (dataset, system, "ci", "twin")
     assert set(HISTORY_KEYS) <= set(run["history"])
@@ -46,8 +47,8 @@ def test_clip_run_writes_schema_is_deterministic_and_skips(tmp_path, capsys):
     assert g["learnable"] is True and len(g["init"]["sigma_t"]) == run["config"]["frontend"]["filters"]
     assert g["init"] != g["final"]  # learnable parameters moved
     assert (tmp_path / "a" / run["model_path"]).is_file()
-    assert "validation fold 2" in run["config"]["run"]["splits"]
-    assert len(run["config"]["run"]["classes"]) == 10
+    assert "validation fold 2" in run["run"]["splits"]
+    assert len(run["run"]["classes"]) == 10
 
     # The same command again (elsewhere) gives the same numbers.
     b = run_cell("urbansound8k", "learnable_gabor", profile="ci", out=tmp_path / "b",
@@ -76,7 +77,10 @@ def test_sad_run_writes_detection_metrics(tmp_path):
     assert set(run["metrics"]) == {"detection_error_rate", "false_alarm_rate", "miss_rate"}
     assert run["metric_directions"]["detection_error_rate"] == "min"
     assert run["params"]["frontend_trainable"] == 0
-    assert set(run["config"]["run"]["binarize"]) >= {"onset", "offset"}
+    assert set(run["run"]["binarize"]) >= {"onset", "offset"}
+    # thresholds are tuned on dev during training too, and recorded per epoch
+    assert all(set(x["thresholds"]) >= {"onset", "offset"} for x in run["history"]["val_extra"])
+    assert run["run"]["noise"].startswith("musan (twin")
 
 
 def test_paper_profile_never_falls_back_to_a_twin(tmp_path):
@@ -112,27 +116,61 @@ def test_frame_targets_use_frame_centres():
 
 
 def test_killed_run_leaves_no_result_and_resumes_from_its_checkpoint(tmp_path, monkeypatch):
-    import benchmark.train as T
+    from benchmark.tasks.clip import ClipClassification
 
     args = dict(profile="ci", out=tmp_path, progress=False,
                 overrides=["train.checkpoint=true", "train.epochs=3", "train.patience=3"])
-    real = T.ClipTask.val_main
+    real = ClipClassification.validate
     calls = []
 
-    def dies_in_epoch_two(self, model):
+    def dies_in_epoch_two(self, model, epoch):
         calls.append(1)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real(self, model)
+        return real(self, model, epoch)
 
-    monkeypatch.setattr(T.ClipTask, "val_main", dies_in_epoch_two)
+    monkeypatch.setattr(ClipClassification, "validate", dies_in_epoch_two)
     with pytest.raises(KeyboardInterrupt):
         run_cell("zebra_finch", "learnable_gabor", **args)
     ckpt = tmp_path / "checkpoints" / "zebra_finch" / "learnable_gabor" / "seed0_fold1"
     assert json.loads((ckpt / "latest.json").read_text())["epoch"] == 1
     assert not (tmp_path / "runs").exists()
+    assert not list(ckpt.glob(".*tmp*"))  # no temporary file left behind
 
-    monkeypatch.setattr(T.ClipTask, "val_main", real)
+    monkeypatch.setattr(ClipClassification, "validate", real)
     run = json.loads(run_cell("zebra_finch", "learnable_gabor", **args).read_text())
     assert run["history"]["epoch"] == [1, 2, 3]
+    assert run["run"]["resumed_from_epoch"] == 1  # said in the run file (and the table footer)
     assert not ckpt.exists()  # removed once the run file is written
+
+
+def test_an_unreadable_checkpoint_is_discarded_not_stuck(tmp_path, monkeypatch, capsys):
+    from benchmark.tasks.clip import ClipClassification
+
+    args = dict(profile="ci", out=tmp_path, progress=False,
+                overrides=["train.checkpoint=true", "train.epochs=2", "train.patience=2"])
+    real = ClipClassification.validate
+
+    def dies_after_one(self, model, epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return real(self, model, epoch)
+
+    monkeypatch.setattr(ClipClassification, "validate", dies_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        run_cell("zebra_finch", "mel", **args)
+    ckpt = tmp_path / "checkpoints" / "zebra_finch" / "mel" / "seed0_fold1"
+    model = ckpt / json.loads((ckpt / "latest.json").read_text())["model"]
+    model.write_bytes(model.read_bytes()[:100])  # truncated by a crash or a full disk
+    monkeypatch.setattr(ClipClassification, "validate", real)
+    capsys.readouterr()
+    run = json.loads(run_cell("zebra_finch", "mel", **args).read_text())
+    assert "discarding the unreadable checkpoint" in capsys.readouterr().out
+    assert run["history"]["epoch"] == [1, 2] and run["run"]["resumed_from_epoch"] is None
+
+
+def test_out_naming_a_file_fails_before_any_work(tmp_path):
+    f = tmp_path / "results.txt"
+    f.write_text("x")
+    with pytest.raises(UserError, match="is a file, not a folder"):
+        run_cell("urbansound8k", "mel", profile="ci", out=f)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmark import metrics
+from benchmark.adapters.voxceleb1 import verification_speakers
 from benchmark.config import TrainSettings, check
 from benchmark.errors import UserError
 from benchmark.features import FeatureConfig
@@ -64,16 +65,6 @@ class SpeakerProtocol:
         check(self.noise_snr_db[0] <= self.noise_snr_db[1], "protocol.noise_snr_db must be (low, high)")
 
 
-def trial_speakers(prepared) -> set[str]:
-    """Speakers of the verification trials (the labels of their utterances)."""
-    label = {e.id: e.label for e in prepared.examples}
-    missing = sorted({i for t in prepared.trials for i in (t.enroll, t.test)} - set(label))
-    if missing:
-        raise UserError(f"{len(missing)} trial utterance(s) are not in the dataset listing "
-                        f"(first: {missing[0]}); check veri_test2.txt against the wav/ tree")
-    return {label[i] for t in prepared.trials for i in (t.enroll, t.test)}
-
-
 @register_task
 class Speaker(Task):
     name = "speaker"
@@ -95,7 +86,7 @@ class Speaker(Task):
                      "accuracy on iden_split test utterances of the training speakers")
 
     def make_splits(self, examples: list, fold) -> Splits:
-        held = trial_speakers(self.prepared)
+        held = verification_speakers(self.prepared.trials, self.prepared.examples)
         s = make_splits(examples, fold)
         train = [e for e in s.train if e.label not in held]
         val = [e for e in s.val if e.label not in held]

@@ -24,7 +24,7 @@ CLASSES = ("air_conditioner", "car_horn", "children_playing", "dog_bark", "drill
 FORMATS = ((44100, "PCM_16", 2), (22050, "PCM_U8", 1), (16000, "FLOAT", 1), (48000, "PCM_24", 2),
            (8000, "PCM_16", 1), (11025, "PCM_24", 1), (16000, "PCM_16", 2), (32000, "FLOAT", 2))
 SIZES = {  # clips per class, clip seconds (lo, hi), slices per source recording
-    "tiny": dict(per_class=3, duration=(0.5, 0.75), per_source=2),
+    "tiny": dict(per_class=3, duration=(0.5, 0.75), per_source=1),  # 3 consecutive folds a class
     "demo": dict(per_class=30, duration=(1.0, 2.0), per_source=3),
 }
 FMAX = 3800.0  # all content under 8 kHz-rate Nyquist, so every format can hold every class
