@@ -192,7 +192,7 @@ def modulation_map(base: Path, group: list[Run], grid: dict[str, np.ndarray] | N
     for sign, color, label in DIRECTION_STYLE:
         sel = b["direction"] == sign
         if sel.any():
-            ax.scatter(bt[sel], bw[sel], s=16, color=color, label=f"final, {label}")
+            ax.scatter(bt[sel], bw[sel], s=16, color=color, label=f"final, {label}", zorder=6)
     if planted:
         pt = np.array([p["temporal_hz"] for p in planted])
         ps = np.array([p["spectral_cyc_per_oct"] for p in planted])
@@ -277,7 +277,7 @@ def task_similarity(base: Path, sim: "analysis.Similarity", runs: list[Run]) -> 
     sc.set_ylabel("distance between learned filters")
     sc.set_title("on the diagonal: the initialisation\nand units explain the learned distance",
                  fontsize=8)
-    sc.legend(frameon=False, fontsize=6, loc="upper left")
+    sc.legend(frameon=False, fontsize=6, loc="lower right")
     sc.grid(alpha=0.3)
     verdict = analysis.similarity_verdict(sim)
     fig.suptitle("Task similarity of the learnable filters" + data_label(runs) + "\n"
