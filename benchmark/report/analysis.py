@@ -533,6 +533,11 @@ class Recovery:
     data_source: str
 
 
+def _tidy(x: float) -> float:
+    """Rounding noise (a filter placed exactly on a point ends 1e-16 away) printed as 0."""
+    return 0.0 if abs(x) < 1e-12 else float(x)
+
+
 def recovery(runs: list[Run]) -> list[Recovery]:
     """Per dataset and Gabor system with planted evidence: recovery over seeds x folds.
 
@@ -544,13 +549,13 @@ def recovery(runs: list[Run]) -> list[Recovery]:
         recs = [run_recovery(r) for r in group]
         rec = np.array([x.recovery for x in recs])
         cov = np.array([x.coverage_gain for x in recs])
-        d_init = float(np.mean([x.d_init.mean() for x in recs]))
+        d_init = _tidy(np.mean([x.d_init.mean() for x in recs]))
         sources = sorted({r.data_source for r in group})
         out.append(Recovery(
             d, s, bool(all(r.gabor["learnable"] for r in group)), len(group),
             sum(x.d_init.size for x in recs), len(group[0].planted), d_init,
-            float(np.mean([x.d_final.mean() for x in recs])), float(rec.mean()), ci95(rec),
-            float(rec.mean() / d_init) if d_init > 0 else None, float(cov.mean()), ci95(cov),
+            _tidy(np.mean([x.d_final.mean() for x in recs])), _tidy(rec.mean()), ci95(rec),
+            _tidy(rec.mean() / d_init) if d_init > 0 else None, _tidy(cov.mean()), ci95(cov),
             sources[0] if len(sources) == 1 else "mixed"))
     return out
 

@@ -269,8 +269,9 @@ def task_similarity(base: Path, sim: "analysis.Similarity", runs: list[Run]) -> 
     sc.scatter(ini[~sig], fin[~sig], s=18, color="0.4", label="not distinguishable")
     if sig.any():
         sc.scatter(ini[sig], fin[sig], s=18, color="tab:red", label="Holm p < 0.05")
-    for p, x, y in zip(sim.pairs, ini, fin):
-        sc.annotate(f"{p.a}–{p.b}", (x, y), xytext=(2, 2), textcoords="offset points", fontsize=5)
+    if len(sim.pairs) <= 6:     # beyond that the labels only cover each other
+        for p, x, y in zip(sim.pairs, ini, fin):
+            sc.annotate(f"{p.a}–{p.b}", (x, y), xytext=(2, 2), textcoords="offset points", fontsize=5)
     sc.set_xlim(0, lim)
     sc.set_ylim(0, lim)
     sc.set_xlabel("distance between initial filters")
