@@ -442,3 +442,6 @@ def test_cli(runs_dir, tmp_path, capsys):
     assert main(["report", "--runs", str(tmp_path / "empty"), "--out", str(out)]) == 0
     assert "not run (no run files)" in (out / "tables/main.md").read_text()
     assert (out / "summary.csv").read_text().count("\n") == 1
+    printed = capsys.readouterr().out
+    assert "Did the learnable filters move?" in printed and "No run with trained" in printed
+    assert (out / "tables/recovery.md").exists() and (out / "tables/task_similarity.csv").exists()
