@@ -88,6 +88,8 @@ def _declared_systems() -> dict[str, int]:
         folders = list(spec.submodule_search_locations or []) if spec else []
     except (ImportError, ValueError):
         folders = []
+    if not folders:
+        log.warning("baselines package not found; ordering systems by name")
     found: dict[str, int] = {}
     for folder in folders:
         for path in sorted(Path(folder).glob("*.py")):
