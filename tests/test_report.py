@@ -292,6 +292,19 @@ def test_planted_block_is_validated():
                   random_init(np.random.default_rng(0)), planted=bad)
 
 
+def test_optional_mel_axis_fields_are_validated():
+    init = random_init(np.random.default_rng(0))
+    run = gabor_run("ami", 0, init, init)
+    assert run.gabor["grid"] == "centered" and run.gabor["n_mels"] == 64
+    obj = {"schema_version": 1, "dataset": "ami", "system": "learnable_gabor", "seed": 0,
+           "fold": None, "data_source": "twin", "metrics": {"accuracy": 0.5},
+           "metric_directions": {"accuracy": "max"}, "main_metric": "accuracy"}
+    for bad, why in ((("grid", "diagonal"), "grid"), (("n_mels", 0), "n_mels"),
+                     (("fmax", -1.0), "fmax")):
+        with pytest.raises(ValueError, match=why):
+            parse_run({**obj, "gabor": {**run.gabor, bad[0]: bad[1]}}, Path("x.json"))
+
+
 # ---------------------------------------------------------------- task similarity
 
 def _runs(rng, n_runs, shift=0.0, n=8):

@@ -10,6 +10,7 @@ NumPy and the system order is read from the baseline files' source.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import inspect
 import itertools
@@ -75,6 +76,7 @@ def system_order(present: set[str]) -> list[str]:
     return registered + sorted(present - set(registered))
 
 
+@functools.lru_cache(maxsize=1)
 def _declared_systems() -> dict[str, int]:
     """name -> rank of every ``@register_system("name", ..., rank=N)`` in baselines/.
 
