@@ -104,7 +104,9 @@ def _declared_systems() -> dict[str, int]:
                             path.name, e)
                 continue
             for node in ast.walk(tree):
-                if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "register_system"
+                callee = getattr(node, "func", None)
+                name = getattr(callee, "id", None) or getattr(callee, "attr", None)
+                if not (isinstance(node, ast.Call) and name == "register_system"
                         and node.args and isinstance(node.args[0], ast.Constant)
                         and isinstance(node.args[0].value, str)):
                     continue
