@@ -13,7 +13,6 @@ from pathlib import Path
 import matplotlib
 import matplotlib.style
 import numpy as np
-from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from scipy.cluster import hierarchy

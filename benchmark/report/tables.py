@@ -10,7 +10,6 @@ import csv
 import io
 from collections import defaultdict
 
-import numpy as np
 
 from benchmark.report.analysis import (ALPHA, MIN_PAIRS, REFERENCE, SPECTRAL_REF_CYC_PER_OCT,
                                        TEMPORAL_REF_HZ, AxisUnits, Cell, Paired, Recovery,
