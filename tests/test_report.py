@@ -5,18 +5,26 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
 import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from benchmark import units
 from benchmark.report import analysis, build_report
-from benchmark.report.runs import load_runs
-from _report_fixtures import write_fixture_runs
+from benchmark.report.runs import load_runs, parse_run
+from _report_fixtures import (BINS_PER_OCT, PLANTED, gabor_run, on_points, planted_points,
+                              random_init, write_fixture_runs)
 
 TABLES = ["summary.csv", "tables/main.md", "tables/main.tex", "tables/paired.md",
-          "tables/paired.csv", "tables/drift.csv", "tables/task_similarity.csv"]
+          "tables/paired.csv", "tables/drift.csv", "tables/drift.md", "tables/recovery.csv",
+          "tables/recovery.md", "tables/task_similarity.csv", "tables/units.csv"]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +40,12 @@ def report(runs_dir, tmp_path_factory) -> Path:
 
 
 def _md_table(text: str) -> tuple[list[str], dict[str, list[str]]]:
-    lines = [l for l in text.splitlines() if l.startswith("| ")]
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("| "):
+            lines.append(line)
+        elif lines and not line.startswith("|---"):
+            break          # the first table only (main.md has the drift table below)
     header = [c.strip() for c in lines[0].strip("|").split("|")]
     rows = {}
     for line in lines[1:]:
@@ -147,19 +160,239 @@ def test_bad_files_skipped_with_warning(runs_dir, caplog):
     assert not any(r.seed in (7, 9) for r in rs.runs)
 
 
-def test_drift_and_task_distances(report, runs_dir):
-    rows = list(csv.DictReader(io.StringIO((report / "tables/drift.csv").read_text())))
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(path.read_text())))
+
+
+def test_drift_tables(report):
+    rows = _csv_rows(report / "tables/drift.csv")
     d = {(r["dataset"], r["param"]): float(r["median_change"]) for r in rows}
     assert d[("ami", "sigma_t")] == pytest.approx(0.2)        # fixtures shrink sigma_t by 20 %
     assert d[("ami", "sigma_f")] == 0.0                       # and leave sigma_f alone
-    assert d[("zebra_finch", "frequency")] == pytest.approx(2.0)
-    names, dist = analysis.task_distances(load_runs(runs_dir).runs)
-    assert names == ["ami", "zebra_finch", "urbansound8k"]
-    assert np.allclose(dist, dist.T) and np.all(np.diag(dist) == 0)
-    i = {n: k for k, n in enumerate(names)}
-    # fixtures move zebra finch filters furthest: it must sit apart from the other two
-    assert dist[i["ami"], i["urbansound8k"]] < min(dist[i["zebra_finch"], i["ami"]],
-                                                    dist[i["zebra_finch"], i["urbansound8k"]])
+    assert d[("ami", "frequency")] == pytest.approx(0.6)      # ami: F x 1.6
+    # the per-dataset median table, also shown under the main table
+    _, md = _md_table((report / "tables/drift.md").read_text())
+    assert md["ami"][:6] == ["learnable_gabor", "2", "16", "20.0", "0.0", "60.0"]
+    assert set(md) == {"ami", "zebra_finch", "urbansound8k"}
+    main = (report / "tables/main.md").read_text()
+    assert "## Did the learnable filters move?" in main
+    assert "| ami | learnable_gabor | 2 | 16 | 20.0 | 0.0 | 60.0 |" in main
+
+
+def test_report_imports_no_keras(runs_dir, tmp_path):
+    code = textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+        from benchmark.report import build_report, analysis, plots
+        from benchmark.report.runs import load_runs
+        runs = Path({str(runs_dir)!r})
+        build_report(runs, Path({str(tmp_path)!r}), plots=False)
+        rs = load_runs(runs)
+        group = analysis.learnable_runs(rs.runs)[("zebra_finch", "learnable_gabor")]
+        plots.filter_gallery(Path({str(tmp_path)!r}) / "f", group[0])
+        plots.modulation_map(Path({str(tmp_path)!r}) / "m", group, None, None)
+        heavy = sorted(m for m in ("keras", "tensorflow", "jax", "torch") if m in sys.modules)
+        print("HEAVY", heavy)
+    """)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY []" in out.stdout
+    assert (tmp_path / "tables/recovery.csv").exists() and (tmp_path / "m.png").exists()
+
+
+@pytest.mark.parametrize("grid", ["centered", "reference"])
+def test_numpy_kernels_match_the_layer(grid):
+    kernels = pytest.importorskip("benchmark.kernels")
+    p = random_init(np.random.default_rng(3), 6)
+    ref = kernels.gabor_kernels_np(p["sigma_t"], p["sigma_f"], p["frequency"], p["orientation"],
+                                   (15, 7), grid=grid)
+    ours = analysis.gabor_kernels_np(p["sigma_t"], p["sigma_f"], p["frequency"], p["orientation"],
+                                     (15, 7), grid=grid)
+    for a, b in zip(ours, ref):
+        assert a.shape == b.shape == (15, 7, 6)
+        np.testing.assert_allclose(a, b, atol=1e-6 * float(np.abs(b).max()))
+
+
+# ---------------------------------------------------------------- recovery
+
+ZF = PLANTED["zebra_finch"]
+
+
+def test_log_space_folds_direction():
+    up = analysis.log_coords([4.0], [1.0], [1])
+    down = analysis.log_coords([4.0], [1.0], [-1])
+    assert up[0] == pytest.approx([np.log2(5), np.log2(11)])
+    # opposite sweeps at the same rates: nearer through zero temporal modulation
+    # (|p + q| = 2 log2 5) than through zero spectral modulation (2 log2 11)
+    assert analysis.folded_distance(up, down)[0, 0] == pytest.approx(2 * np.log2(5))
+    # a purely spectral filter has no direction: its two signed forms are one point
+    a, b = analysis.log_coords([0.0], [2.0], [1]), analysis.log_coords([0.0], [2.0], [-1])
+    assert analysis.folded_distance(a, b)[0, 0] == 0.0
+    # a direction-0 evidence point (a stack) matches filters of either direction
+    ev = analysis.evidence_points([{"temporal_hz": 4.0, "spectral_cyc_per_oct": 1.0,
+                                    "direction": 0}])[0]
+    assert analysis.folded_distance(up, ev).min() == 0.0
+    assert analysis.folded_distance(down, ev).min() == 0.0
+
+
+def test_recovery_known_answers():
+    rng = np.random.default_rng(7)
+    inits = [random_init(rng) for _ in range(4)]
+    onto = [gabor_run("zebra_finch", k, i, on_points(i, planted_points("zebra_finch"), 100.0),
+                      planted=ZF) for k, i in enumerate(inits)]
+    recs = [analysis.run_recovery(r) for r in onto]
+    for rec in recs:     # final filters exactly on the planted points: all of d_init recovered
+        assert rec.d_final == pytest.approx(0.0, abs=1e-9)
+        assert rec.recovery == pytest.approx(rec.d_init.mean())
+        assert np.all(rec.d_init > 0)
+    frozen = [gabor_run("zebra_finch", k, i, i, planted=ZF, system="fixed_gabor", learnable=False)
+              for k, i in enumerate(inits)]
+    away = []        # filters pushed off to 45 Hz, far from every planted point
+    for k, i in enumerate(inits):
+        far = on_points(i, [{"temporal_hz": 45.0, "spectral_cyc_per_oct": 6.0, "direction": 1}], 100.0)
+        away.append(gabor_run("zebra_finch", k, i, far, planted=ZF, system="away"))
+    rows = {r.system: r for r in analysis.recovery(onto + frozen + away)}
+    assert rows["learnable_gabor"].recovery == pytest.approx(np.mean([r.d_init.mean() for r in recs]))
+    assert rows["learnable_gabor"].closed_fraction == pytest.approx(1.0)
+    lo, hi = rows["learnable_gabor"].recovery_ci95
+    assert lo <= rows["learnable_gabor"].recovery <= hi
+    assert rows["fixed_gabor"].recovery == 0.0 and rows["fixed_gabor"].recovery_ci95 == (0.0, 0.0)
+    assert not rows["fixed_gabor"].learnable and rows["fixed_gabor"].coverage_gain == 0.0
+    assert rows["away"].recovery < 0
+    assert rows["learnable_gabor"].n_evidence == 4 and rows["learnable_gabor"].n_runs == 4
+
+
+def test_recovery_table_from_fixture_runs(report):
+    rows = {(r["dataset"], r["system"]): r for r in _csv_rows(report / "tables/recovery.csv")}
+    assert ("ami", "learnable_gabor") not in rows        # no planted block: not scored
+    zf = rows[("zebra_finch", "learnable_gabor")]
+    assert float(zf["recovery"]) == pytest.approx(float(zf["mean_d_init"]), rel=1e-5)
+    assert abs(float(zf["mean_d_final"])) < 1e-9 and float(zf["closed_fraction"]) == pytest.approx(1)
+    assert zf["n_runs"] == "3" and zf["n_evidence"] == "4" and zf["learnable"] == "true"
+    floor = rows[("urbansound8k", "fixed_gabor")]
+    assert float(floor["recovery"]) == 0.0 and floor["learnable"] == "false"
+    assert "(frozen)" in (report / "tables/recovery.md").read_text()
+
+
+def test_planted_block_is_validated():
+    base = gabor_run("zebra_finch", 0, random_init(np.random.default_rng(0)),
+                     random_init(np.random.default_rng(0)), planted=ZF)
+    assert len(base.planted) == 4 and base.planted[0]["class"] == "Distance"
+    bad = {**ZF, "classes": {"Tet": [{"temporal_hz": -1.0, "spectral_cyc_per_oct": 0.5,
+                                      "direction": 1}]}}
+    with pytest.raises(ValueError, match="non-negative"):
+        gabor_run("zebra_finch", 0, random_init(np.random.default_rng(0)),
+                  random_init(np.random.default_rng(0)), planted=bad)
+    bad = {**ZF, "classes": {"Tet": [{"temporal_hz": 1.0, "spectral_cyc_per_oct": 0.5,
+                                      "direction": 2}]}}
+    with pytest.raises(ValueError, match="direction"):
+        gabor_run("zebra_finch", 0, random_init(np.random.default_rng(0)),
+                  random_init(np.random.default_rng(0)), planted=bad)
+
+
+def test_optional_mel_axis_fields_are_validated():
+    init = random_init(np.random.default_rng(0))
+    run = gabor_run("ami", 0, init, init)
+    assert run.gabor["grid"] == "centered" and run.gabor["n_mels"] == 64
+    obj = {"schema_version": 1, "dataset": "ami", "system": "learnable_gabor", "seed": 0,
+           "fold": None, "data_source": "twin", "metrics": {"accuracy": 0.5},
+           "metric_directions": {"accuracy": "max"}, "main_metric": "accuracy"}
+    for bad, why in ((("grid", "diagonal"), "grid"), (("n_mels", 0), "n_mels"),
+                     (("fmax", -1.0), "fmax")):
+        with pytest.raises(ValueError, match=why):
+            parse_run({**obj, "gabor": {**run.gabor, bad[0]: bad[1]}}, Path("x.json"))
+
+
+# ---------------------------------------------------------------- task similarity
+
+def _runs(rng, n_runs, shift=0.0, n=8):
+    return [rng.normal(size=(n, 2)) + shift for _ in range(n_runs)]
+
+
+def test_permutation_test_null_and_alternative():
+    rng = np.random.default_rng(11)
+    d, p, used, exact = analysis.permutation_test(_runs(rng, 10), _runs(rng, 10))
+    assert not exact and used == analysis.PERMUTATIONS and p > 0.2
+    d2, p2, _, _ = analysis.permutation_test(_runs(rng, 10), _runs(rng, 10, shift=2.0))
+    assert d2 > d and p2 <= 0.005
+    # same inputs, same p (fixed seed)
+    rng = np.random.default_rng(11)
+    assert analysis.permutation_test(_runs(rng, 10), _runs(rng, 10))[1] == p
+    # few runs: every relabelling enumerated; 3 vs 3 can never go below 2/20
+    rng = np.random.default_rng(12)
+    _, p3, used3, exact3 = analysis.permutation_test(_runs(rng, 3), _runs(rng, 3, shift=5.0))
+    assert exact3 and used3 == 20 and p3 == pytest.approx(0.1)
+    assert analysis.min_attainable_p(3, 3) == pytest.approx(0.1)
+
+
+def test_holm():
+    assert analysis.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert analysis.holm([0.5]) == [0.5]
+
+
+def test_similarity_sees_through_units():
+    """Same grid-unit filters, different frame rates, no learning: far apart in Hz,
+    but nothing learned, so nothing to tell apart."""
+    rng = np.random.default_rng(5)
+    runs = []
+    for k in range(5):
+        for d, rate in (("ami", 100.0), ("urbansound8k", 50.0)):
+            init = random_init(rng)
+            runs.append(gabor_run(d, k, init, init, frame_rate=rate))
+    sim = analysis.task_similarity(runs)
+    (pair,) = sim.pairs
+    assert pair.final_distance > 0.2
+    assert pair.init_distance == pytest.approx(pair.final_distance)
+    assert pair.change_distance == 0.0 and pair.p_value == 1.0
+    assert "not distinguishable" in analysis.similarity_verdict(sim)
+    assert sim.groups == [["ami", "urbansound8k"]]
+
+
+def test_similarity_finds_learning_that_differs():
+    rng = np.random.default_rng(6)
+    target = [{"temporal_hz": 4.0, "spectral_cyc_per_oct": 1.0, "direction": 1}]
+    runs = []
+    for k in range(6):
+        for d in ("ami", "chime5", "zebra_finch"):
+            init = random_init(rng)
+            final = on_points(init, target, 100.0) if d == "zebra_finch" else {
+                **init, "frequency": list(np.asarray(init["frequency"]) * 1.01)}
+            runs.append(gabor_run(d, k, init, final))
+    sim = analysis.task_similarity(runs)
+    p = {(x.a, x.b): x for x in sim.pairs}
+    assert p[("ami", "zebra_finch")].p_holm < 0.05 and p[("chime5", "zebra_finch")].p_holm < 0.05
+    assert p[("ami", "chime5")].p_holm >= 0.05
+    assert sorted(sim.groups) == [["ami", "chime5"], ["zebra_finch"]]
+    verdict = analysis.similarity_verdict(sim)
+    assert "{ami, chime5} | {zebra_finch}" in verdict and "not distinguishable" not in verdict
+
+
+def test_task_similarity_table(report):
+    rows = _csv_rows(report / "tables/task_similarity.csv")
+    assert [(r["dataset_a"], r["dataset_b"]) for r in rows] == [
+        ("ami", "zebra_finch"), ("ami", "urbansound8k"), ("zebra_finch", "urbansound8k")]
+    for r in rows:
+        assert float(r["p_holm"]) >= float(r["p_value"]) >= float(r["min_attainable_p"])
+        assert r["distinguishable"] == str(float(r["p_holm"]) < 0.05).lower()
+        assert float(r["init_distance"]) > 0     # urban runs at 50 Hz frames: units alone differ
+    # with 2 and 3 runs only 10 relabellings exist: p cannot go below 0.1
+    first = rows[0]
+    assert first["relabellings"] == "10" and first["exact"] == "true"
+    assert float(first["min_attainable_p"]) == pytest.approx(0.1)
+
+
+def test_units_table(report):
+    rows = {r["dataset"]: r for r in _csv_rows(report / "tables/units.csv")}
+    us = rows["urbansound8k"]
+    assert float(us["frame_rate_hz"]) == 50.0 and float(us["temporal_nyquist_hz"]) == 25.0
+    assert float(us["mel_bins_per_octave"]) == pytest.approx(BINS_PER_OCT, rel=1e-5)
+    # below 1 kHz the Slaney scale is linear: at 500 Hz about half the bands per octave
+    ratio = float(us["bins_per_octave_at_500hz"]) / float(us["mel_bins_per_octave"])
+    assert ratio == pytest.approx(units.bins_per_octave_at(64, 0, 8000, 500.0) / BINS_PER_OCT, rel=1e-5)
+    assert 0.45 < ratio < 0.56
+    assert int(us["bands_below_1khz"]) == int((units.mel_center_hz(64, 0, 8000) < 1000).sum())
 
 
 def test_energy_distance():
@@ -222,3 +455,6 @@ def test_cli(runs_dir, tmp_path, capsys):
     assert main(["report", "--runs", str(tmp_path / "empty"), "--out", str(out)]) == 0
     assert "not run (no run files)" in (out / "tables/main.md").read_text()
     assert (out / "summary.csv").read_text().count("\n") == 1
+    printed = capsys.readouterr().out
+    assert "Did the learnable filters move?" in printed and "No run with trained" in printed
+    assert (out / "tables/recovery.md").exists() and (out / "tables/task_similarity.csv").exists()

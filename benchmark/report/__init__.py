@@ -2,8 +2,9 @@
 
 Layout of what :func:`build_report` writes under ``out_dir`` (see results/README.md):
 ``summary.csv``; ``tables/`` main.md, main.tex, paired.md, paired.csv, drift.csv,
-task_similarity.csv; ``plots/`` scores, filters_*, modulation_*, task_similarity,
-curves_*, drift (PNG and PDF each).
+drift.md, recovery.csv, recovery.md, task_similarity.csv, units.csv; ``plots/``
+scores, filters_*, modulation_*, task_similarity, curves_*, drift (PNG and PDF
+each). Nothing here imports Keras or TensorFlow.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ def _suffix(dataset: str, system: str) -> str:
     return dataset if system == analysis.REFERENCE else f"{dataset}_{system}"
 
 
-def _write_plots(rs: RunSet, cells: list[analysis.Cell], drifts: dict, names: list[str],
-                 dist, plot_dir: Path) -> list[Path]:
+def _write_plots(rs: RunSet, cells: list[analysis.Cell], drifts: dict,
+                 sim: analysis.Similarity, recs: list[analysis.Recovery],
+                 axes: list[analysis.AxisUnits], plot_dir: Path) -> list[Path]:
     from benchmark.report import plots  # matplotlib only when plots are asked for
 
     runs = rs.runs
@@ -39,15 +41,17 @@ def _write_plots(rs: RunSet, cells: list[analysis.Cell], drifts: dict, names: li
                            order, by_key, runs)
 
     learn = analysis.learnable_runs(runs)
+    axis_of = {a.dataset: a for a in axes}
     for (d, s), group in learn.items():
         written += plots.filter_gallery(plot_dir / f"filters_{_suffix(d, s)}", group[0])
         cortical = [r for r in runs if r.dataset == d and r.system == "cortical_gabor"
                     and r.gabor is not None]
         grid = analysis.run_modulations(sorted(cortical, key=lambda r: r.key)[0]) if cortical else None
-        written += plots.modulation_map(plot_dir / f"modulation_{_suffix(d, s)}", group[0], grid)
+        written += plots.modulation_map(plot_dir / f"modulation_{_suffix(d, s)}", group,
+                                        grid, axis_of.get(d))
 
-    written += plots.task_similarity(plot_dir / "task_similarity", names, dist,
-                                     [r for r in runs if r.dataset in names])
+    written += plots.task_similarity(plot_dir / "task_similarity", sim,
+                                     [r for r in runs if r.dataset in sim.names])
 
     colors = plots._colors(order)
     for d in analysis.dataset_order({r.dataset for r in runs}):
@@ -75,17 +79,25 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
     learn = analysis.learnable_runs(rs.runs)
     drifts = {k: (len(g), sum(len(r.gabor["final"]["sigma_t"]) for r in g), analysis.drift(g))
               for k, g in learn.items()}
-    names, dist = analysis.task_distances(rs.runs)
+    shifts = {k: analysis.modulation_shift(g) for k, g in learn.items()}
+    sim = analysis.task_similarity(rs.runs)
+    recs = analysis.recovery(rs.runs)
+    axes = analysis.axis_units(rs.runs)
 
     tdir = out_dir / "tables"
     texts = {
         out_dir / "summary.csv": tables.summary_csv(cells),
-        tdir / "main.md": tables.main_markdown(rs, cells),
+        tdir / "main.md": tables.main_markdown(
+            rs, cells, tables.drift_markdown(drifts, shifts, heading="##") if drifts else ""),
         tdir / "main.tex": tables.main_latex(rs, cells),
         tdir / "paired.md": tables.paired_markdown(pairs),
         tdir / "paired.csv": tables.paired_csv(pairs),
         tdir / "drift.csv": tables.drift_csv(drifts),
-        tdir / "task_similarity.csv": tables.distance_csv(names, dist),
+        tdir / "drift.md": tables.drift_markdown(drifts, shifts),
+        tdir / "recovery.csv": tables.recovery_csv(recs),
+        tdir / "recovery.md": tables.recovery_markdown(recs),
+        tdir / "task_similarity.csv": tables.similarity_csv(sim),
+        tdir / "units.csv": tables.units_csv(axes),
     }
     for path, text in texts.items():
         write_text(path, text)
@@ -94,7 +106,7 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
     if plots:
         plot_dir = out_dir / "plots"
         plot_dir.mkdir(parents=True, exist_ok=True)
-        made = _write_plots(rs, cells, drifts, names, dist, plot_dir)
+        made = _write_plots(rs, cells, drifts, sim, recs, axes, plot_dir)
         for old in sorted(plot_dir.iterdir()):
             if _OWNED_PLOTS.match(old.name) and old not in made:
                 old.unlink()
@@ -110,4 +122,8 @@ def cli_report(args: argparse.Namespace) -> int:
     print(f"report from {runs_dir}: {out_dir / 'summary.csv'}, "
           f"{len(written) - n_plots - 1} tables in {out_dir / 'tables'}, "
           f"{n_plots} plot files in {out_dir / 'plots'}")
+    # The first question about learnable filters is whether they moved at all.
+    drift_md = out_dir / "tables" / "drift.md"
+    if drift_md.exists():
+        print("\n" + drift_md.read_text(encoding="utf-8").rstrip())
     return 0

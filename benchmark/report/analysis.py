@@ -1,23 +1,30 @@
 """Statistics and filter analysis behind the tables and plots (no I/O, no drawing).
 
 Everything here is a pure function of the loaded runs, so the same runs give the
-same numbers: bootstrap intervals use a fixed generator, ties are broken by name.
+same numbers: bootstrap intervals and permutations use fixed generators, ties are
+broken by name. NumPy and SciPy only: a report must build on a machine (or in a
+process) without Keras or TensorFlow, so the kernel maths is repeated here in
+NumPy and the system order is read from the baseline files' source.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
+import importlib.util
 import inspect
+import itertools
 import logging
 import math
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy import stats
 from scipy.spatial.distance import cdist
 
-from benchmark.kernels import gabor_kernels_np as kernels_np
-from benchmark.kernels import grid_spacing
+from benchmark import units
 from benchmark.report.runs import GABOR_KEYS, Run
 
 log = logging.getLogger("benchmark.report")
@@ -64,15 +71,52 @@ def system_order(present: set[str]) -> list[str]:
 
     Registered systems with no runs are listed too: their rows say "not run".
     """
-    registered: list[str] = []
-    try:
-        from benchmark.registry import systems
-
-        registered = [s.name for s in systems()]
-    except Exception as e:  # a broken baseline file must not stop the report
-        log.warning("system registry unavailable (%s: %s); ordering systems by name",
-                    type(e).__name__, e)
+    registered = [name for name, _ in sorted(_declared_systems().items(),
+                                             key=lambda kv: (kv[1], kv[0]))]
     return registered + sorted(present - set(registered))
+
+
+@functools.lru_cache(maxsize=1)
+def _declared_systems() -> dict[str, int]:
+    """name -> rank of every ``@register_system("name", ..., rank=N)`` in baselines/.
+
+    Read from the source rather than by importing the registry: importing a
+    baseline builds Keras layers, which a report does not need. Files starting
+    with "_" (the template) are skipped as the registry skips them; a rank that
+    is not a literal falls back to the registry's default.
+    """
+    try:
+        spec = importlib.util.find_spec("baselines")
+        folders = list(spec.submodule_search_locations or []) if spec else []
+    except (ImportError, ValueError):
+        folders = []
+    if not folders:
+        log.warning("baselines package not found; ordering systems by name")
+    found: dict[str, int] = {}
+    for folder in folders:
+        for path in sorted(Path(folder).glob("*.py")):
+            if path.name.startswith("_"):
+                continue
+            try:
+                tree = ast.parse(path.read_text(encoding="utf-8"))
+            except (OSError, SyntaxError, UnicodeDecodeError) as e:
+                log.warning("cannot read baseline %s (%s); its system is ordered by name",
+                            path.name, e)
+                continue
+            for node in ast.walk(tree):
+                callee = getattr(node, "func", None)
+                name = getattr(callee, "id", None) or getattr(callee, "attr", None)
+                if not (isinstance(node, ast.Call) and name == "register_system"
+                        and node.args and isinstance(node.args[0], ast.Constant)
+                        and isinstance(node.args[0].value, str)):
+                    continue
+                rank = 100
+                for kw in node.keywords:
+                    if kw.arg == "rank" and isinstance(kw.value, ast.Constant) \
+                            and isinstance(kw.value.value, int):
+                        rank = kw.value.value
+                found[node.args[0].value] = rank
+    return found
 
 
 def table_columns(runs: list[Run], missing: dict[str, str]) -> list[tuple[str, str]]:
@@ -239,6 +283,49 @@ def paired(runs: list[Run], reference: str = REFERENCE) -> list[Paired]:
     return out
 
 
+# ---------------------------------------------------------------- kernels (NumPy)
+
+KERNEL_EPS = 1e-3   # added to σ inside the exponent, as the layer does
+
+
+def grid_axis(size: int, kind: str = "centered") -> np.ndarray:
+    """Tap positions of one kernel axis in grid units, as the layer samples them.
+
+    ``centered``: integer steps centred on zero; ``reference``: the original
+    code's ``linspace(-ceil(K/2)+1, ceil(K/2), K)`` (centred at +0.5, spacing K/(K-1)).
+    """
+    if kind == "centered":
+        return np.arange(size, dtype=float) - (size - 1) / 2.0
+    if kind == "reference":
+        c = math.ceil(size / 2)
+        return np.linspace(-c + 1, c, size)
+    raise ValueError(f"grid must be 'centered' or 'reference', got {kind!r}")
+
+
+def grid_spacing(size: int, kind: str = "centered") -> float:
+    """Distance between neighbouring taps in grid units (1 for ``centered``)."""
+    return 1.0 if kind == "centered" or size < 2 else size / (size - 1)
+
+
+def gabor_kernels_np(sigma_t, sigma_f, frequency, orientation, kernel_size,
+                     grid: str = "centered") -> tuple[np.ndarray, np.ndarray]:
+    """(real, imag) kernels of shape (K_t, K_f, filters), the layer's formula in NumPy.
+
+    The layer builds the same kernels with keras.ops (``benchmark.kernels``); a
+    test checks that the two agree.
+    """
+    p = [np.asarray(v, dtype=float)[None, :] for v in (sigma_t, sigma_f, frequency, orientation)]
+    s_t, s_f, freq, gamma = p
+    t = grid_axis(int(kernel_size[0]), grid)[:, None]
+    f = grid_axis(int(kernel_size[1]), grid)[:, None]
+    env_t = np.exp(-0.5 * (t / (s_t + KERNEL_EPS)) ** 2) / (2 * np.pi * s_t * s_f)
+    env_f = np.exp(-0.5 * (f / (s_f + KERNEL_EPS)) ** 2)
+    ct, st = env_t * np.cos(freq * np.cos(gamma) * t), env_t * np.sin(freq * np.cos(gamma) * t)
+    cf, sf = env_f * np.cos(freq * np.sin(gamma) * f), env_f * np.sin(freq * np.sin(gamma) * f)
+    ct, st, cf, sf = ct[:, None, :], st[:, None, :], cf[None, :, :], sf[None, :, :]
+    return ct * cf - st * sf, st * cf + ct * sf
+
+
 # ---------------------------------------------------------------- filters in modulation space
 
 def gabor_arrays(block: dict) -> dict[str, np.ndarray]:
@@ -247,22 +334,15 @@ def gabor_arrays(block: dict) -> dict[str, np.ndarray]:
 
 def modulations(params: dict, frame_rate_hz: float, mel_bins_per_octave: float,
                 spacing: tuple[float, float] = (1.0, 1.0)) -> dict[str, np.ndarray]:
-    """The layer's conversion (temporal Hz, spectral cycles/octave, direction) as float arrays."""
-    from benchmark.units import modulations as layer_modulations
-
-    m = layer_modulations(params, frame_rate_hz, mel_bins_per_octave, spacing=spacing)
+    """Temporal Hz, spectral cycles/octave and sweep direction as float arrays."""
+    m = units.modulations(params, frame_rate_hz, mel_bins_per_octave, spacing=spacing)
     return {k: np.asarray(m[k], dtype=float) for k in ("temporal_hz", "spectral_cyc_per_oct", "direction")}
 
 
-def run_modulations(run: Run, which: str = "final") -> dict[str, np.ndarray]:
-    g = run.gabor
-    kind = _grid_of(run)
-    spacing = tuple(grid_spacing(k, kind) for k in g["kernel_size"])
-    return modulations(g[which], g["frame_rate_hz"], g["mel_bins_per_octave"], spacing)
-
-
 def _grid_of(run: Run) -> str:
-    """The kernel grid a run used ("centered" unless its config says otherwise)."""
+    """The kernel grid a run used: ``gabor.grid``, else its config, else "centered"."""
+    if run.gabor.get("grid") in ("centered", "reference"):
+        return run.gabor["grid"]
     cfg = run.config
     for block in (cfg, cfg.get("frontend"), cfg.get("model")):
         if isinstance(block, dict) and block.get("grid") in ("centered", "reference"):
@@ -270,11 +350,11 @@ def _grid_of(run: Run) -> str:
     return "centered"
 
 
-def gabor_kernels_np(sigma_t, sigma_f, frequency, orientation, kernel_size,
-                     grid: str = "centered") -> tuple[np.ndarray, np.ndarray]:
-    """(real, imag) kernels of shape (K_t, K_f, filters), exactly as the layer builds them."""
-    re, im = kernels_np(sigma_t, sigma_f, frequency, orientation, tuple(kernel_size), grid=grid)
-    return np.asarray(re, dtype=float), np.asarray(im, dtype=float)
+def run_modulations(run: Run, which: str = "final") -> dict[str, np.ndarray]:
+    g = run.gabor
+    kind = _grid_of(run)
+    spacing = tuple(grid_spacing(k, kind) for k in g["kernel_size"])
+    return modulations(g[which], g["frame_rate_hz"], g["mel_bins_per_octave"], spacing)
 
 
 def run_kernels(run: Run) -> tuple[np.ndarray, np.ndarray]:
@@ -307,13 +387,18 @@ def moves(run: Run) -> Moves:
 
 def learnable_runs(runs: list[Run]) -> dict[tuple[str, str], list[Run]]:
     """(dataset, system) -> runs whose Gabor parameters were trained, (seed, fold) order."""
+    return _gabor_groups(runs, learnable_only=True)
+
+
+def _gabor_groups(runs: list[Run], learnable_only: bool) -> dict[tuple[str, str], list[Run]]:
     out: dict[tuple[str, str], list[Run]] = {}
     for r in runs:
-        if r.gabor is not None and r.gabor["learnable"]:
+        if r.gabor is not None and (r.gabor["learnable"] or not learnable_only):
             out.setdefault((r.dataset, r.system), []).append(r)
-    rank = {d: i for i, d in enumerate(dataset_order({d for d, _ in out}))}
+    ds_rank = {d: i for i, d in enumerate(dataset_order({d for d, _ in out}))}
+    sys_rank = {s: i for i, s in enumerate(system_order({s for _, s in out}))}
     return {k: sorted(v, key=lambda r: r.key)
-            for k, v in sorted(out.items(), key=lambda kv: (rank[kv[0][0]], kv[0][1]))}
+            for k, v in sorted(out.items(), key=lambda kv: (ds_rank[kv[0][0]], sys_rank[kv[0][1]]))}
 
 
 DRIFT_PARAMS = GABOR_KEYS
@@ -337,14 +422,155 @@ def drift(group: list[Run]) -> dict[str, float]:
     return out
 
 
-def modulation_points(group: list[Run]) -> np.ndarray:
-    """Final filters of all runs as (log2(1 + temporal Hz), log2(1 + spectral cyc/oct))."""
-    pts = []
-    for r in group:
-        m = run_modulations(r)
-        pts.append(np.stack([np.log2(1 + m["temporal_hz"]),
-                             np.log2(1 + m["spectral_cyc_per_oct"])], axis=1))
-    return np.concatenate(pts)
+# ---------------------------------------------------------------- log-modulation space
+#
+# A filter is a point (temporal Hz T, spectral cyc/oct S, direction). Distances
+# are taken in u = log2(1 + T / 1 Hz), v = log2(1 + S / 0.1 cyc/oct): doubling a
+# modulation well above the reference moves a point by 1, whatever the rate, and
+# zero modulation stays finite. The sweep direction signs the spectral axis,
+# w = ±v (upward +, downward -). A real-valued filter is the same for (ω_t, Ω_f)
+# and (-ω_t, -Ω_f), so in the plane (±u, w) the points p and -p are one filter:
+# the distance is min(|p - q|, |p + q|). That makes (0, v) and (0, -v) (a purely
+# spectral filter has no direction) the same point, as they should be.
+
+TEMPORAL_REF_HZ = 1.0
+SPECTRAL_REF_CYC_PER_OCT = 0.1
+
+
+def log_coords(temporal_hz, spectral_cyc_per_oct, direction) -> np.ndarray:
+    """(n, 2) points (u, w) in signed log-modulation space, u >= 0."""
+    u = np.log2(1 + np.asarray(temporal_hz, dtype=float) / TEMPORAL_REF_HZ)
+    v = np.log2(1 + np.asarray(spectral_cyc_per_oct, dtype=float) / SPECTRAL_REF_CYC_PER_OCT)
+    sign = np.where(np.asarray(direction) < 0, -1.0, 1.0)   # no direction: either sign, take +
+    return np.stack([u, sign * v], axis=-1).reshape(-1, 2)
+
+
+def folded_distance(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Pairwise distances (len(p), len(q)) between filters, with p and -p identified."""
+    p, q = np.asarray(p, dtype=float).reshape(-1, 2), np.asarray(q, dtype=float).reshape(-1, 2)
+    return np.minimum(cdist(p, q), cdist(p, -q))
+
+
+def run_points(run: Run, which: str = "final") -> np.ndarray:
+    m = run_modulations(run, which)
+    return log_coords(m["temporal_hz"], m["spectral_cyc_per_oct"], m["direction"])
+
+
+def run_changes(run: Run) -> np.ndarray:
+    """Per filter, final - init in log-modulation space, (n, 2).
+
+    Of the two equivalent final points (p, -p) the one nearer the initial point is
+    taken: a filter that crossed zero temporal modulation moved a little, not across
+    the plane.
+    """
+    a, b = run_points(run, "init"), run_points(run, "final")
+    flip = np.linalg.norm(-b - a, axis=1) < np.linalg.norm(b - a, axis=1)
+    return np.where(flip[:, None], -b, b) - a
+
+
+def modulation_shift(group: list[Run]) -> float:
+    """Median over filters and runs of the distance moved in log-modulation space."""
+    return float(np.median(np.concatenate([np.linalg.norm(run_changes(r), axis=1) for r in group])))
+
+
+# ---------------------------------------------------------------- recovery of planted modulations
+
+def evidence_points(planted) -> list[np.ndarray]:
+    """Per planted evidence entry, its point(s) in log-modulation space.
+
+    A ±1 entry is one signed point; a 0 entry (no sweep: a separable pattern,
+    which is the sum of an upward and a downward one) is both (u, v) and (u, -v).
+    """
+    out = []
+    for e in planted:
+        t, s, d = e["temporal_hz"], e["spectral_cyc_per_oct"], e["direction"]
+        if d == 0:
+            out.append(np.concatenate([log_coords([t], [s], [1]), log_coords([t], [s], [-1])]))
+        else:
+            out.append(log_coords([t], [s], [d]))
+    return out
+
+
+@dataclass(frozen=True)
+class RunRecovery:
+    run: Run
+    d_init: np.ndarray        # per filter: distance to the nearest evidence point at init
+    d_final: np.ndarray       # ... and at the end of training
+    cover_init: np.ndarray    # per evidence entry: distance to the nearest filter at init
+    cover_final: np.ndarray
+
+    @property
+    def recovery(self) -> float:
+        """Mean over filters of d_init - d_final (log2 units; > 0: moved towards evidence)."""
+        return float(np.mean(self.d_init - self.d_final))
+
+    @property
+    def coverage_gain(self) -> float:
+        """Mean over evidence entries of how much nearer the nearest filter got."""
+        return float(np.mean(self.cover_init - self.cover_final))
+
+
+def run_recovery(run: Run) -> RunRecovery:
+    ev = evidence_points(run.planted)
+    per = {}
+    for which in ("init", "final"):
+        pts = run_points(run, which)
+        # (filters, entries): an entry's distance is that of its nearer variant
+        d = np.stack([folded_distance(pts, e).min(axis=1) for e in ev], axis=1)
+        per[which] = (d.min(axis=1), d.min(axis=0))
+    return RunRecovery(run, per["init"][0], per["final"][0], per["init"][1], per["final"][1])
+
+
+@dataclass(frozen=True)
+class Recovery:
+    dataset: str
+    system: str
+    learnable: bool
+    n_runs: int
+    n_filters: int
+    n_evidence: int
+    d_init: float             # mean over runs of the mean over filters
+    d_final: float
+    recovery: float           # mean over runs of per-run recovery
+    recovery_ci95: tuple[float, float] | None
+    closed_fraction: float | None   # recovery / d_init
+    coverage_gain: float
+    coverage_ci95: tuple[float, float] | None
+    data_source: str
+
+
+def _tidy(x: float) -> float:
+    """Rounding noise (a filter placed exactly on a point ends 1e-16 away) printed as 0."""
+    return 0.0 if abs(x) < 1e-12 else float(x)
+
+
+def recovery(runs: list[Run]) -> list[Recovery]:
+    """Per dataset and Gabor system with planted evidence: recovery over seeds x folds.
+
+    Frozen systems are included: their final filters are their initial ones, so
+    their recovery is zero by construction: the floor a learnable system must beat.
+    """
+    out = []
+    for (d, s), group in _gabor_groups([r for r in runs if r.planted], learnable_only=False).items():
+        recs = [run_recovery(r) for r in group]
+        rec = np.array([x.recovery for x in recs])
+        cov = np.array([x.coverage_gain for x in recs])
+        d_init = _tidy(np.mean([x.d_init.mean() for x in recs]))
+        sources = sorted({r.data_source for r in group})
+        out.append(Recovery(
+            d, s, bool(all(r.gabor["learnable"] for r in group)), len(group),
+            sum(x.d_init.size for x in recs), len(group[0].planted), d_init,
+            _tidy(np.mean([x.d_final.mean() for x in recs])), _tidy(rec.mean()), ci95(rec),
+            _tidy(rec.mean() / d_init) if d_init > 0 else None, _tidy(cov.mean()), ci95(cov),
+            sources[0] if len(sources) == 1 else "mixed"))
+    return out
+
+
+# ---------------------------------------------------------------- task similarity against a null
+
+PERMUTATIONS = 999
+PERMUTATION_SEED = 0
+ALPHA = 0.05
 
 
 def energy_distance_2d(x: np.ndarray, y: np.ndarray) -> float:
@@ -353,18 +579,235 @@ def energy_distance_2d(x: np.ndarray, y: np.ndarray) -> float:
     return float(math.sqrt(max(d2, 0.0)))
 
 
-def task_distances(runs: list[Run], reference: str = REFERENCE) -> tuple[list[str], np.ndarray]:
-    """Datasets and their pairwise energy distances between learned-filter distributions.
+def _block_energy(sums: np.ndarray, counts: np.ndarray, in_a: np.ndarray) -> float:
+    """Energy distance between the pooled points of runs in_a and the rest.
 
-    Each dataset's sample is the reference system's final filters, pooled over
-    seeds and folds, in (log2(1 + Hz), log2(1 + cyc/oct)): log-like so that 2 vs
-    4 Hz counts as much as 16 vs 32 Hz, finite at zero modulation.
+    ``sums[i, j]`` is the sum of distances between the points of runs i and j, so a
+    relabelling of runs costs O(runs²), not a new distance matrix.
+    """
+    b = ~in_a
+    na, nb = counts[in_a].sum(), counts[b].sum()
+    exy = sums[np.ix_(in_a, b)].sum() / (na * nb)
+    exx = sums[np.ix_(in_a, in_a)].sum() / (na * na)
+    eyy = sums[np.ix_(b, b)].sum() / (nb * nb)
+    return float(math.sqrt(max(2 * exy - exx - eyy, 0.0)))
+
+
+def _block_sums(samples: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    allpts = np.concatenate(samples)
+    cuts = np.cumsum([0] + [len(x) for x in samples])
+    full = cdist(allpts, allpts)
+    sums = np.add.reduceat(np.add.reduceat(full, cuts[:-1], axis=0), cuts[:-1], axis=1)
+    return sums, np.diff(cuts)
+
+
+def permutation_test(a: list[np.ndarray], b: list[np.ndarray], n_perm: int = PERMUTATIONS,
+                     seed: int = PERMUTATION_SEED) -> tuple[float, float, int, bool]:
+    """Energy distance between two groups of runs and its permutation p-value.
+
+    ``a`` and ``b`` hold one (points, 2) array per run; the runs' labels are
+    permuted (filters of one run stay together: they are not independent). When
+    there are no more distinct relabellings than ``n_perm`` they are all
+    enumerated (an exact test); otherwise ``n_perm`` random ones are drawn with a
+    fixed seed and p = (1 + #{D* >= D}) / (1 + n_perm).
+    Returns (distance, p, relabellings used, exact).
+    """
+    sums, counts = _block_sums(list(a) + list(b))
+    n, na = len(a) + len(b), len(a)
+    labels = np.zeros(n, dtype=bool)
+    labels[:na] = True
+    observed = _block_energy(sums, counts, labels)
+    tol = 1e-9 * max(1.0, observed)   # equal statistics summed in another order
+    total = math.comb(n, na)
+    if total <= n_perm + 1:
+        hits = 0
+        for idx in itertools.combinations(range(n), na):
+            lab = np.zeros(n, dtype=bool)
+            lab[list(idx)] = True
+            hits += _block_energy(sums, counts, lab) >= observed - tol
+        return observed, hits / total, total, True
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for _ in range(n_perm):
+        hits += _block_energy(sums, counts, rng.permutation(labels)) >= observed - tol
+    return observed, (1 + hits) / (1 + n_perm), n_perm, False
+
+
+def min_attainable_p(n_a: int, n_b: int, n_perm: int = PERMUTATIONS) -> float:
+    """The smallest p-value :func:`permutation_test` can return for these group sizes."""
+    total = math.comb(n_a + n_b, n_a)
+    if total > n_perm + 1:
+        return 1 / (1 + n_perm)
+    # equal groups: a relabelling and its mirror image give the same distance
+    return (2 if n_a == n_b else 1) / total
+
+
+def holm(p: list[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (family-wise error rate), in input order."""
+    m = len(p)
+    order = sorted(range(m), key=lambda i: (p[i], i))
+    adj = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adj[i] = running
+    return adj
+
+
+@dataclass(frozen=True)
+class TaskPair:
+    a: str
+    b: str
+    n_runs_a: int
+    n_runs_b: int
+    final_distance: float     # learned filters, physical units
+    init_distance: float      # the same tasks' initial filters
+    change_distance: float    # what learning did: final - init per filter
+    p_value: float            # permutation test of change_distance over runs
+    p_holm: float
+    relabellings: int
+    exact: bool
+    min_p: float
+
+
+@dataclass(frozen=True)
+class Similarity:
+    names: list[str]
+    final: np.ndarray
+    init: np.ndarray
+    change: np.ndarray
+    p_holm: np.ndarray
+    pairs: list[TaskPair]
+    groups: list[list[str]]   # connected groups of tasks not told apart; one group: no structure
+
+    @property
+    def distinguishable(self) -> list[TaskPair]:
+        return [p for p in self.pairs if p.p_holm < ALPHA]
+
+
+def task_similarity(runs: list[Run], reference: str = REFERENCE,
+                    n_perm: int = PERMUTATIONS) -> Similarity:
+    """Pairwise task distances on learned filters, initial filters, and the change.
+
+    Every distance is an energy distance between the tasks' filters pooled over
+    seeds and folds, in log-modulation space (physical units: each run converted
+    with its own frame rate and bands per octave). Filters that start alike in grid
+    units start apart in physical units when tasks use different frame rates, so
+    a distance between learned filters can be pure units; the distance between
+    the initial filters shows how much. The change (final - init per filter) is
+    zero without learning whatever the units, so it is the quantity tested: a
+    permutation test over runs, Holm-corrected over all pairs.
     """
     groups = {d: g for (d, s), g in learnable_runs(runs).items() if s == reference}
     names = dataset_order(set(groups))
-    pts = {d: modulation_points(groups[d]) for d in names}
-    dist = np.zeros((len(names), len(names)))
-    for i, a in enumerate(names):
-        for j in range(i + 1, len(names)):
-            dist[i, j] = dist[j, i] = energy_distance_2d(pts[a], pts[names[j]])
-    return names, dist
+    pts = {w: {d: [run_points(r, w) for r in groups[d]] for d in names} for w in ("init", "final")}
+    chg = {d: [run_changes(r) for r in groups[d]] for d in names}
+    k = len(names)
+    mats = {w: np.zeros((k, k)) for w in ("final", "init", "change", "p")}
+    raw = []
+    for i, j in itertools.combinations(range(k), 2):
+        a, b = names[i], names[j]
+        fin = energy_distance_2d(np.concatenate(pts["final"][a]), np.concatenate(pts["final"][b]))
+        ini = energy_distance_2d(np.concatenate(pts["init"][a]), np.concatenate(pts["init"][b]))
+        dist, p, used, exact = permutation_test(chg[a], chg[b], n_perm=n_perm)
+        raw.append((i, j, fin, ini, dist, p, used, exact))
+    adjusted = holm([r[5] for r in raw])
+    pairs = []
+    p_holm = np.zeros((k, k))
+    for (i, j, fin, ini, dist, p, used, exact), ph in zip(raw, adjusted):
+        for w, v in (("final", fin), ("init", ini), ("change", dist)):
+            mats[w][i, j] = mats[w][j, i] = v
+        p_holm[i, j] = p_holm[j, i] = ph
+        pairs.append(TaskPair(names[i], names[j], len(groups[names[i]]), len(groups[names[j]]),
+                              fin, ini, dist, p, ph, used, exact,
+                              min_attainable_p(len(groups[names[i]]), len(groups[names[j]]), n_perm)))
+    # Tasks joined by a pair the test cannot separate fall into one group.
+    parent = list(range(k))
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for pr in pairs:
+        if pr.p_holm >= ALPHA:
+            ra, rb = root(names.index(pr.a)), root(names.index(pr.b))
+            parent[max(ra, rb)] = min(ra, rb)
+    found: dict[int, list[str]] = {}
+    for i, n in enumerate(names):
+        found.setdefault(root(i), []).append(n)
+    return Similarity(names, mats["final"], mats["init"], mats["change"], p_holm, pairs,
+                      list(found.values()))
+
+
+# ---------------------------------------------------------------- units of the spectral axis
+
+@dataclass(frozen=True)
+class AxisUnits:
+    dataset: str
+    frame_rate_hz: float
+    bins_per_octave: float            # the one value the conversion uses
+    n_mels: int | None
+    fmin: float | None
+    fmax: float | None
+    bands_below_1khz: int | None
+    bins_per_octave_lowest: float | None   # at the centre of the lowest band
+    bins_per_octave_500hz: float | None    # None when 500 Hz is outside [fmin, fmax]
+
+
+def _mel_axis(run: Run) -> tuple[int, float, float] | None:
+    """(n_mels, fmin, fmax) from the gabor block, else the features block."""
+    for block in (run.gabor, run.features):
+        n, lo, hi = block.get("n_mels"), block.get("fmin"), block.get("fmax")
+        if isinstance(n, int) and n > 0 and isinstance(lo, (int, float)) \
+                and isinstance(hi, (int, float)) and hi > lo >= 0:
+            return n, float(lo), float(hi)
+    return None
+
+
+def axis_units(runs: list[Run]) -> list[AxisUnits]:
+    """Per dataset with Gabor runs: the conversion constants and how far the
+    bands-per-octave density falls below them in the linear part of the mel scale."""
+    out = []
+    for d, group in _by_dataset([r for r in runs if r.gabor is not None]).items():
+        r = group[0]
+        axis = _mel_axis(r)
+        n = lo = hi = below = lowest = at500 = None
+        if axis is not None:
+            n, lo, hi = axis
+            centres = units.mel_center_hz(n, lo, hi)
+            below = int((centres < 1000.0).sum())
+            lowest = float(units.bins_per_octave_at(n, lo, hi, max(float(centres[0]), 1e-3)))
+            if lo <= 500.0 <= hi:
+                at500 = float(units.bins_per_octave_at(n, lo, hi, 500.0))
+        out.append(AxisUnits(d, float(r.gabor["frame_rate_hz"]), float(r.gabor["mel_bins_per_octave"]),
+                             n, lo, hi, below, lowest, at500))
+    return out
+
+
+def _by_dataset(runs: list[Run]) -> dict[str, list[Run]]:
+    out: dict[str, list[Run]] = {}
+    for r in runs:
+        out.setdefault(r.dataset, []).append(r)
+    return {d: sorted(out[d], key=lambda r: (r.system, r.key)) for d in dataset_order(set(out))}
+
+
+def similarity_verdict(sim: Similarity) -> str:
+    """One sentence on what the task-similarity test supports; claims a grouping only
+    where pairs beat the permutation null after Holm's correction."""
+    test = (f"permutation test over runs on the change (final − init), Holm-corrected, "
+            f"α = {ALPHA:g}")
+    if len(sim.names) < 2:
+        return "Fewer than two tasks with learnable Gabor runs: no comparison."
+    differ = sim.distinguishable
+    if not differ:
+        floor = min(p.min_p for p in sim.pairs)
+        note = (f"; with these run counts the smallest attainable p is {floor:.3g}"
+                if floor * len(sim.pairs) >= ALPHA else "")
+        return f"The tasks are not distinguishable from the null ({test}{note})."
+    pairs = ", ".join(f"{p.a}–{p.b}" for p in differ)
+    if len(sim.groups) > 1:
+        groups = " | ".join("{" + ", ".join(g) + "}" for g in sim.groups)
+        return f"Learning changed the filters differently by task: {groups} ({test}; differing pairs: {pairs})."
+    return (f"Some pairs differ ({pairs}; {test}), but the tasks form no separate groups "
+            "(the pairs the test cannot tell apart chain them together).")

@@ -13,13 +13,13 @@ from pathlib import Path
 import matplotlib
 import matplotlib.style
 import numpy as np
-from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from scipy.cluster import hierarchy
 from scipy.spatial.distance import squareform
 
 from benchmark.io import atomic_path
+from benchmark.report import analysis
 from benchmark.report.analysis import Cell, Moves, metric_label, moves, run_kernels, run_modulations
 from benchmark.report.runs import Run
 
@@ -126,80 +126,169 @@ def filter_gallery(base: Path, run: Run) -> list[Path]:
     return save(fig, base)
 
 
+DIRECTION_STYLE = ((1, "tab:red", "upward sweep"), (-1, "tab:blue", "downward sweep"),
+                   (0, "tab:green", "no sweep"))
+
+
+def _signed(m: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(temporal Hz, spectral cyc/oct signed by sweep direction: + upward, − downward)."""
+    return m["temporal_hz"], np.where(m["direction"] < 0, -1.0, 1.0) * m["spectral_cyc_per_oct"]
+
+
+def _modulation_axes(ax, t_max: float, s_max: float) -> None:
+    # symlog with the same reference scales as the log-modulation distance: linear
+    # below 1 Hz and 0.1 cyc/oct, logarithmic (one decade-like step per doubling) above.
+    ax.set_xscale("symlog", linthresh=analysis.TEMPORAL_REF_HZ, base=2)
+    ax.set_yscale("symlog", linthresh=analysis.SPECTRAL_REF_CYC_PER_OCT, base=2)
+    xt = [0.0] + [v for v in (1, 2, 4, 8, 16, 32, 64, 128) if v <= t_max]
+    yt = [v for v in (0.125, 0.5, 2, 8, 32) if v <= s_max]
+    ax.set_xticks(xt, [f"{v:g}" for v in xt])
+    ax.set_yticks([-v for v in yt[::-1]] + [0.0] + yt,
+                  [f"−{v:g}" for v in yt[::-1]] + ["0"] + [f"{v:g}" for v in yt])
+    ax.set_xlim(0, t_max)
+    ax.set_ylim(-s_max, s_max)
+    ax.axhline(0, color="0.7", linewidth=0.6)
+    ax.grid(alpha=0.3)
+
+
 @_styled
-def modulation_map(base: Path, run: Run, grid: dict[str, np.ndarray] | None) -> list[Path]:
-    """Init -> final filters in (temporal Hz, spectral cyc/oct) with marginal histograms."""
+def modulation_map(base: Path, group: list[Run], grid: dict[str, np.ndarray] | None,
+                   axis: "analysis.AxisUnits | None" = None) -> list[Path]:
+    """Filters in physical modulation units: init → final arrows for one run, the
+    final filters of every other run, the planted evidence and the cortical grid."""
+    run = group[0]
     a, b = run_modulations(run, "init"), run_modulations(run, "final")
-    mv: Moves = moves(run)
-    fig = _figure(5.6, 5.2)
-    gs = fig.add_gridspec(2, 2, width_ratios=(4, 1), height_ratios=(1, 4))
-    ax = fig.add_subplot(gs[1, 0])
-    top = fig.add_subplot(gs[0, 0], sharex=ax)
-    right = fig.add_subplot(gs[1, 1], sharey=ax)
-    at, asp = a["temporal_hz"], a["spectral_cyc_per_oct"]
-    bt, bsp = b["temporal_hz"], b["spectral_cyc_per_oct"]
-    ax.add_collection(LineCollection(np.stack([np.c_[at, asp], np.c_[bt, bsp]], axis=1),
-                                     colors="0.6", linewidths=0.6))
-    ax.scatter(at, asp, s=14, facecolors="none", edgecolors="0.45", label="init")
-    for sign, color, label in ((1, "tab:red", "final, upward sweep"),
-                               (-1, "tab:blue", "final, downward sweep"),
-                               (0, "tab:green", "final, no sweep")):
+    at, aw = _signed(a)
+    bt, bw = _signed(b)
+    others = [_signed(run_modulations(r, "final")) for r in group[1:]]
+    planted = list(run.planted or [])
+    nyquist = run.gabor["frame_rate_hz"] / 2
+    t_all = np.concatenate([at, bt, *[o[0] for o in others],
+                            [p["temporal_hz"] for p in planted], [nyquist]])
+    s_all = np.abs(np.concatenate([aw, bw, *[o[1] for o in others],
+                                   [p["spectral_cyc_per_oct"] for p in planted], [0.5]]))
+    if grid is not None:
+        t_all = np.append(t_all, grid["temporal_hz"])
+        s_all = np.append(s_all, grid["spectral_cyc_per_oct"])
+    t_max, s_max = float(t_all.max()) * 1.25, float(s_all.max()) * 1.4
+
+    fig = _figure(6.8, 5.0)
+    ax, side = fig.subplots(1, 2, width_ratios=(4, 1.25))
+    _modulation_axes(ax, t_max, s_max)
+    if others:
+        ax.scatter(np.concatenate([o[0] for o in others]), np.concatenate([o[1] for o in others]),
+                   s=5, color="0.65", alpha=0.6, linewidths=0,
+                   label=f"final, other {len(others)} run(s)")
+    if grid is not None:
+        gt, gw = _signed(grid)
+        ax.scatter(gt, gw, s=16, marker="x", color="k", alpha=0.5, linewidths=0.8,
+                   label="cortical grid")
+    for k in range(at.size):
+        ax.annotate("", xy=(bt[k], bw[k]), xytext=(at[k], aw[k]),
+                    arrowprops={"arrowstyle": "->", "color": "0.35", "linewidth": 0.7,
+                                "shrinkA": 2, "shrinkB": 2})
+    ax.scatter(at, aw, s=16, facecolors="none", edgecolors="0.35", label="init")
+    for sign, color, label in DIRECTION_STYLE:
         sel = b["direction"] == sign
         if sel.any():
-            ax.scatter(bt[sel], bsp[sel], s=14, color=color, label=label)
-    if grid is not None:
-        ax.scatter(grid["temporal_hz"], grid["spectral_cyc_per_oct"], s=18, marker="x",
-                   color="k", alpha=0.6, label="cortical grid")
+            ax.scatter(bt[sel], bw[sel], s=16, color=color, label=f"final, {label}", zorder=6)
+    if planted:
+        pt = np.array([p["temporal_hz"] for p in planted])
+        ps = np.array([p["spectral_cyc_per_oct"] for p in planted])
+        pd = np.array([p["direction"] for p in planted])
+        # a no-sweep pattern holds both directions: draw it on both sides
+        both = (pd == 0) & (ps > 0)
+        xs = np.concatenate([pt, pt[both]])
+        ys = np.concatenate([np.where(pd < 0, -ps, ps), -ps[both]])
+        ax.scatter(xs, ys, s=70, marker="*", color="gold", edgecolors="k", linewidths=0.5,
+                   zorder=5, label="planted evidence")
+        for p, x, y in zip(planted, pt, np.where(pd < 0, -ps, ps)):
+            ax.annotate(p["class"], (x, y), xytext=(3, 3), textcoords="offset points",
+                        fontsize=5, color="0.2")
+    ax.axvline(nyquist, color="0.5", linestyle=":", linewidth=0.8)
     ax.set_xlabel("temporal modulation (Hz)")
-    ax.set_ylabel("spectral modulation (cycles/octave)")
-    ax.set_xlim(left=0)
-    ax.set_ylim(bottom=0)
-    ax.legend(loc="upper right", frameon=False)
-    ax.grid(alpha=0.3)
-    tbins = np.linspace(0, max(at.max(), bt.max()) * 1.02 + 1e-9, 21)
-    sbins = np.linspace(0, max(asp.max(), bsp.max()) * 1.02 + 1e-9, 21)
-    top.hist(at, bins=tbins, histtype="step", color="0.45")
-    top.hist(bt, bins=tbins, alpha=0.6, color="tab:purple")
-    right.hist(asp, bins=sbins, orientation="horizontal", histtype="step", color="0.45")
-    right.hist(bsp, bins=sbins, orientation="horizontal", alpha=0.6, color="tab:purple")
-    top.tick_params(labelbottom=False)
-    right.tick_params(labelleft=False)
-    top.set_ylabel("filters")
-    right.set_xlabel("filters")
-    corner = fig.add_subplot(gs[0, 1])
-    corner.set_axis_off()
-    corner.text(0.0, 0.5, f"of {mv.n} filters,\nmoved higher / lower:\n"
-                f"temporal {mv.temporal_up} / {mv.temporal_down}\n"
-                f"spectral {mv.spectral_up} / {mv.spectral_down}", va="center", fontsize=7)
-    fold = "" if run.fold is None else f", fold {run.fold}"
-    fig.suptitle(f"{run.dataset}: {run.system} filters, init (hollow) → final (filled)\n"
-                 f"seed {run.seed}{fold}{data_label([run])}")
+    ax.set_ylabel("spectral modulation (cycles/octave)\n↑ upward sweeps, ↓ downward sweeps")
+    bpo = float(run.gabor["mel_bins_per_octave"])
+    sec = ax.secondary_yaxis("right", functions=(lambda y: y / bpo, lambda y: y * bpo))
+    sec.set_ylabel("cycles per mel band (exact)", fontsize=7)
+    sec.tick_params(labelsize=6)
+    ax.legend(loc="lower left", frameon=False, fontsize=6, bbox_to_anchor=(1.12, 0.0))
+
+    side.set_axis_off()
+    mv: Moves = moves(run)
+    text = [f"seed {run.seed}" + ("" if run.fold is None else f", fold {run.fold}") + ":",
+            f"of {mv.n} filters, moved", "higher / lower",
+            f"temporal {mv.temporal_up} / {mv.temporal_down}",
+            f"spectral {mv.spectral_up} / {mv.spectral_down}"]
+    if planted:
+        rec = analysis.run_recovery(run)
+        text += ["", "recovery (this run):", f"{rec.recovery:+.3f} log2 units",
+                 f"distance {rec.d_init.mean():.2f} → {rec.d_final.mean():.2f}"]
+    text += ["", f"cyc/oct = cyc/band × {bpo:.3g}", "(exact above 1 kHz)"]
+    if axis is not None and axis.bins_per_octave_500hz is not None:
+        text += [f"at 500 Hz: × {axis.bins_per_octave_500hz:.3g}",
+                 f"({axis.bins_per_octave_500hz / bpo:.2f} of the value used)"]
+    side.text(0.0, 1.0, "\n".join(text), va="top", fontsize=6.5, transform=side.transAxes)
+    fig.suptitle(f"{run.dataset}: {run.system} filters in modulation space{data_label(group)}\n"
+                 f"arrows: init → final of one run; dotted: temporal Nyquist ({nyquist:.0f} Hz)")
     return save(fig, base)
 
 
 @_styled
-def task_similarity(base: Path, names: list[str], dist: np.ndarray, runs: list[Run]) -> list[Path]:
-    """Distance matrix and average-linkage dendrogram of datasets' learned filters."""
+def task_similarity(base: Path, sim: "analysis.Similarity", runs: list[Run]) -> list[Path]:
+    """What learning changed per task: distance matrix with Holm p-values, dendrogram,
+    and learned vs initial distance per pair (the units confound)."""
+    names = sim.names
     if len(names) < 2:
         return []
-    fig = _figure(8.0, 3.6)
-    ax, den = fig.subplots(1, 2, width_ratios=(1, 1.2))
+    k = len(names)
+    fig = _figure(11.0, 4.0)
+    ax, den, sc = fig.subplots(1, 3, width_ratios=(1.1, 1.1, 1.0))
+    dist = sim.change
     im = ax.imshow(dist, cmap="viridis")
-    ax.set_xticks(range(len(names)), names, rotation=40, ha="right")
-    ax.set_yticks(range(len(names)), names)
-    for i in range(len(names)):
-        for j in range(len(names)):
-            ax.text(j, i, f"{dist[i, j]:.2f}", ha="center", va="center", fontsize=6,
-                    color="w" if dist[i, j] < dist.max() / 2 else "k")
-    fig.colorbar(im, ax=ax, shrink=0.8, label="energy distance")
+    ax.set_xticks(range(k), names, rotation=40, ha="right")
+    ax.set_yticks(range(k), names)
+    top = float(dist.max()) or 1.0
+    for i in range(k):
+        for j in range(k):
+            label = f"{dist[i, j]:.2f}" if i == j else f"{dist[i, j]:.2f}\np={sim.p_holm[i, j]:.2g}"
+            ax.text(j, i, label, ha="center", va="center", fontsize=5.5,
+                    color="w" if dist[i, j] < top / 2 else "k")
+    fig.colorbar(im, ax=ax, shrink=0.8, label="energy distance of the change")
+    ax.set_title("change (final − init), Holm p", fontsize=8)
     hierarchy.dendrogram(hierarchy.linkage(squareform(dist, checks=False), method="average"),
                          labels=names, ax=den, color_threshold=0, above_threshold_color="k",
                          leaf_rotation=40, leaf_font_size=7)
-    den.set_ylabel("energy distance (average linkage)")
-    fig.suptitle("Distance between tasks' learned filters in modulation space"
-                 + data_label(runs) + "\nenergy distance on (log2(1 + Hz), log2(1 + cyc/oct)), "
-                 "final filters pooled over seeds and folds")
+    den.set_ylabel("energy distance of the change (average linkage)")
+    fin = np.array([p.final_distance for p in sim.pairs])
+    ini = np.array([p.init_distance for p in sim.pairs])
+    lim = float(max(fin.max(), ini.max(), 1e-3)) * 1.1
+    sc.plot([0, lim], [0, lim], color="0.6", linewidth=0.8, linestyle="--")
+    sig = np.array([p.p_holm < analysis.ALPHA for p in sim.pairs])
+    sc.scatter(ini[~sig], fin[~sig], s=18, color="0.4", label="not distinguishable")
+    if sig.any():
+        sc.scatter(ini[sig], fin[sig], s=18, color="tab:red", label="Holm p < 0.05")
+    if len(sim.pairs) <= 6:     # beyond that the labels only cover each other
+        for p, x, y in zip(sim.pairs, ini, fin):
+            sc.annotate(f"{p.a}–{p.b}", (x, y), xytext=(2, 2), textcoords="offset points", fontsize=5)
+    sc.set_xlim(0, lim)
+    sc.set_ylim(0, lim)
+    sc.set_xlabel("distance between initial filters")
+    sc.set_ylabel("distance between learned filters")
+    sc.set_title("on the diagonal: the initialisation\nand units explain the learned distance",
+                 fontsize=8)
+    sc.legend(frameon=False, fontsize=6, loc="lower right")
+    sc.grid(alpha=0.3)
+    verdict = analysis.similarity_verdict(sim)
+    fig.suptitle("Task similarity of the learnable filters" + data_label(runs) + "\n"
+                 + _wrap(verdict, 150))
     return save(fig, base)
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
 
 
 @_styled

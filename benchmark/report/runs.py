@@ -19,6 +19,7 @@ log = logging.getLogger("benchmark.report")
 SCHEMA_VERSION = 1
 MISSING_MARKER = "MISSING.json"
 GABOR_KEYS = ("sigma_t", "sigma_f", "frequency", "orientation")
+GRIDS = ("centered", "reference")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,10 @@ class Run:
     gabor: dict[str, Any] | None
     provenance: dict[str, Any]
     config: dict[str, Any] = field(default_factory=dict)
+    features: dict[str, Any] = field(default_factory=dict)
+    # Synthetic twins only: the modulations the generator planted per class, as
+    # [{"temporal_hz", "spectral_cyc_per_oct", "direction", "class", "what"}, ...].
+    planted: tuple[dict[str, Any], ...] | None = None
 
     @property
     def key(self) -> tuple[int, int]:
@@ -86,7 +91,44 @@ def _gabor(g: Any) -> dict[str, Any] | None:
     if not (isinstance(ks, list) and len(ks) == 2 and all(isinstance(v, int) and v > 0 for v in ks)):
         raise ValueError("gabor.kernel_size is not [K_t, K_f]")
     out["learnable"] = bool(g.get("learnable", False))
+    # Optional (newer runs): the mel axis, for the local bands-per-octave range.
+    n_mels = g.get("n_mels")
+    if n_mels is not None and (not isinstance(n_mels, int) or isinstance(n_mels, bool) or n_mels < 1):
+        raise ValueError("gabor.n_mels is not a positive integer")
+    for k in ("fmin", "fmax"):
+        if g.get(k) is not None and (not _finite(g[k]) or g[k] < 0):
+            raise ValueError(f"gabor.{k} is not a non-negative number")
+    if g.get("fmin") is not None and g.get("fmax") is not None and g["fmax"] <= g["fmin"]:
+        raise ValueError("gabor.fmax is not above gabor.fmin")
+    if g.get("grid") is not None and g["grid"] not in GRIDS:
+        raise ValueError(f"gabor.grid is {g['grid']!r}, expected one of {', '.join(GRIDS)}")
     return out
+
+
+def _planted(p: Any) -> tuple[dict[str, Any], ...] | None:
+    """Flatten a twin's planted-modulation block into evidence points, or raise ValueError."""
+    if p is None:
+        return None
+    if not isinstance(p, dict) or not isinstance(p.get("classes"), dict):
+        raise ValueError("'planted' is not an object with a 'classes' object")
+    points = []
+    for label in sorted(p["classes"]):
+        entries = p["classes"][label]
+        if not isinstance(entries, list):
+            raise ValueError(f"planted.classes[{label!r}] is not a list")
+        for e in entries:
+            if not isinstance(e, dict):
+                raise ValueError(f"planted.classes[{label!r}] holds a non-object entry")
+            t, s, d = e.get("temporal_hz"), e.get("spectral_cyc_per_oct"), e.get("direction")
+            if not (_finite(t) and _finite(s) and t >= 0 and s >= 0):
+                raise ValueError(f"planted.classes[{label!r}]: temporal_hz and "
+                                 "spectral_cyc_per_oct must be non-negative numbers")
+            if d not in (-1, 0, 1) or isinstance(d, bool):
+                raise ValueError(f"planted.classes[{label!r}]: direction must be 1, -1 or 0")
+            points.append({"class": str(label), "temporal_hz": float(t),
+                           "spectral_cyc_per_oct": float(s), "direction": int(d),
+                           "what": str(e.get("what", ""))})
+    return tuple(points) if points else None
 
 
 def parse_run(obj: Any, rel: Path) -> Run:
@@ -143,6 +185,8 @@ def parse_run(obj: Any, rel: Path) -> Run:
         frontend_trainable=count("frontend_trainable"), total_trainable=count("total_trainable"),
         gabor=_gabor(obj.get("gabor")), provenance=prov,
         config=obj.get("config") if isinstance(obj.get("config"), dict) else {},
+        features=obj.get("features") if isinstance(obj.get("features"), dict) else {},
+        planted=_planted(obj.get("planted")),
     )
 
 

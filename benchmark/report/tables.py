@@ -10,10 +10,11 @@ import csv
 import io
 from collections import defaultdict
 
-import numpy as np
 
-from benchmark.report.analysis import (MIN_PAIRS, REFERENCE, Cell, Paired, metric_label,
-                                       direction_of, system_order, table_columns)
+from benchmark.report.analysis import (ALPHA, MIN_PAIRS, REFERENCE, SPECTRAL_REF_CYC_PER_OCT,
+                                       TEMPORAL_REF_HZ, AxisUnits, Cell, Paired, Recovery,
+                                       Similarity, metric_label, direction_of, system_order,
+                                       table_columns)
 from benchmark.report.runs import RunSet
 
 ARROW = {"max": "↑", "min": "↓"}
@@ -147,7 +148,8 @@ def _header(d: str, m: str, rs: RunSet) -> str:
     return f"{d} {metric_label(m)} (%) {ARROW[direction]}"
 
 
-def main_markdown(rs: RunSet, cells: list[Cell]) -> str:
+def main_markdown(rs: RunSet, cells: list[Cell], appendix: str = "") -> str:
+    """The main table; ``appendix`` (Markdown) follows the footer, e.g. the drift table."""
     rows, cols, body = _grid(rs, cells)
     lines = ["# Main results", "",
              "| system | " + " | ".join(_header(d, m, rs) for d, m in cols) + " |",
@@ -160,7 +162,8 @@ def main_markdown(rs: RunSet, cells: list[Cell]) -> str:
         lines.append(f"| {s} | " + " | ".join(texts) + " |")
     lines.append("")
     lines += [f"- {n}" for n in _notes(rs)]
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    return text + "\n" + appendix if appendix else text
 
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
@@ -256,7 +259,117 @@ def drift_csv(drifts: dict[tuple[str, str], tuple[int, int, dict[str, float]]]) 
     return _csv(rows)
 
 
-def distance_csv(names: list[str], dist: np.ndarray) -> str:
-    rows: list[list] = [["dataset", *names]]
-    rows += [[a, *(fmt(float(x)) for x in dist[i])] for i, a in enumerate(names)]
+DRIFT_LABELS = {"sigma_t": "σ_t", "sigma_f": "σ_f", "frequency": "F", "orientation": "γ"}
+
+
+def drift_markdown(drifts: dict[tuple[str, str], tuple[int, int, dict[str, float]]],
+                   shifts: dict[tuple[str, str], float], *, heading: str = "#") -> str:
+    """Per dataset (and learnable system): median drift of each parameter, in percent."""
+    lines = [f"{heading} Did the learnable filters move? Median change from initialisation", ""]
+    if not drifts:
+        lines.append("No run with trained Gabor parameters.")
+        return "\n".join(lines) + "\n"
+    params = list(next(iter(drifts.values()))[2])
+    lines += ["| dataset | system | runs | filters | "
+              + " | ".join(f"{DRIFT_LABELS.get(p, p)} (%)" for p in params)
+              + " | shift (log2 units) |",
+              "|---|---|---:|---:|" + "---:|" * len(params) + "---:|"]
+    for (d, s), (n_runs, n_filters, values) in drifts.items():
+        lines.append(f"| {d} | {s} | {n_runs} | {n_filters} | "
+                     + " | ".join(f"{100 * values[p]:.1f}" for p in params)
+                     + f" | {shifts[(d, s)]:.3f} |")
+    lines += ["",
+              "- Median over all filters of all runs. σ_t, σ_f, F: |final − init| / |init|; "
+              "γ (orientation): |final − init| wrapped to [−π, π], over π.",
+              "- Shift: median distance each filter moved in log-modulation space "
+              f"(log2(1 + Hz / {TEMPORAL_REF_HZ:g}), ± log2(1 + cyc/oct / "
+              f"{SPECTRAL_REF_CYC_PER_OCT:g})); 1.0 is a doubling of a modulation."]
+    return "\n".join(lines) + "\n"
+
+
+def _ci(ci: tuple[float, float] | None) -> tuple[str, str]:
+    return ("", "") if ci is None else (fmt(ci[0]), fmt(ci[1]))
+
+
+RECOVERY_COLUMNS = ["dataset", "system", "learnable", "n_runs", "n_filters", "n_evidence",
+                    "mean_d_init", "mean_d_final", "recovery", "recovery_ci95_low",
+                    "recovery_ci95_high", "closed_fraction", "coverage_gain",
+                    "coverage_ci95_low", "coverage_ci95_high", "data_source"]
+
+
+def recovery_csv(rows: list[Recovery]) -> str:
+    out: list[list] = [RECOVERY_COLUMNS]
+    for r in rows:
+        out.append([r.dataset, r.system, str(r.learnable).lower(), r.n_runs, r.n_filters,
+                    r.n_evidence, fmt(r.d_init), fmt(r.d_final), fmt(r.recovery),
+                    *_ci(r.recovery_ci95), fmt(r.closed_fraction), fmt(r.coverage_gain),
+                    *_ci(r.coverage_ci95), r.data_source])
+    return _csv(out)
+
+
+def _interval(x: float, ci: tuple[float, float] | None) -> str:
+    return f"{x:+.3f}" + ("" if ci is None else f" [{ci[0]:+.3f}, {ci[1]:+.3f}]")
+
+
+def recovery_markdown(rows: list[Recovery]) -> str:
+    lines = ["# Recovery of the planted modulations", ""]
+    if not rows:
+        lines.append("No Gabor run carries planted modulations (only synthetic twins do): "
+                     "nothing to score.")
+        return "\n".join(lines) + "\n"
+    lines += ["| dataset | system | runs | evidence points | distance at init | at end | "
+              "recovery [95 % CI] | closed | coverage gain [95 % CI] |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        closed = "" if r.closed_fraction is None else f"{100 * r.closed_fraction:.1f} %"
+        name = r.system if r.learnable else f"{r.system} (frozen)"
+        lines.append(f"| {r.dataset} | {name} | {r.n_runs} | {r.n_evidence} | {r.d_init:.3f} | "
+                     f"{r.d_final:.3f} | {_interval(r.recovery, r.recovery_ci95)} | {closed} | "
+                     f"{_interval(r.coverage_gain, r.coverage_ci95)} |")
+    lines += [
+        "",
+        "- Space: u = log2(1 + temporal Hz / 1 Hz), w = ± log2(1 + spectral cyc/oct / 0.1), "
+        "signed by sweep direction (+ upward, − downward); a filter p and −p are the same "
+        "filter, so distance = min(|p − q|, |p + q|). An evidence point with direction 0 "
+        "matches either sign. One unit is a doubling of a modulation.",
+        "- Distance at init / at end: per filter, the distance to the nearest planted "
+        "evidence point (any class); mean over filters, then over runs.",
+        "- Recovery: per run, mean over filters of (distance at init − distance at end); "
+        "mean over runs (seeds × folds) with a 95 % percentile-bootstrap interval over "
+        "runs. > 0: the filters ended nearer the planted modulations than they started. "
+        "Frozen systems end where they start, so their recovery is 0: the floor.",
+        "- Closed: recovery / distance at init. Coverage gain: per run, mean over evidence "
+        "points of how much nearer the nearest filter got (does some filter reach each "
+        "planted modulation?).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+SIMILARITY_COLUMNS = ["dataset_a", "dataset_b", "n_runs_a", "n_runs_b", "distance",
+                      "init_distance", "change_distance", "p_value", "p_holm",
+                      "distinguishable", "relabellings", "exact", "min_attainable_p"]
+
+
+def similarity_csv(sim: Similarity) -> str:
+    rows: list[list] = [SIMILARITY_COLUMNS]
+    for p in sim.pairs:
+        rows.append([p.a, p.b, p.n_runs_a, p.n_runs_b, fmt(p.final_distance),
+                     fmt(p.init_distance), fmt(p.change_distance), fmt(p.p_value),
+                     fmt(p.p_holm), str(p.p_holm < ALPHA).lower(), p.relabellings,
+                     str(p.exact).lower(), fmt(p.min_p)])
     return _csv(rows)
+
+
+UNITS_COLUMNS = ["dataset", "frame_rate_hz", "temporal_nyquist_hz", "mel_bins_per_octave",
+                 "n_mels", "fmin_hz", "fmax_hz", "bands_below_1khz",
+                 "bins_per_octave_lowest_band", "bins_per_octave_at_500hz"]
+
+
+def units_csv(rows: list[AxisUnits]) -> str:
+    out: list[list] = [UNITS_COLUMNS]
+    for u in rows:
+        out.append([u.dataset, fmt(u.frame_rate_hz), fmt(u.frame_rate_hz / 2), fmt(u.bins_per_octave),
+                    "" if u.n_mels is None else u.n_mels, fmt(u.fmin), fmt(u.fmax),
+                    "" if u.bands_below_1khz is None else u.bands_below_1khz,
+                    fmt(u.bins_per_octave_lowest), fmt(u.bins_per_octave_500hz)])
+    return _csv(out)
