@@ -116,7 +116,7 @@ def run_obj(dataset: str, system: str, seed: int, fold, score: float, rng) -> di
     epochs = 4
     val = np.clip(score - 0.1 + 0.1 * np.arange(1, epochs + 1) / epochs + rng.normal(0, 0.01, epochs), 0, 1)
     return {
-        "schema_version": 1, "dataset": dataset, "task": task, "system": system,
+        "schema_version": 2, "dataset": dataset, "task": task, "system": system,
         "seed": seed, "fold": fold, "profile": "ci", "data_source": "twin",
         "config_hash": "abc", "config": {"epochs": epochs},
         "metrics": metrics,
@@ -135,8 +135,8 @@ def run_obj(dataset: str, system: str, seed: int, fold, score: float, rng) -> di
                        "keras_backend": "tensorflow", "data_checksum": "x", "data_root": "/d",
                        "twin": {"size": "tiny", "seed": 0}, "skipped_inputs": 0,
                        "created_utc": f"2026-01-0{seed + 1}T00:00:00Z"},
-        "model_path": None,
-        **({"planted": PLANTED[dataset]} if dataset in PLANTED else {}),
+        "model_path": None, "run": {"resumed_from_epoch": None},
+        "planted": PLANTED.get(dataset),
     }
 
 
@@ -156,7 +156,7 @@ def write_fixture_runs(root: Path) -> Path:
                                run_obj(dataset, system, seed, fold, score, rng))
     write_json(runs / "voxceleb1" / "MISSING.json",
                {"dataset": "voxceleb1", "reason": "manual download required (credentials)"})
-    (runs / "urbansound8k" / "mel" / "seed9.json").write_text('{"schema_version": 1, "data', "utf-8")
+    (runs / "urbansound8k" / "mel" / "seed9.json").write_text('{"schema_version": 2, "data', "utf-8")
     # Valid JSON, wrong content: a metric is NaN-free but the direction is absent.
     bad = run_obj("ami", "mel", 7, None, 0.3, rng)
     del bad["metric_directions"]["detection_error_rate"]
@@ -172,10 +172,16 @@ def gabor_run(dataset: str, seed: int, init: dict, final: dict, *, frame_rate: f
     """One parsed run with the given Gabor parameters, for analysis tests."""
     from benchmark.report.runs import parse_run
 
-    obj = {"schema_version": 1, "dataset": dataset, "system": system, "seed": seed, "fold": None,
-           "profile": "ci", "data_source": "twin", "metrics": {"accuracy": 0.5},
-           "metric_directions": {"accuracy": "max"}, "main_metric": "accuracy",
-           "gabor": gabor_block(init, final, frame_rate, learnable)}
-    if planted is not None:
-        obj["planted"] = planted
+    obj = minimal_obj(dataset, system, seed) | {
+        "gabor": gabor_block(init, final, frame_rate, learnable), "planted": planted}
     return parse_run(obj, Path(dataset) / system / f"seed{seed}.json")
+
+
+def minimal_obj(dataset: str, system: str, seed: int) -> dict:
+    """The smallest valid run file: every field of the schema, most of them empty."""
+    return {"schema_version": 2, "dataset": dataset, "task": "t", "system": system, "seed": seed,
+            "fold": None, "profile": "ci", "data_source": "twin", "config_hash": "abc",
+            "config": {}, "run": {}, "metrics": {"accuracy": 0.5},
+            "metric_directions": {"accuracy": "max"}, "main_metric": "accuracy", "history": {},
+            "params": {}, "gabor": None, "planted": None, "features": {}, "wall_time_s": 0.0,
+            "provenance": {}, "model_path": None}

@@ -18,7 +18,7 @@ import pytest
 from benchmark import units
 from benchmark.report import analysis, build_report
 from benchmark.report.runs import load_runs, parse_run
-from _report_fixtures import (BINS_PER_OCT, PLANTED, gabor_run, on_points, planted_points,
+from _report_fixtures import (BINS_PER_OCT, PLANTED, gabor_run, minimal_obj, on_points, planted_points,
                               random_init, write_fixture_runs)
 
 TABLES = ["summary.csv", "tables/main.md", "tables/main.tex", "tables/paired.md",
@@ -296,9 +296,7 @@ def test_optional_mel_axis_fields_are_validated():
     init = random_init(np.random.default_rng(0))
     run = gabor_run("ami", 0, init, init)
     assert run.gabor["grid"] == "centered" and run.gabor["n_mels"] == 64
-    obj = {"schema_version": 1, "dataset": "ami", "system": "learnable_gabor", "seed": 0,
-           "fold": None, "data_source": "twin", "metrics": {"accuracy": 0.5},
-           "metric_directions": {"accuracy": "max"}, "main_metric": "accuracy"}
+    obj = minimal_obj("ami", "learnable_gabor", 0)
     for bad, why in ((("grid", "diagonal"), "grid"), (("n_mels", 0), "n_mels"),
                      (("fmax", -1.0), "fmax")):
         with pytest.raises(ValueError, match=why):

@@ -16,7 +16,7 @@ from typing import Any
 
 log = logging.getLogger("benchmark.report")
 
-SCHEMA_VERSION = 1
+from benchmark.results import SCHEMA_VERSION, RunRecord  # the one run-file schema
 MISSING_MARKER = "MISSING.json"
 GABOR_KEYS = ("sigma_t", "sigma_f", "frequency", "orientation")
 GRIDS = ("centered", "reference")
@@ -46,6 +46,7 @@ class Run:
     # Synthetic twins only: the modulations the generator planted per class, as
     # [{"temporal_hz", "spectral_cyc_per_oct", "direction", "class", "what"}, ...].
     planted: tuple[dict[str, Any], ...] | None = None
+    resumed_from_epoch: int | None = None  # trained in two parts (a checkpoint resumed)
 
     @property
     def key(self) -> tuple[int, int]:
@@ -137,6 +138,7 @@ def parse_run(obj: Any, rel: Path) -> Run:
         raise ValueError("not a JSON object")
     if obj.get("schema_version") != SCHEMA_VERSION:
         raise ValueError(f"schema_version is {obj.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+    RunRecord.from_json(obj)  # every field the training writes is there
     for k in ("dataset", "system", "main_metric"):
         if not isinstance(obj.get(k), str) or not obj[k]:
             raise ValueError(f"'{k}' is missing or not a string")
@@ -187,7 +189,13 @@ def parse_run(obj: Any, rel: Path) -> Run:
         config=obj.get("config") if isinstance(obj.get("config"), dict) else {},
         features=obj.get("features") if isinstance(obj.get("features"), dict) else {},
         planted=_planted(obj.get("planted")),
+        resumed_from_epoch=_resumed(obj.get("run")),
     )
+
+
+def _resumed(run: Any) -> int | None:
+    v = run.get("resumed_from_epoch") if isinstance(run, dict) else None
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
 def load_runs(runs_dir: Path) -> RunSet:

@@ -131,6 +131,12 @@ def _notes(rs: RunSet) -> list[str]:
     dirty = any(r.provenance.get("git_dirty") for r in rs.runs)
     notes.append("Code: git commit " + (", ".join(commits) if commits else "unknown")
                  + (" (with uncommitted changes in some runs)." if dirty else "."))
+    resumed = [r for r in rs.runs if r.resumed_from_epoch is not None]
+    if resumed:
+        notes.append(f"Resumed: {len(resumed)} run(s) continued from a checkpoint ("
+                     + ", ".join(f"{r.path.with_suffix('')} after epoch {r.resumed_from_epoch}"
+                                 for r in resumed)
+                     + "); from there their losses can differ from an uninterrupted run's.")
     for d, why in rs.missing.items():
         if d not in {r.dataset for r in rs.runs}:
             notes.append(f"{d}: dataset missing: {why}")
