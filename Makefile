@@ -4,13 +4,17 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 1
+# make demo trains into this fresh folder, then compares it with the committed results/.
+DEMO_OUT ?= demo-out
 export KERAS_BACKEND ?= tensorflow
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help venv test demo reproduce download report bench clean clean-data
+.PHONY: help venv test demo demo-reference reproduce download report bench clean clean-data
 
 help:
-	@echo "make demo       run the whole benchmark on the synthetic twins (CPU, minutes)"
+	@echo "make demo       run the whole benchmark on the synthetic twins into $(DEMO_OUT)/ (CPU,"
+	@echo "                minutes) and compare it with the committed results/"
+	@echo "make demo-reference  the same demo, written into results/ (refreshes the reference)"
 	@echo "make test       run the test suite (offline)"
 	@echo "make reproduce  download what can be downloaded and run the paper profile (GPU)"
 	@echo "make download   fetch every dataset that can be fetched"
@@ -33,8 +37,16 @@ venv: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# Always computes: a fresh folder, so no committed run file is mistaken for a finished cell.
 demo: $(STAMP)
-	$(PY) -m benchmark.cli reproduce --profile demo --jobs $(JOBS)
+	rm -rf $(DEMO_OUT)
+	$(PY) -m benchmark.cli reproduce --profile demo --jobs $(JOBS) --out $(DEMO_OUT)
+	$(PY) -m benchmark.cli transfer --runs $(DEMO_OUT)/runs --out $(DEMO_OUT)
+	$(PY) -m benchmark.cli compare $(DEMO_OUT) results
+
+demo-reference: $(STAMP)
+	$(PY) -m benchmark.cli reproduce --profile demo --jobs $(JOBS) --out results
+	$(PY) -m benchmark.cli transfer --runs results/runs --out results
 
 # A dataset that fails to download is reported and left out; the grid marks it missing.
 reproduce: $(STAMP)

@@ -97,6 +97,12 @@ def _build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--runs", default=None, help="folder of run JSONs (default: results/runs)")
     sp.add_argument("--out", default=None, help="output folder (default: results/)")
 
+    sp = cmd("compare", "benchmark.report.compare:cli_compare",
+             "check that a fresh results folder reproduces a reference one (metrics per cell)")
+    sp.add_argument("new", help="the fresh results folder (e.g. demo-out)")
+    sp.add_argument("reference", help="the reference results folder (e.g. results)")
+    sp.add_argument("--strict", action="store_true", help="exit status 1 when they differ")
+
     sp = cmd("bench", "benchmark.bench:cli_bench", "time the layer and the input pipeline")
     sp.add_argument("--quick", action="store_true", help="fewer repeats and a smaller sweep")
     sp.add_argument("--out", default=None, help="output folder (default: results/bench)")
