@@ -219,3 +219,38 @@ def write_wav(path: Path, x: np.ndarray, sr: int, subtype: str = "PCM_16") -> No
 def write_lines(path: Path, lines) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+
+
+# --- the planted truth ------------------------------------------------------------
+
+PLANTED = "PLANTED_MODULATIONS.json"
+
+
+def modulation(temporal_hz: float, spectral_cyc_per_oct: float, direction: int, what: str) -> dict:
+    """One planted modulation: rate (Hz), scale (cycles/octave), sweep direction, and what it is.
+
+    direction: 1 for an upward sweep, -1 downward, 0 for none.
+    """
+    if direction not in (-1, 0, 1):
+        raise ValueError(f"direction must be -1, 0 or 1, not {direction!r}")
+    return {"temporal_hz": round(float(abs(temporal_hz)), 3),
+            "spectral_cyc_per_oct": round(float(abs(spectral_cyc_per_oct)), 3),
+            "direction": int(direction), "what": what}
+
+
+def sweep(octaves_per_s: float, what: str) -> dict:
+    """A sweep at ``octaves_per_s`` as the (temporal, spectral) pair a Gabor filter would match.
+
+    A straight line in (time, log-frequency) with slope r oct/s is what a
+    filter of rate w Hz and scale W cyc/oct with w / W = r responds to best; we
+    quote it at 1 cycle/octave, i.e. temporal rate = |r| Hz.
+    """
+    return modulation(abs(octaves_per_s), 1.0, int(np.sign(octaves_per_s)), what)
+
+
+def write_planted(root: Path, dataset: str, note: str, classes: dict) -> None:
+    """Write ``PLANTED_MODULATIONS.json``: for every class, the modulations that carry its evidence."""
+    from benchmark.io import write_json
+
+    write_json(Path(root) / PLANTED, {"dataset": dataset, "note": note,
+                                      "classes": {str(k): list(v) for k, v in classes.items()}})
