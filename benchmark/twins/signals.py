@@ -248,6 +248,16 @@ def sweep(octaves_per_s: float, what: str) -> dict:
     return modulation(abs(octaves_per_s), 1.0, int(np.sign(octaves_per_s)), what)
 
 
+def average_planted(per_clip: list[list[dict]]) -> list[dict]:
+    """Mean of each listed modulation over a class's clips (their lists align by construction)."""
+    out = []
+    for entries in zip(*per_clip):
+        out.append(modulation(np.mean([e["temporal_hz"] for e in entries]),
+                                np.mean([e["spectral_cyc_per_oct"] for e in entries]),
+                                entries[0]["direction"], entries[0]["what"]))
+    return out
+
+
 def write_planted(root: Path, dataset: str, note: str, classes: dict) -> None:
     """Write ``PLANTED_MODULATIONS.json``: for every class, the modulations that carry its evidence."""
     from benchmark.io import write_json

@@ -160,16 +160,6 @@ def planted(call_type: str, parts, f0: float) -> list[dict]:
     raise ValueError(f"unknown call type {call_type!r}")
 
 
-def average_planted(per_clip: list[list[dict]]) -> list[dict]:
-    """Mean of each listed modulation over a class's clips (their lists align by construction)."""
-    out = []
-    for entries in zip(*per_clip):
-        out.append(S.modulation(np.mean([e["temporal_hz"] for e in entries]),
-                                np.mean([e["spectral_cyc_per_oct"] for e in entries]),
-                                entries[0]["direction"], entries[0]["what"]))
-    return out
-
-
 def write(root: Path, size: str, seed: int, track) -> None:
     cfg = SIZES[size]
     brng = S.rng_for(seed, "zebra_finch", "birds")
@@ -199,4 +189,4 @@ def write(root: Path, size: str, seed: int, track) -> None:
         S.write_wav(path, np.stack([x, right], axis=1), SR, "PCM_16")
     S.write_planted(root, "zebra_finch", "call types differ in FM sweep direction and slope, element "
                     "duration, repetition and vibrato rate; harmonic spacing follows the bird, not the type",
-                    {t: average_planted(v) for t, v in per_clip.items()})
+                    {t: S.average_planted(v) for t, v in per_clip.items()})
