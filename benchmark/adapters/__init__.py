@@ -55,4 +55,4 @@ def read_dataset(name: str, root: str | Path, **options) -> AdapterOutput:
 
 
 # Importing the package registers every adapter.
-from benchmark.adapters import ami, chime5, esc50, urbansound8k, voxceleb1, zebra_finch  # noqa: E402,F401
+from benchmark.adapters import ami, chime5, esc50, musan, urbansound8k, voxceleb1, zebra_finch  # noqa: E402,F401
