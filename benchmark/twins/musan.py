@@ -72,9 +72,9 @@ def music(n: int, rng: np.random.Generator, log: list) -> np.ndarray:
     rate = rng.uniform(1.5, 6.0)  # notes per second
     onsets = np.arange(rng.uniform(0, 1 / rate), n / SR, 1 / rate)
     steps = rng.choice([0, 2, 4, 5, 7, 9, 11, 12], len(onsets)) / 12.0
-    hold = np.repeat(steps, int(np.ceil(SR / rate)))
-    lead = int(rng.uniform(0, 1 / rate) * SR)
-    semis = np.concatenate([np.full(lead, steps[0]), hold])[:n]
+    # Each note holds its pitch from its onset to the next one.
+    note = np.floor((S.times(n, SR) - onsets[0]) * rate).astype(int)
+    semis = steps[np.clip(note, 0, len(onsets) - 1)]
     f0 = S.loguniform(rng, 130, 520)
     y = S.harmonic(f0 * 2.0 ** semis, SR, rng, rng.uniform(0.8, 2.0), fmax=6000)
     if rng.random() < 0.5:  # a fifth above: a chord

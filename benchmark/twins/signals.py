@@ -18,6 +18,8 @@ import soundfile as sf
 from scipy.io import wavfile
 from scipy.signal import fftconvolve
 
+from benchmark.twins import PLANTED
+
 
 def rng_for(seed: int, *keys) -> np.random.Generator:
     """An independent generator for (seed, keys): order of generation never matters."""
@@ -222,9 +224,6 @@ def write_lines(path: Path, lines) -> None:
 
 
 # --- the planted truth ------------------------------------------------------------
-
-PLANTED = "PLANTED_MODULATIONS.json"
-
 
 def modulation(temporal_hz: float, spectral_cyc_per_oct: float, direction: int, what: str) -> dict:
     """One planted modulation: rate (Hz), scale (cycles/octave), sweep direction, and what it is.
