@@ -261,12 +261,13 @@ def _modulation_spectrum(logmel: np.ndarray) -> np.ndarray:
 
 
 def _cv_score(features, labels, groups) -> float:
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import RidgeClassifier
     from sklearn.model_selection import GroupKFold, cross_val_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=3000))
+    # A strongly regularised linear classifier: closed form, so the test stays fast.
+    clf = make_pipeline(StandardScaler(), RidgeClassifier(alpha=100.0))
     return cross_val_score(clf, features, labels, groups=groups, cv=GroupKFold(n_splits=3)).mean()
 
 
