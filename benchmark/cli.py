@@ -14,6 +14,8 @@ import sys
 from benchmark.errors import UserError
 
 DATASET_NAMES = ("ami", "chime5", "voxceleb1", "urbansound8k", "zebra_finch", "esc50")
+# Corpora with a recipe, an adapter and a twin but no task of their own (augmentation noise).
+CORPORA = ("musan",)
 PROFILES = ("ci", "demo", "paper")
 
 
@@ -40,14 +42,14 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="report manual-only datasets instead of stopping on them")
 
     sp = cmd("synth", "benchmark.twins:cli_synth", "write a synthetic twin of a dataset")
-    sp.add_argument("name", choices=DATASET_NAMES)
+    sp.add_argument("name", choices=DATASET_NAMES + CORPORA)
     sp.add_argument("--out", required=True, help="folder to write the twin into")
     sp.add_argument("--size", choices=("tiny", "demo"), default="tiny")
     sp.add_argument("--seed", type=int, default=0)
 
     sp = cmd("prepare", "benchmark.prepare:cli_prepare",
              "check a dataset's audio, build its manifest and skip report")
-    sp.add_argument("name", choices=DATASET_NAMES)
+    sp.add_argument("name", choices=DATASET_NAMES + CORPORA)
     sp.add_argument("--root", default=None,
                     help="dataset folder (default: $GABORBENCH_HOME/data/NAME)")
 
