@@ -316,9 +316,16 @@ def test_bird_calls_need_spectro_temporal_features_in_the_written_files(tmp_path
         loud = np.flatnonzero(m.max(axis=1) > 10 * np.log10(cfg.amin) + 1)
         return loud[-1] if len(loud) else -1
 
+    from sklearn.model_selection import GroupKFold, cross_val_score
+    from sklearn.tree import DecisionTreeClassifier
+
     position = np.array([[sf.info(e.path).frames, last_above_floor(m)] for e, m in zip(out.examples, mels)],
                         dtype=float)
-    assert _cv_score(position, labels, groups) < 2 / len(set(labels)), position[:5]
+    # A tree, since type-dependent lengths need not be linearly separable (on clips of
+    # call length plus margins, it scored 0.29 where chance is 0.09).
+    tree = DecisionTreeClassifier(max_depth=5, random_state=0)
+    score = cross_val_score(tree, position, labels, groups=groups, cv=GroupKFold(n_splits=3)).mean()
+    assert score < 1.5 / len(set(labels)), (score, position[:5])
 
 
 # --- the planted truth --------------------------------------------------------------------

@@ -90,6 +90,8 @@ def conversation(n: int, sr: int, speakers: dict, rng: np.random.Generator, over
         d = np.ceil(len(y) / sr * 100) / 100
         if t + d > duration - 0.3:
             break
+        if d < 0.1:  # nothing audible came out: no reference turn either
+            continue
         stats["syllables"] += syllables
         stats["texts"].append(text)
         stats["seconds"] += len(y) / sr
