@@ -114,7 +114,7 @@ def write(root: Path, size: str, seed: int, track) -> None:
             seconds = sum(len(y) for y in spoken) / SR
             f0 = f0_estimate(np.concatenate(spoken), SR)
             log += [S.modulation(sum(s for _, s in texts) / seconds, 0.0, 0, "syllabic AM rate"),
-                    S.modulation(0.0, 500 * np.log(2) / f0, 0, f"pitch harmonic spacing at 500 Hz (f0 {f0:.0f} Hz)")]
+                    S.modulation(0.0, 500 * np.log(2) / f0, 0, "pitch harmonic spacing at 500 Hz")]
             per_clip.setdefault("speech", []).append(log)
         name = f"{cat}-{src}-{i:04d}.wav"
         S.write_wav(base / cat / src / name, S.normalize(x, S.loguniform(rng, 0.1, 0.9)), SR)

@@ -187,16 +187,20 @@ def sweep(octaves_per_s: float, what: str) -> dict:
     filter of rate w Hz and scale W cyc/oct with w / W = r responds to best; we
     quote it at 1 cycle/octave, i.e. temporal rate = |r| Hz.
     """
-    return modulation(abs(octaves_per_s), 1.0, int(np.sign(octaves_per_s)), what)
+    return modulation(abs(octaves_per_s), 1.0, int(np.sign(octaves_per_s)),
+                      f"{what} (a sweep: temporal Hz = octaves per second at 1 cyc/oct)")
 
 
 def average_planted(per_clip: list[list[dict]]) -> list[dict]:
-    """Mean of each listed modulation over a class's clips (their lists align by construction)."""
+    """Mean of each listed modulation over a class's clips (their lists align by construction).
+
+    The ``what`` texts must not carry per-clip numbers: the first clip's is kept.
+    """
     out = []
     for entries in zip(*per_clip):
         out.append(modulation(np.mean([e["temporal_hz"] for e in entries]),
-                                np.mean([e["spectral_cyc_per_oct"] for e in entries]),
-                                entries[0]["direction"], entries[0]["what"]))
+                              np.mean([e["spectral_cyc_per_oct"] for e in entries]),
+                              entries[0]["direction"], entries[0]["what"]))
     return out
 
 

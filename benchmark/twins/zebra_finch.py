@@ -133,7 +133,7 @@ def planted(call_type: str, parts, f0: float) -> list[dict]:
     spacing = 0.0 if kind == "noise" else harm
     slope = float(shape(np.array(1.0)) - shape(np.array(0.0))) / d
     if call_type in ("Tuck", "Thuk", "Distress"):
-        return [S.sweep(slope, "FM sweep (oct/s at 1 cyc/oct)"),
+        return [S.sweep(slope, "FM sweep"),
                 S.modulation(0.0, harm, 0, "harmonic stack spacing at 3 kHz")]
     if call_type == "Distance":  # 0.35 octave up in d/2, then down
         return [S.sweep(0.7 / d, "arch FM, rising half"), S.sweep(-0.7 / d, "arch FM, falling half"),
