@@ -356,7 +356,8 @@ def _envelope(x: np.ndarray, sr: int):
     """Broadband level (dB) per 5 ms frame of the log-mel, and its frame rate."""
     from benchmark.features import FeatureConfig, compute_logmel
 
-    cfg = FeatureConfig(sample_rate=sr, n_mels=32, win_ms=20.0, hop_ms=5.0, fmin=300.0, fmax=min(6000.0, sr / 2))
+    cfg = FeatureConfig(sample_rate=sr, n_mels=32, win_ms=20.0, hop_ms=5.0, fmin=300.0,
+                        fmax=min(6000.0, sr / 2))
     m = compute_logmel(x, cfg)
     return 10 * np.log10(np.sum(10 ** (m / 10), axis=1) + 1e-10), cfg.frame_rate_hz
 

@@ -96,7 +96,8 @@ def pattern(cls: str, n: int, sr: int, rng: np.random.Generator,
     if cls == "siren":  # slow sinusoidal frequency modulation, steady level
         rate = rng.uniform(0.8, 2.0)
         # 0.4 octave sinusoidal FM: slope peaks at 2*pi*rate*0.4 oct/s, both ways.
-        log += [S.modulation(rate, 0, 0, "FM (siren) rate"), S.sweep(0.8 * np.pi * rate, "rising FM, peak slope"),
+        log += [S.modulation(rate, 0, 0, "FM (siren) rate"),
+                S.sweep(0.8 * np.pi * rate, "rising FM, peak slope"),
                 S.sweep(-0.8 * np.pi * rate, "falling FM, peak slope")]
         return np.ones(n), 0.4 * np.sin(2 * np.pi * rate * t + rng.uniform(0, 6.3))
     if cls == "street_music":  # notes: pitch steps with percussive onsets

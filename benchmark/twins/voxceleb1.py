@@ -90,7 +90,8 @@ def write(root: Path, size: str, seed: int, track) -> None:
         pitch = float(np.nanmedian(f0))
         v = speakers[spk]
         planted[spk] = [
-            S.modulation(syllables / seconds, 0.0, 0, f"syllabic AM rate (eSpeak rate {v['rate']} words/min)"),
+            S.modulation(syllables / seconds, 0.0, 0,
+                         f"syllabic AM rate (eSpeak rate {v['rate']} words/min)"),
             S.modulation(0.0, 500 * np.log(2) / pitch, 0,
                          f"pitch harmonic spacing at 500 Hz (f0 {pitch:.0f} Hz, voice {v['variant']}, "
                          f"eSpeak pitch {v['pitch']})"),
