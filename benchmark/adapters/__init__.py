@@ -54,5 +54,14 @@ def read_dataset(name: str, root: str | Path, **options) -> AdapterOutput:
     return _ADAPTERS[name](root.resolve(), **options)
 
 
-# Importing the package registers every adapter.
-from benchmark.adapters import ami, chime5, esc50, urbansound8k, voxceleb1, zebra_finch  # noqa: E402,F401
+def _load() -> None:
+    """Import every adapter module (each registers itself): a new dataset is one new file."""
+    import importlib
+    import pkgutil
+
+    for mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if mod.name != "common" and not mod.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{mod.name}")
+
+
+_load()

@@ -3,7 +3,8 @@
 A twin is a pure function of (dataset, size, seed): the same arguments give
 byte-identical files. It is built in a temporary folder and renamed into place,
 so a twin folder is either complete or absent, and its root holds
-``benchmark.data.TWIN_MARKER`` so it can never pass for real data.
+``benchmark.data.TWIN_MARKER`` so it can never pass for real data, and
+``PLANTED`` (PLANTED_MODULATIONS.json), the modulations that carry each class.
 
     from benchmark.twins import ensure_twin
     root = ensure_twin("urbansound8k", size="tiny")  # then read it like the real one
@@ -13,25 +14,32 @@ from __future__ import annotations
 
 import importlib
 import os
+import pkgutil
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
 from benchmark.data import TWIN_MARKER
-from benchmark.errors import UserError
+from benchmark.errors import UserError, unknown
 from benchmark.io import read_json, write_json
 from benchmark.paths import twins_dir
 
 # Bump when any generator's output changes: cached twins are then rebuilt.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 SIZES = ("tiny", "demo")
-TWINS = ("urbansound8k", "esc50", "zebra_finch", "voxceleb1", "ami", "chime5")
+# Every module here but the shared helpers is one dataset's generator (its ``write``).
+_HELPERS = ("signals", "tts")
+TWINS = tuple(sorted(m.name for m in pkgutil.iter_modules(__path__)
+                     if m.name not in _HELPERS and not m.name.startswith("_")))
+# Every twin writes this beside TWIN_MARKER: for each class, the modulations (rate in
+# Hz, scale in cycles/octave, sweep direction) its generator planted as the evidence.
+PLANTED = "PLANTED_MODULATIONS.json"
 
 
 def _check(name: str, size: str) -> None:
     if name not in TWINS:
-        raise UserError(f"no synthetic twin for {name!r}; twins exist for {', '.join(TWINS)}.")
+        unknown("synthetic twin", name, TWINS)
     if size not in SIZES:
         raise UserError(f"unknown twin size {size!r}; use one of {', '.join(SIZES)}.")
 
@@ -65,6 +73,8 @@ def _build(name: str, out: Path, size: str, seed: int, progress: bool | None) ->
     try:
         module = importlib.import_module(f"benchmark.twins.{name}")
         module.write(tmp, size, seed, _tracker(progress))
+        if not (tmp / PLANTED).is_file():
+            raise RuntimeError(f"the {name} twin generator wrote no {PLANTED}")
         write_json(tmp / TWIN_MARKER, marker(name, size, seed))
         if out.is_dir() and not any(out.iterdir()):
             out.rmdir()

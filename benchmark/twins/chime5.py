@@ -1,6 +1,8 @@
 """CHiME-5 twin: far-field U01 CH1 audio and the JSON transcriptions.
 
-Harder than the AMI twin: every sentence is reverberated in the room, more
+The speech is the AMI twin's (eSpeak NG voices taking turns) with kitchen
+words, and harder: every sentence is reverberated in the room (a synthetic
+exponential-decay impulse response, RT60 0.3-0.7 s), more
 turns overlap, the noise floor is 0-8 dB below the speech, and the kitchen adds
 clanks and background music (harmonic, note-stepping, non-speech). The U01
 clock runs a few centiseconds after the session clock, as the per-device
@@ -15,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.twins import signals as S
-from benchmark.twins.ami import conversation, events, meeting_speakers
+from benchmark.twins.ami import conversation, events, meeting_speakers, speech_planted
+from benchmark.twins.tts import KITCHEN_WORDS
 
 SR = 16000
 SIZES = {
@@ -23,8 +26,6 @@ SIZES = {
     "demo": dict(train=("S03", "S04", "S05"), dev=("S02",), eval=("S01", "S21"),
                  duration=(60.0, 80.0), speakers=4),
 }
-WORDS = ("yeah", "okay", "so", "the", "pasta", "is", "ready", "[laughs]", "what", "do", "you",
-         "want", "[noise]", "I", "think", "we", "need", "more", "salt", "mhm")
 
 
 def clock(seconds: float) -> str:
@@ -58,6 +59,7 @@ def write(root: Path, size: str, seed: int, track) -> None:
     cfg = SIZES[size]
     base = root / "CHiME5"
     jobs = [(folder, s) for folder in ("train", "dev", "eval") for s in cfg[folder]]
+    stats = []
     for folder, session in track(jobs, desc="chime5"):
         rng = S.rng_for(seed, "chime5", session)
         n = int(rng.uniform(*cfg["duration"]) * SR)
@@ -69,14 +71,16 @@ def write(root: Path, size: str, seed: int, track) -> None:
         def room(y, spk):
             return S.reverb(y, SR, rt60, rooms[spk], direct=rng.uniform(0.1, 0.4))
 
-        speech, turns = conversation(n, SR, speakers, rng, overlap=0.3, room=room)
+        speech, turns, st = conversation(n, SR, speakers, rng, overlap=0.3, words=KITCHEN_WORDS, room=room)
+        stats.append(st)
         x = speech + events(n, SR, rng, per_minute=6) + kitchen(n, SR, rng)
         x = S.add_noise(x, S.pink_noise(n, rng), rng.uniform(0, 8), ref=S.rms(speech[speech != 0]))
-        S.write_wav(base / "audio" / folder / f"{session}_U01.CH1.wav", S.normalize(x, 0.8), SR)
+        S.write_wav(base / "audio" / folder / f"{session}_U01.CH1.wav",
+                    S.normalize(x, S.loguniform(rng, 0.1, 0.9)), SR)
         # The audio is on the U01 clock; 'original' is the session clock, slightly earlier.
         lag = round(rng.uniform(0.01, 0.03), 2)
         utts = []
-        for s, e, spk in turns:
+        for (s, e, spk), text in zip(turns, st["texts"]):
             start = {"original": clock(s - lag), "U02": clock(s - lag + 0.04)}
             end = {"original": clock(e - lag), "U02": clock(e - lag + 0.04)}
             if rng.random() > 0.1:
@@ -85,8 +89,11 @@ def write(root: Path, size: str, seed: int, track) -> None:
                 "end_time": end, "start_time": start, "speaker": names[spk], "ref": names[spk],
                 "location": str(rng.choice(["kitchen", "dining", "living"])),
                 "session_id": session,
-                "words": " ".join(rng.choice(WORDS, int(rng.integers(2, 8)))),
+                "words": text,
             })
         path = base / "transcriptions" / folder / f"{session}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(utts, indent=4, sort_keys=True) + "\n", encoding="utf-8")
+    S.write_planted(root, "chime5", "reverberant eSpeak NG sentences in a noisy kitchen: syllabic-rate AM "
+                    "and pitch harmonics mark speech; clanks, music and noise are the non-speech",
+                    speech_planted(stats))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 
 from benchmark.twins import signals as S
-from benchmark.twins.urbansound8k import clip
+from benchmark.twins.urbansound8k import NOTE, clip
 
 SR = 44100
 # category -> (ESC-50 target, urban twin pattern)
@@ -31,7 +31,7 @@ SIZES = {"tiny": dict(per_class=3, duration=(0.5, 0.75)), "demo": dict(per_class
 def write(root: Path, size: str, seed: int, track) -> None:
     cfg = SIZES[size]
     base = root / "ESC-50-master"
-    rows = []
+    rows, per_clip = [], {}
     items = [(k, c, i) for k, c in enumerate(CATEGORIES) for i in range(cfg["per_class"])]
     for k, category, i in track(items, desc="esc50"):
         target, pattern = CATEGORIES[category]
@@ -41,7 +41,9 @@ def write(root: Path, size: str, seed: int, track) -> None:
         fold = (i // 2 + k) % 5 + 1
         take = "AB"[i % 2]
         name = f"{fold}-{src}-{take}-{target}.wav"
-        S.write_wav(base / "audio" / name, clip(pattern, SR, rng.uniform(*cfg["duration"]), rng), SR)
+        log = []
+        S.write_wav(base / "audio" / name, clip(pattern, SR, rng.uniform(*cfg["duration"]), rng, log), SR)
+        per_clip.setdefault(category, []).append(log)
         rows.append((name, fold, target, category, True, str(src), take))
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -49,3 +51,4 @@ def write(root: Path, size: str, seed: int, track) -> None:
     w.writerows(sorted(rows))
     (base / "meta").mkdir(parents=True, exist_ok=True)
     (base / "meta" / "esc50.csv").write_text(buf.getvalue(), encoding="utf-8")
+    S.write_planted(root, "esc50", NOTE, {c: S.average_planted(v) for c, v in per_clip.items()})

@@ -18,6 +18,8 @@ import soundfile as sf
 from scipy.io import wavfile
 from scipy.signal import fftconvolve
 
+from benchmark.twins import PLANTED
+
 
 def rng_for(seed: int, *keys) -> np.random.Generator:
     """An independent generator for (seed, keys): order of generation never matters."""
@@ -109,63 +111,6 @@ def hann_window(n: int) -> np.ndarray:
     return np.hanning(n) if n > 1 else np.ones(max(n, 0))
 
 
-# --- speech-like sound ----------------------------------------------------------
-
-def make_speaker(rng: np.random.Generator) -> dict:
-    """Voice parameters: pitch, vocal-tract scale, syllable rate and glide habits."""
-    return {
-        "f0": loguniform(rng, 85, 250),
-        "tract": rng.uniform(0.85, 1.2),       # formant scale (vocal tract length)
-        "rate": rng.uniform(3.0, 7.0),         # syllables per second
-        "glide": rng.uniform(-0.5, 0.5),       # typical F2 glide, octaves per syllable
-        "intonation": rng.uniform(-0.3, 0.1),  # f0 drift across a sentence, octaves
-    }
-
-
-VOWELS = np.array([[730, 1090, 2440], [270, 2290, 3010], [300, 870, 2240],
-                   [530, 1840, 2480], [570, 840, 2410], [440, 1020, 2240]], dtype=float)
-
-
-def speech(speaker: dict, duration: float, sr: int, rng: np.random.Generator) -> np.ndarray:
-    """A sentence of syllables: 2-8 Hz amplitude modulation, moving formants, f0 contour.
-
-    The signal starts at the first syllable and ends with the last, so the span
-    [0, duration] is the reference speech turn.
-    """
-    n = int(round(duration * sr))
-    t = times(n, sr)
-    # Syllable boundaries at the speaker's rate, with jitter.
-    bounds = [0.0]
-    while bounds[-1] < duration:
-        bounds.append(bounds[-1] + rng.uniform(0.7, 1.3) / speaker["rate"])
-    bounds[-1] = duration
-    if len(bounds) > 2 and bounds[-1] - bounds[-2] < 0.5 / speaker["rate"]:
-        del bounds[-2]
-    env = np.zeros(n)
-    formants = np.zeros((3, n))
-    noise_env = np.zeros(n)
-    for s, e in zip(bounds[:-1], bounds[1:]):
-        i, j = int(s * sr), max(int(e * sr), int(s * sr) + 2)
-        u = np.linspace(0, 1, j - i)
-        env[i:j] = np.sin(np.pi * u) ** 0.7  # rise and fall within each syllable
-        v0, v1 = VOWELS[rng.integers(len(VOWELS))], VOWELS[rng.integers(len(VOWELS))]
-        glide = 2.0 ** ((speaker["glide"] + rng.normal(0, 0.15)) * (u - 0.5))
-        formants[:, i:j] = (v0[:, None] * (1 - u) + v1[:, None] * u) * speaker["tract"] * glide
-        if rng.random() < 0.5:  # a fricative onset
-            m = min(j - i, int(rng.uniform(0.02, 0.05) * sr))
-            noise_env[i:i + m] = np.linspace(1, 0, m)
-    f0 = speaker["f0"] * 2.0 ** (speaker["intonation"] * t / max(duration, 1e-3)
-                                 + 0.05 * np.sin(2 * np.pi * rng.uniform(0.5, 2) * t))
-    bw = np.array([90.0, 110.0, 170.0])
-
-    def amps(k, freq):
-        return sum(1.0 / (1 + ((freq - formants[i]) / bw[i]) ** 2) for i in range(3)) / k ** 0.5
-
-    voiced = harmonic(f0, sr, rng, fmax=min(4000.0, 0.45 * sr), amps_fn=amps)
-    fric = band_noise(np.full(n, min(4500.0, 0.3 * sr)), sr, rng, width_oct=1.0)
-    return normalize(voiced * env + 0.3 * fric * noise_env, 0.3)
-
-
 # --- mixing and rooms -----------------------------------------------------------
 
 def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -219,3 +164,49 @@ def write_wav(path: Path, x: np.ndarray, sr: int, subtype: str = "PCM_16") -> No
 def write_lines(path: Path, lines) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+
+
+# --- the planted truth ------------------------------------------------------------
+
+def modulation(temporal_hz: float, spectral_cyc_per_oct: float, direction: int, what: str) -> dict:
+    """One planted modulation: rate (Hz), scale (cycles/octave), sweep direction, and what it is.
+
+    direction: 1 for an upward sweep, -1 downward, 0 for none.
+    """
+    if direction not in (-1, 0, 1):
+        raise ValueError(f"direction must be -1, 0 or 1, not {direction!r}")
+    return {"temporal_hz": round(float(abs(temporal_hz)), 3),
+            "spectral_cyc_per_oct": round(float(abs(spectral_cyc_per_oct)), 3),
+            "direction": int(direction), "what": what}
+
+
+def sweep(octaves_per_s: float, what: str) -> dict:
+    """A sweep at ``octaves_per_s`` as the (temporal, spectral) pair a Gabor filter would match.
+
+    A straight line in (time, log-frequency) with slope r oct/s is what a
+    filter of rate w Hz and scale W cyc/oct with w / W = r responds to best; we
+    quote it at 1 cycle/octave, i.e. temporal rate = |r| Hz.
+    """
+    return modulation(abs(octaves_per_s), 1.0, int(np.sign(octaves_per_s)),
+                      f"{what} (a sweep: temporal Hz = octaves per second at 1 cyc/oct)")
+
+
+def average_planted(per_clip: list[list[dict]]) -> list[dict]:
+    """Mean of each listed modulation over a class's clips (their lists align by construction).
+
+    The ``what`` texts must not carry per-clip numbers: the first clip's is kept.
+    """
+    out = []
+    for entries in zip(*per_clip):
+        out.append(modulation(np.mean([e["temporal_hz"] for e in entries]),
+                              np.mean([e["spectral_cyc_per_oct"] for e in entries]),
+                              entries[0]["direction"], entries[0]["what"]))
+    return out
+
+
+def write_planted(root: Path, dataset: str, note: str, classes: dict) -> None:
+    """Write ``PLANTED_MODULATIONS.json``: for every class, the modulations that carry its evidence."""
+    from benchmark.io import write_json
+
+    write_json(Path(root) / PLANTED, {"dataset": dataset, "note": note,
+                                      "classes": {str(k): list(v) for k, v in classes.items()}})

@@ -27,20 +27,31 @@ SIZES = {  # clips per class, clip seconds (lo, hi), slices per source recording
     "tiny": dict(per_class=3, duration=(0.5, 0.75), per_source=1),  # 3 consecutive folds a class
     "demo": dict(per_class=30, duration=(1.0, 2.0), per_source=3),
 }
+NOTE = ("classes differ in temporal pattern (AM rate, impulse rate, onsets, sweeps, pitch steps) "
+        "applied to carriers drawn from one shared pool")
 FMAX = 3800.0  # all content under 8 kHz-rate Nyquist, so every format can hold every class
 
 
-def pattern(cls: str, n: int, sr: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(envelope, log2 frequency multiplier) trajectories for one clip of class ``cls``."""
+def pattern(cls: str, n: int, sr: int, rng: np.random.Generator,
+            log: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(envelope, log2 frequency multiplier) trajectories for one clip of class ``cls``.
+
+    ``log``, if given, receives the planted modulations this clip carries
+    (signals.modulation records; the carrier, drawn from a shared pool, carries none).
+    """
+    log = [] if log is None else log
     d = n / sr
     t = S.times(n, sr)
     flat = np.zeros(n)
     if cls == "air_conditioner":  # steady, barely fluctuating
-        return 1 + 0.05 * np.sin(2 * np.pi * rng.uniform(0.2, 0.5) * t), flat
+        rate = rng.uniform(0.2, 0.5)
+        log.append(S.modulation(rate, 0, 0, "slow shallow AM (5 %): near-stationary"))
+        return 1 + 0.05 * np.sin(2 * np.pi * rate * t), flat
     if cls == "car_horn":  # one or two long blasts with abrupt edges
         k = int(rng.integers(1, 3))
         length = rng.uniform(0.25, 0.45) * d
         starts = np.sort(rng.uniform(0, d - length, k))
+        log.append(S.modulation(1 / (2 * length), 0, 0, "long blast with abrupt edges, one hump"))
         return S.gate(n, sr, [(s, s + length) for s in starts], ramp=0.005), flat
     if cls == "children_playing":  # syllable-rate AM with pitch glides
         rate = rng.uniform(3.5, 6.0)
@@ -48,10 +59,16 @@ def pattern(cls: str, n: int, sr: int, rng: np.random.Generator) -> tuple[np.nda
         env = np.clip(np.sin(np.pi * (rate * t + phase)), 0, None) ** 0.7
         seg = np.floor(rate * t + phase)
         slope = np.where(seg % 2 == 0, 0.5, -0.5) * rng.choice([-1, 1])
+        # |sin| clipped to its positive half: one syllable every 2/rate s; glides of 0.5 octave
+        # over each 1/rate-long half period.
+        log += [S.modulation(rate / 2, 0, 0, "syllable-rate AM"), S.sweep(0.5 * rate, "rising glides"),
+                S.sweep(-0.5 * rate, "falling glides")]
         return env, slope * (rate * t + phase - seg - 0.5)
     if cls == "dog_bark":  # a few short bursts, each falling in pitch
         onsets = np.sort(rng.uniform(0, max(d - 0.2, 0.05), int(rng.integers(2, 4))))
         length = rng.uniform(0.08, 0.15)
+        log += [S.modulation(1 / (2 * length), 0, 0, "short bursts"),
+                S.sweep(-0.8 / length, "falling pitch within each bark")]
         env = S.gate(n, sr, [(o, o + length) for o in onsets], ramp=0.01)
         fm = np.zeros(n)
         for o in onsets:
@@ -59,20 +76,33 @@ def pattern(cls: str, n: int, sr: int, rng: np.random.Generator) -> tuple[np.nda
             fm[inside] = 0.3 - 0.8 * (t[inside] - o) / length
         return env, fm
     if cls == "drilling":  # fast sinusoidal AM
-        return S.am(n, sr, rng.uniform(18, 24), 0.9, rng), flat
+        rate = rng.uniform(18, 24)
+        log.append(S.modulation(rate, 0, 0, "fast sinusoidal AM"))
+        return S.am(n, sr, rate, 0.9, rng), flat
     if cls == "engine_idling":  # slower sinusoidal AM, same spectrum as drilling
-        return S.am(n, sr, rng.uniform(7, 11), 0.8, rng), flat
+        rate = rng.uniform(7, 11)
+        log.append(S.modulation(rate, 0, 0, "sinusoidal AM"))
+        return S.am(n, sr, rate, 0.8, rng), flat
     if cls == "gun_shot":  # one or two sharp onsets with long decays
         onsets = rng.uniform(0, 0.6 * d, int(rng.integers(1, 3)))
-        return S.pulses(n, sr, onsets, 0.002, rng.uniform(0.06, 0.12)), flat
+        decay = rng.uniform(0.06, 0.12)
+        log.append(S.modulation(1 / (2 * np.pi * decay), 0, 0, "sharp onset, exponential decay"))
+        return S.pulses(n, sr, onsets, 0.002, decay), flat
     if cls == "jackhammer":  # a fast train of sharp impulses
         rate = rng.uniform(10, 14)
+        log.append(S.modulation(rate, 0, 0, "impulse train rate"))
         onsets = np.arange(rng.uniform(0, 1 / rate), d, 1 / rate)
         return S.pulses(n, sr, onsets, 0.002, 0.015), flat
     if cls == "siren":  # slow sinusoidal frequency modulation, steady level
-        return np.ones(n), 0.4 * np.sin(2 * np.pi * rng.uniform(0.8, 2.0) * t + rng.uniform(0, 6.3))
+        rate = rng.uniform(0.8, 2.0)
+        # 0.4 octave sinusoidal FM: slope peaks at 2*pi*rate*0.4 oct/s, both ways.
+        log += [S.modulation(rate, 0, 0, "FM (siren) rate"),
+                S.sweep(0.8 * np.pi * rate, "rising FM, peak slope"),
+                S.sweep(-0.8 * np.pi * rate, "falling FM, peak slope")]
+        return np.ones(n), 0.4 * np.sin(2 * np.pi * rate * t + rng.uniform(0, 6.3))
     if cls == "street_music":  # notes: pitch steps with percussive onsets
         rate = rng.uniform(3, 5)
+        log.append(S.modulation(rate, 0, 0, "note rate (percussive onsets, pitch steps)"))
         onsets = np.arange(rng.uniform(0, 1 / rate), d, 1 / rate)
         steps = rng.choice([-7, -5, -3, 0, 2, 4, 7], len(onsets)) / 12.0
         fm = np.zeros(n)
@@ -82,10 +112,11 @@ def pattern(cls: str, n: int, sr: int, rng: np.random.Generator) -> tuple[np.nda
     raise ValueError(f"unknown class {cls!r}")
 
 
-def clip(cls: str, sr: int, duration: float, rng: np.random.Generator) -> np.ndarray:
-    """One mono clip of class ``cls`` at ``sr`` (float, peak about 0.1-0.8)."""
+def clip(cls: str, sr: int, duration: float, rng: np.random.Generator,
+         log: list | None = None) -> np.ndarray:
+    """One mono clip of class ``cls`` at ``sr`` (float, peak about 0.1-0.8); see :func:`pattern`."""
     n = int(round(duration * sr))
-    env, fm = pattern(cls, n, sr, rng)
+    env, fm = pattern(cls, n, sr, rng, log)
     mult = 2.0 ** fm
     if rng.random() < 0.5:
         x = S.band_noise(S.loguniform(rng, 300, 1600) * mult, sr, rng, rng.uniform(0.5, 1.2), fmax=FMAX)
@@ -99,7 +130,7 @@ def clip(cls: str, sr: int, duration: float, rng: np.random.Generator) -> np.nda
 def write(root: Path, size: str, seed: int, track) -> None:
     cfg = SIZES[size]
     base = root / "UrbanSound8K"
-    rows = []
+    rows, per_clip = [], {}
     items = [(c, i) for c, cls in enumerate(CLASSES) for i in range(cfg["per_class"])]
     for class_id, i in track(items, desc="urbansound8k"):
         cls = CLASSES[class_id]
@@ -110,7 +141,9 @@ def write(root: Path, size: str, seed: int, track) -> None:
         fold = (source + class_id) % 10 + 1
         sr, subtype, channels = FORMATS[(i + class_id) % len(FORMATS)]
         duration = rng.uniform(*cfg["duration"])
-        x = clip(cls, sr, duration, rng)
+        log = []
+        x = clip(cls, sr, duration, rng, log)
+        per_clip.setdefault(cls, []).append(log)
         if channels == 2:
             x = np.stack([x, 0.9 * np.roll(x, 3)], axis=1)
         slice_id = i % cfg["per_source"]
@@ -125,3 +158,4 @@ def write(root: Path, size: str, seed: int, track) -> None:
     w.writerows(sorted(rows))
     (base / "metadata").mkdir(parents=True, exist_ok=True)
     (base / "metadata" / "UrbanSound8K.csv").write_text(buf.getvalue(), encoding="utf-8")
+    S.write_planted(root, "urbansound8k", NOTE, {c: S.average_planted(v) for c, v in per_clip.items()})

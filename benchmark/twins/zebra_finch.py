@@ -24,6 +24,9 @@ CODES = {
     "Distress": ("DisC",), "Begging": ("Beggseq", "BeggSeq"), "Long Tonal": ("LTC",),
 }
 CHICK_CALLS = ("Begging", "Long Tonal")
+# Every file lasts this long: clips of different lengths, zero-padded to a common
+# one by the features, would give away the type by where the padding starts.
+CLIP_SECONDS = 1.0
 COLOURS = ("Bla", "Blu", "Gre", "Ora", "Pin", "Red", "Whi", "Yel", "Bro", "LBl", "Vio", "DGr")
 SIZES = {  # birds, clips per (bird, type) spread so that every type reaches several birds
     "tiny": dict(birds=5, per_type=3, span=(0.5, 0.7)),  # 3 birds a type: one always trains
@@ -65,11 +68,11 @@ def elements(call: str, bird: dict, rng: np.random.Generator):
     if call == "Begging":
         gap = rng.uniform(0.1, 0.125) * k
         return [(i * gap, 0.06 * k, "harm", lambda u: -0.25 + 0.5 * u)
-                for i in range(int(rng.integers(4, 7)))]
+                for i in range(int(rng.integers(3, 6)))]
     if call == "Song":
         shapes = [lambda u: -0.3 + 0.6 * u, lambda u: 0.3 - 0.6 * u, flat, None]
         out, t = [], 0.0
-        for _ in range(int(rng.integers(4, 7))):
+        for _ in range(int(rng.integers(3, 6))):
             d = rng.uniform(0.06, 0.1) * k
             s = shapes[int(rng.integers(4))]
             out.append((t, d, "noise" if s is None else "harm", s or flat))
@@ -78,19 +81,23 @@ def elements(call: str, bird: dict, rng: np.random.Generator):
     raise ValueError(f"unknown call type {call!r}")
 
 
-def call(call_type: str, bird: dict, sr: int, duration: float | None,
-         rng: np.random.Generator) -> np.ndarray:
-    """A mono clip holding one call (or call sequence) of ``bird``.
+def call(call_type: str, bird: dict, sr: int, duration: float,
+         rng: np.random.Generator, log: list | None = None) -> np.ndarray:
+    """A mono clip of ``duration`` seconds holding one call (or call sequence) of ``bird``.
 
-    ``duration`` None: the call plus random margins; else a fixed-length clip.
+    The call starts at a random onset and a noise floor fills the whole clip,
+    so neither the clip's length nor where its energy stops says the type.
+    ``log``, if given, receives (elements, f0) for :func:`planted`.
     """
     parts = elements(call_type, bird, rng)
     length = max(o + d for o, d, _, _ in parts)
-    if duration is None:
-        duration = length + rng.uniform(0.15, 0.4)
+    if length > duration - 0.04:
+        raise ValueError(f"a {length:.2f} s {call_type} call does not fit a {duration} s clip")
     n = int(round(duration * sr))
     start = rng.uniform(0.02, max(duration - length - 0.02, 0.03))
     f0 = bird["f0"] * 2.0 ** rng.uniform(-0.25, 0.25)
+    if log is not None:
+        log.append((parts, f0))
     x = np.zeros(n)
     for onset, d, kind, shape in parts:
         i = int((start + onset) * sr)
@@ -110,6 +117,49 @@ def call(call_type: str, bird: dict, sr: int, duration: float | None,
     return S.normalize(x, S.loguniform(rng, 0.2, 0.8))
 
 
+BAND_HZ = 3000.0  # where the harmonic spacing is quoted: mid-range of the stacks' energy
+
+
+def planted(call_type: str, parts, f0: float) -> list[dict]:
+    """The modulations that carry ``call_type`` in one drawn clip (see PLANTED_MODULATIONS.json).
+
+    A sweep of s octaves over d seconds is a slope of s/d oct/s; a flat
+    element of d seconds is one envelope hump, quoted as 1/(2d) Hz; repeated
+    elements give their repetition rate. Harmonic stacks carry the harmonic
+    spacing at BAND_HZ, f·ln2/f0 cycles/octave; noise carries none.
+    """
+    harm = BAND_HZ * np.log(2) / f0
+    onset, d, kind, shape = parts[0]
+    spacing = 0.0 if kind == "noise" else harm
+    slope = float(shape(np.array(1.0)) - shape(np.array(0.0))) / d
+    if call_type in ("Tuck", "Thuk", "Distress"):
+        return [S.sweep(slope, "FM sweep"),
+                S.modulation(0.0, harm, 0, "harmonic stack spacing at 3 kHz")]
+    if call_type == "Distance":  # 0.35 octave up in d/2, then down
+        return [S.sweep(0.7 / d, "arch FM, rising half"), S.sweep(-0.7 / d, "arch FM, falling half"),
+                S.modulation(0.0, harm, 0, "harmonic stack spacing at 3 kHz")]
+    if call_type in ("Long Tonal", "Tet", "Wsst"):
+        what = "noise burst, one envelope hump" if kind == "noise" else "flat harmonic element, one hump"
+        return [S.modulation(1 / (2 * d), spacing, 0, what)]
+    if call_type == "Whine":
+        # elements() folds the vibrato rate into the shape; recover it from zero crossings.
+        u = np.linspace(0, 1, 4001)
+        crossings = np.count_nonzero(np.diff(np.sign(shape(u))) != 0)
+        return [S.modulation(crossings / 2 / d, harm, 0, "vibrato (FM) rate")]
+    if call_type in ("Nest", "Begging"):
+        gap = parts[1][0] - parts[0][0] if len(parts) > 1 else d
+        out = [S.modulation(1 / gap, harm, 0, "element repetition rate")]
+        if call_type == "Begging":
+            out.append(S.sweep(slope, "rising FM within each element"))
+        return out
+    if call_type == "Song":
+        starts = [o for o, *_ in parts]
+        rate = (len(starts) - 1) / (starts[-1] - starts[0]) if len(starts) > 1 else 1 / d
+        return [S.modulation(rate, harm, 0, "syllable rate"),
+                S.sweep(0.6 / d, "rising syllables"), S.sweep(-0.6 / d, "falling syllables")]
+    raise ValueError(f"unknown call type {call_type!r}")
+
+
 def write(root: Path, size: str, seed: int, track) -> None:
     cfg = SIZES[size]
     brng = S.rng_for(seed, "zebra_finch", "birds")
@@ -124,9 +174,12 @@ def write(root: Path, size: str, seed: int, track) -> None:
     for t, call_type in enumerate(CODES):
         for i in range(cfg["per_type"]):
             items.append((call_type, names[(t + i) % len(names)], i))
+    per_clip = {}
     for call_type, bird, i in track(items, desc="zebra_finch"):
         rng = S.rng_for(seed, "zebra_finch", call_type, i)
-        x = call(call_type, birds[bird], SR, None, rng)
+        log = []
+        x = call(call_type, birds[bird], SR, CLIP_SECONDS, rng, log)
+        per_clip.setdefault(call_type, []).append(planted(call_type, *log[0]))
         # Two microphones: a slightly delayed, quieter copy with its own noise.
         right = 0.8 * np.roll(x, 7) + 0.003 * rng.standard_normal(len(x))
         code = CODES[call_type][i % len(CODES[call_type])]
@@ -134,3 +187,6 @@ def write(root: Path, size: str, seed: int, track) -> None:
         folder = "ChickVocalizations" if call_type in CHICK_CALLS else "AdultVocalizations"
         path = root / folder / bird / f"{bird}_{date}-{code}-{i + 1:02d}.wav"
         S.write_wav(path, np.stack([x, right], axis=1), SR, "PCM_16")
+    S.write_planted(root, "zebra_finch", "call types differ in FM sweep direction and slope, element "
+                    "duration, repetition and vibrato rate; harmonic spacing follows the bird, not the type",
+                    {t: S.average_planted(v) for t, v in per_clip.items()})
