@@ -52,17 +52,29 @@ def test_paper_profile_uses_the_protocol_settings():
 
 
 def test_grid_cells_follow_the_profile():
-    systems = system_names()
+    from benchmark.registry import systems
+
+    learnable = {s.name for s in systems() if s.learnable_gabor}
     demo = grid_cells("demo")
-    seeds = PROFILES["demo"].seeds
-    assert len(demo) == len(dataset_names()) * len(systems) * len(seeds)  # one fold per seed
-    assert {s for _, s, _, _ in demo} == set(systems)
+    p = PROFILES["demo"]
+    per_dataset = sum(len(p.learnable_seeds) if s in learnable else len(p.seeds)
+                      for s in system_names())
+    assert len(demo) == len(p.datasets) * per_dataset  # one test fold per seed
+    assert {s for _, s, _, _ in demo} == set(system_names())
     us = sorted({(seed, fold) for d, s, seed, fold in demo if d == "urbansound8k"})
-    assert us == [(s, s + 1) for s in seeds]
+    assert us == [(s, s + 1) for s in p.learnable_seeds]  # rotating test folds
     assert all(fold is None for d, _, _, fold in demo if d in SPLIT_DATASETS)
     paper = grid_cells("paper")
-    assert len([c for c in paper if c[0] == "urbansound8k" and c[1] == systems[0]]) == 30
-    assert len(grid_cells("ci")) == len(dataset_names()) * len(systems)
+    assert len([c for c in paper if c[0] == "urbansound8k" and c[1] == system_names()[0]]) == 30
+    assert len(grid_cells("ci")) == len(dataset_names()) * len(system_names())
+
+
+def test_every_demo_run_takes_a_thousand_optimiser_steps():
+    """The filters need steps to move: every demo run, of every system, gets at least 1,000."""
+    for dataset, system, seed, fold in grid_cells("demo"):
+        cfg = resolve_config(dataset, system, "demo", seed=seed, fold=fold)
+        assert cfg.train.steps_per_epoch * cfg.train.epochs >= 1000, (dataset, system)
+        assert cfg.train.patience >= cfg.train.epochs  # no early stop before the 1,000
 
 
 def test_overrides_are_type_checked():

@@ -213,21 +213,28 @@ def top_lines(path: str, scores: np.ndarray, labels: list[str] | None, k: int) -
 class EpochBatches:
     """Deterministic batches: content depends on (seed, epoch, batch index) only.
 
-    The training loop sets ``epoch`` at each epoch start, so a resumed run sees
-    the same batches as an uninterrupted one.
+    An epoch is one pass over the ``n_items`` (shuffled when ``shuffle``), or
+    exactly ``steps`` batches when ``steps`` > 0, drawn from as many shuffled
+    passes as that takes. The training loop sets ``epoch`` at each epoch start,
+    so a resumed run sees the same batches as an uninterrupted one.
     """
 
-    def __init__(self, n_items: int, batch_size: int, load, seed: int, shuffle: bool):
+    def __init__(self, n_items: int, batch_size: int, load, seed: int, shuffle: bool,
+                 steps: int = 0):
         self.n, self.batch_size, self.load = n_items, batch_size, load
-        self.seed, self.shuffle, self.epoch = seed, shuffle, 0
+        self.seed, self.shuffle, self.steps, self.epoch = seed, shuffle, steps, 0
 
     def __len__(self):
-        return max(1, math.ceil(self.n / self.batch_size))
+        return self.steps or max(1, math.ceil(self.n / self.batch_size))
+
+    def _order(self) -> np.ndarray:
+        passes = max(1, math.ceil(len(self) * self.batch_size / self.n))
+        return np.concatenate([
+            np.random.default_rng([self.seed, self.epoch, k]).permutation(self.n)
+            if self.shuffle else np.arange(self.n) for k in range(passes)])
 
     def __getitem__(self, i):
-        order = (np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
-                 if self.shuffle else np.arange(self.n))
-        idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+        idx = self._order()[i * self.batch_size:(i + 1) * self.batch_size]
         return self.load(idx, np.random.default_rng([self.seed, self.epoch, i, 7]))
 
 

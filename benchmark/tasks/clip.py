@@ -107,7 +107,8 @@ class ClipClassification(Task):
                 yb = lam * yb + (1 - lam) * yb[perm]
             return xb.astype(np.float32), yb
 
-        return EpochBatches(len(x), self.cfg.train.batch_size, load, self.cfg.seed, shuffle=True)
+        return EpochBatches(len(x), self.cfg.train.batch_size, load, self.cfg.seed, shuffle=True,
+                            steps=self.cfg.train.steps_per_epoch)
 
     def validate(self, model, epoch: int) -> dict:
         p = predict_batched(model, self.x["val"], self.cfg.train.batch_size)

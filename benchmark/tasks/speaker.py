@@ -165,7 +165,8 @@ class Speaker(Task):
                 xb.append(x)
             return np.stack(xb).astype(np.float32), ys[idx].astype(np.float32)
 
-        return EpochBatches(len(ids), self.cfg.train.batch_size, load, self.cfg.seed, shuffle=True)
+        return EpochBatches(len(ids), self.cfg.train.batch_size, load, self.cfg.seed, shuffle=True,
+                            steps=self.cfg.train.steps_per_epoch)
 
     # -- evaluation ---------------------------------------------------------
 

@@ -18,6 +18,7 @@ boundary, with no systematic delay.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,8 +138,9 @@ class SpeechActivity(Task):
                 yb.append(fix_length(self.y[m][:, None], n, s)[:, 0])
             return np.stack(xb).astype(np.float32), np.stack(yb).astype(np.float32)
 
+        steps = self.cfg.train.steps_per_epoch or math.ceil(p.chunks_per_epoch / self.cfg.train.batch_size)
         return EpochBatches(p.chunks_per_epoch, self.cfg.train.batch_size, load, self.cfg.seed,
-                            shuffle=False)
+                            shuffle=False, steps=steps)
 
     # -- evaluation ---------------------------------------------------------
 
