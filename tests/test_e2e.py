@@ -151,7 +151,7 @@ def test_predict_on_trained_models(grid, capsys):
 
 
 def test_plan_lists_the_real_ci_grid(capsys):
-    from benchmark.tasks import grid_cells
+    from benchmark.config import grid_cells
 
     assert main(["plan", "--profile", "ci", "--format", "slurm"]) == 0
     script = capsys.readouterr().out

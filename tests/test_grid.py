@@ -58,7 +58,7 @@ def fakes(monkeypatch, tmp_path):
         calls["report"].append((Path(runs_dir), Path(out_dir)))
 
     mods = {
-        "benchmark.tasks": {"grid_cells": lambda profile: list(CELLS),
+        "benchmark.config": {"grid_cells": lambda profile: list(CELLS),
                             "resolve_config": _resolve_config},
         "benchmark.results": {"run_path": _run_path},
         "benchmark.train": {"run_cell": run_cell},
