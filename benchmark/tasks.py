@@ -106,7 +106,8 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec(
             name="speech_activity", version=1, datasets=("ami", "chime5"), output="frame",
             main_metric="detection_error_rate", direction="min", head="sad",
-            features=FeatureConfig(16000, 64, 25.0, 10.0, None, 0.0, 8000.0, None),
+            features=FeatureConfig(sample_rate=16000, n_mels=64, win_ms=25.0, hop_ms=10.0,
+                                   fmax=8000.0),
             head_settings=HeadSettings(),
             train=TrainSettings(epochs=200, batch_size=64, learning_rate=0.01, optimizer="sgd",
                                 patience=50, chunk_seconds=2.0, chunks_per_epoch=43200),
@@ -116,7 +117,8 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec(
             name="speaker", version=1, datasets=("voxceleb1",), output="clip",
             main_metric="accuracy", direction="max", head="xvector",
-            features=FeatureConfig(16000, 64, 25.0, 10.0, None, 0.0, 8000.0, None),
+            features=FeatureConfig(sample_rate=16000, n_mels=64, win_ms=25.0, hop_ms=10.0,
+                                   fmax=8000.0),
             head_settings=HeadSettings(),
             train=TrainSettings(epochs=100, batch_size=64, learning_rate=0.01, optimizer="sgd",
                                 patience=20, chunk_seconds=3.0),
@@ -126,7 +128,8 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec(
             name="bird_calls", version=1, datasets=("zebra_finch",), output="clip",
             main_metric="accuracy", direction="max", head="cnn",
-            features=FeatureConfig(44100, 64, 25.0, 10.0, 2048, 300.0, 12000.0, 1.0),
+            features=FeatureConfig(sample_rate=44100, n_mels=64, win_ms=25.0, hop_ms=10.0,
+                                   n_fft=2048, fmin=300.0, fmax=12000.0, clip_seconds=1.0),
             head_settings=HeadSettings(),
             train=TrainSettings(epochs=200, batch_size=64, learning_rate=1e-3, optimizer="adam",
                                 patience=50, mixup_alpha=1.0, spec_time_stripes=2,
@@ -139,7 +142,8 @@ TASKS: dict[str, TaskSpec] = {
             name="urban_sound", version=1, datasets=("urbansound8k", "esc50"), output="clip",
             main_metric="accuracy", direction="max", head="cnn",
             # Arnault et al.: 44.1 kHz, n_fft 2822 (64 ms), hop 1103 (25 ms), 64 mels 0-8 kHz, 4.04 s
-            features=FeatureConfig(44100, 64, 64.0, 25.0, 2822, 0.0, 8000.0, 4.04),
+            features=FeatureConfig(sample_rate=44100, n_mels=64, win_ms=64.0, hop_ms=25.0,
+                                   n_fft=2822, fmax=8000.0, clip_seconds=4.04),
             head_settings=HeadSettings(),
             train=TrainSettings(epochs=300, batch_size=64, learning_rate=1e-3, optimizer="adam",
                                 patience=50, mixup_alpha=1.0, spec_time_stripes=2,
