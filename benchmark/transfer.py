@@ -33,9 +33,22 @@ _SPLIT_FILES = {"train": "train", "dev": "development", "test": "test"}
 
 
 def _ascii(name: str) -> str:
-    # The source's references spell the excerpt "trñ00" as "trn00" (its RTTM and
-    # UEM) while its list and file name keep the accent: match on the folded name.
     return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+
+
+def _lines_for(meeting: str, lines: list[str], uri_field: int) -> list[str]:
+    """The reference lines of ``meeting``, rewritten to name it exactly.
+
+    The source's references spell the excerpt "trñ00" as "trn00" (its RTTM and
+    UEM) while its list and file name keep the accent: when no line names the
+    meeting exactly, lines naming its accent-folded spelling are taken.
+    """
+    split = [line.split() for line in lines]
+    split = [f for f in split if len(f) > uri_field]
+    mine = [f for f in split if f[uri_field] == meeting]
+    if not mine:
+        mine = [f for f in split if _ascii(f[uri_field]) == _ascii(meeting)]
+    return [" ".join(f[:uri_field] + [meeting] + f[uri_field + 1:]) for f in mine]
 
 
 def ami_layout(dest: str | Path, source: str | Path = EXCERPTS) -> Path:
@@ -66,12 +79,7 @@ def ami_layout(dest: str | Path, source: str | Path = EXCERPTS) -> Path:
             x, sr = sf.read(flac, dtype="int16")
             sf.write(wav, x, sr, subtype="PCM_16")
             for folder, lines, uri_field in (("rttms", rttm_lines, 1), ("uems", uem_lines, 0)):
-                mine = []
-                for line in lines:
-                    f = line.split()
-                    if len(f) > uri_field and _ascii(f[uri_field]) == _ascii(m):
-                        f[uri_field] = m
-                        mine.append(" ".join(f))
+                mine = _lines_for(m, lines, uri_field)
                 out = dest / folder / split / f"{m}.{folder[:-1]}"
                 out.parent.mkdir(parents=True, exist_ok=True)
                 out.write_text("\n".join(mine) + "\n", encoding="utf-8")

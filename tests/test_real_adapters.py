@@ -107,3 +107,13 @@ def test_real_audio_decodes_at_the_task_rates(tmp_path):
     assert x.ndim == 1 and np.isfinite(x).all() and 0.01 < np.abs(x).max() <= 1.0
     ami = load_audio(REAL / "ami" / "tst00.flac", 16000)
     assert len(ami) == 480001
+
+
+def test_reference_lines_prefer_the_exact_meeting_name():
+    from benchmark.transfer import _lines_for
+
+    lines = ["SPEAKER trn00 1 1.0 2.0 <NA> <NA> A <NA> <NA>",
+             "SPEAKER trñ00 1 5.0 1.0 <NA> <NA> B <NA> <NA>", "", "bad"]
+    assert _lines_for("trñ00", lines, 1) == ["SPEAKER trñ00 1 5.0 1.0 <NA> <NA> B <NA> <NA>"]
+    assert _lines_for("trñ01", ["trn01 NA 0.000 30.000"], 0) == ["trñ01 NA 0.000 30.000"]
+    assert _lines_for("dev00", lines, 1) == []
