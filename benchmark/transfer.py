@@ -161,7 +161,9 @@ def twin_to_real(runs_dir: str | Path, out_dir: str | Path, excerpts: str | Path
 
     Writes ``<out_dir>/tables/twin_to_real.csv`` and ``.md``; returns the rows
     (one per system, mean and sample std over its seeds, then the all-speech
-    hypothesis). Rates are fractions in the CSV and percentages in the table.
+    hypothesis). Runs of one system under another profile or feature level get
+    a row of their own rather than being pooled. Rates are fractions in the CSV
+    and percentages in the table.
     """
     from benchmark.predict import load_predictor
 
@@ -171,29 +173,25 @@ def twin_to_real(runs_dir: str | Path, out_dir: str | Path, excerpts: str | Path
         raise UserError(f"no speech-activity runs on the AMI twin under {runs_dir / 'ami'} "
                         f"(expected <runs>/ami/<system>/seed*.json): run e.g. `gaborbench run "
                         f"--dataset ami --system mel --profile demo` first")
-    per_system: dict[str, list[dict]] = {}
+    per_system: dict[tuple[str, str, str], list[dict]] = {}
     tmp = Path(tempfile.mkdtemp(prefix="twin_to_real."))
     try:
         examples = real_excerpts(ami_layout(tmp, excerpts))
         for path, run in runs:
-            m = score_predictor(load_predictor(path), examples)
-            per_system.setdefault(run["system"], []).append(
-                m | {"seed": run.get("seed"), "profile": run.get("profile"),
-                     "level": (run.get("config", {}).get("features") or {}).get("level", "none")})
+            level = ((run.get("config") or {}).get("features") or {}).get("level", "none")
+            key = (run["system"], str(run.get("profile")), str(level))
+            per_system.setdefault(key, []).append(score_predictor(load_predictor(path), examples))
         baseline = all_speech(examples)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
     rows = []
-    for system in sorted(per_system):
-        rs = per_system[system]
-        row = {"system": system, "n_runs": len(rs),
-               "profiles": ",".join(sorted({str(r["profile"]) for r in rs})),
-               "feature_level": ",".join(sorted({str(r["level"]) for r in rs}))}
+    for (system, profile, level), rs in sorted(per_system.items()):
+        row = {"system": system, "n_runs": len(rs), "profile": profile, "feature_level": level}
         for k in _METRICS:
             row[f"{k}_mean"], row[f"{k}_std"] = _mean_std([r[k] for r in rs])
         rows.append(row)
-    row = {"system": "all speech (no model)", "n_runs": 0, "profiles": "", "feature_level": ""}
+    row = {"system": "all speech (no model)", "n_runs": 0, "profile": "", "feature_level": ""}
     for k in _METRICS:
         row[f"{k}_mean"], row[f"{k}_std"] = baseline[k], math.nan
     rows.append(row)
@@ -222,10 +220,11 @@ def _write_tables(folder: Path, rows: list[dict], examples) -> None:
         return f"{mean:.1f} ± {100 * std:.1f}" + (" (n=1)" if r["n_runs"] == 1 else "")
 
     seconds = sum(e.uem[1] - e.uem[0] for e in examples)
-    lines = ["| system | runs | feature level | DetER (%) ↓ | false alarm (%) | miss (%) |",
-             "|---|---:|---|---:|---:|---:|"]
+    lines = ["| system | profile | feature level | runs | DetER (%) ↓ | false alarm (%) | miss (%) |",
+             "|---|---|---|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['system']} | {r['n_runs']} | {r['feature_level'] or '–'} | "
+        lines.append(f"| {r['system']} | {r['profile'] or '–'} | {r['feature_level'] or '–'} | "
+                     f"{r['n_runs']} | "
                      f"{cell(r, 'detection_error_rate')} | {cell(r, 'false_alarm_rate')} | "
                      f"{cell(r, 'miss_rate')} |")
     lines += [
@@ -252,8 +251,10 @@ def cli_transfer(args) -> int:
     runs = Path(args.runs) if args.runs else out / "runs"
     rows = twin_to_real(runs, out)
     for r in rows:
+        what = f"{r['profile']}, level {r['feature_level']}, {r['n_runs']} run(s)" if r["n_runs"] \
+            else "no model"
         print(f"{r['system']:<24} DetER {100 * r['detection_error_rate_mean']:6.1f} %  "
               f"(false alarm {100 * r['false_alarm_rate_mean']:.1f} %, "
-              f"miss {100 * r['miss_rate_mean']:.1f} %, {r['n_runs']} run(s))")
+              f"miss {100 * r['miss_rate_mean']:.1f} %; {what})")
     print(f"wrote {out / 'tables' / 'twin_to_real.csv'} and .md")
     return 0

@@ -101,7 +101,7 @@ def test_twin_to_real_table(twin_sad_run, tmp_path):
     assert [r["system"] for r in rows] == ["mel", "all speech (no model)"]
     mel, everywhere = rows
     assert mel["n_runs"] == 1 and mel["detection_error_rate_std"] == 0.0
-    assert mel["feature_level"] == "none" and mel["profiles"] == "ci"
+    assert mel["feature_level"] == "none" and mel["profile"] == "ci"
     assert everywhere["miss_rate_mean"] == 0.0
     assert everywhere["detection_error_rate_mean"] == pytest.approx(0.64, abs=0.005)
     with open(tmp_path / "out" / "tables" / "twin_to_real.csv", newline="") as f:
@@ -111,7 +111,7 @@ def test_twin_to_real_table(twin_sad_run, tmp_path):
         mel["detection_error_rate_mean"])
     assert table[1]["detection_error_rate_std"] == ""
     md = (tmp_path / "out" / "tables" / "twin_to_real.md").read_text(encoding="utf-8")
-    assert "| all speech (no model) | 0 | – | 64.0 |" in md
+    assert "| all speech (no model) | – | – | 0 | 64.0 |" in md
     assert "No model was trained or tuned on these excerpts" in md
     assert "(n=1)" in md
 
