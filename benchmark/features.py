@@ -14,6 +14,14 @@ synthetic meetings missed nearly all speech in real AMI recordings 20-40 dB
 quieter. Subtracting a per-clip statistic makes a clip's features invariant to
 a gain; with it, the floor is relative to the clip's peak (``top_db`` below it,
 or ``amin`` read as a ratio to it), so digital silence moves with the gain too.
+Measured (demo profile, ``mel`` system, 3 seeds, trained on the AMI twin, scored
+on the 14 real AMI excerpts of tests/data/real; all-speech hypothesis 64.0 %):
+DetER 99.0 % with ``none``, 68.7 % ``clip_p95``, 54.6 % ``clip_mean``, 47.7 %
+``band_mean``, at the same error on the twin's own test set (2.3-3.0 %). A
+per-band mean also removes a fixed channel response (the real recordings'
+spectral tilt differs from the twin's by about 8 dB across bands), but it
+removes a stationary sound's spectral shape too: for clip classification,
+where that shape can be the class evidence, a scalar shift is the safer kind.
 
 Frame ``i`` of a clip is centred at ``i * hop / sample_rate`` seconds.
 """
