@@ -103,6 +103,11 @@ def _build_parser() -> argparse.ArgumentParser:
     sp.add_argument("reference", help="the reference results folder (e.g. results)")
     sp.add_argument("--strict", action="store_true", help="exit status 1 when they differ")
 
+    sp = cmd("transfer", "benchmark.transfer:cli_transfer",
+             "score speech-activity models trained on the AMI twin on real AMI excerpts")
+    sp.add_argument("--runs", default=None, help="folder of run JSONs (default: OUT/runs)")
+    sp.add_argument("--out", default=None, help="output folder (default: results/)")
+
     sp = cmd("bench", "benchmark.bench:cli_bench", "time the layer and the input pipeline")
     sp.add_argument("--quick", action="store_true", help="fewer repeats and a smaller sweep")
     sp.add_argument("--out", default=None, help="output folder (default: results/bench)")

@@ -2,8 +2,26 @@
 
 Every clip is computed on its own: Hann-windowed STFT (centred frames, zero
 padded), power spectrum, Slaney mel filterbank (librosa's default), then
-10*log10 with a fixed floor. Nothing depends on the other clips of a batch or
-dataset, so every system and seed reads the same cached numbers.
+10*log10 with a fixed floor, optionally clamped to the clip's own maximum minus
+``top_db`` and shifted by a statistic of the clip's own level (``level``).
+Nothing depends on the other clips of a batch or dataset, so every system and
+seed reads the same cached numbers.
+
+Level normalisation exists because recording level is not a property of the
+sound: a model that standardises its input with training-set statistics learns
+the training data's level, and a speech-activity model trained on loud
+synthetic meetings missed nearly all speech in real AMI recordings 20-40 dB
+quieter. Subtracting a per-clip statistic makes a clip's features invariant to
+a gain; with it, the floor is relative to the clip's peak (``top_db`` below it,
+or ``amin`` read as a ratio to it), so digital silence moves with the gain too.
+Measured (demo profile, ``mel`` system, 3 seeds, trained on the AMI twin, scored
+on the 14 real AMI excerpts of tests/data/real; all-speech hypothesis 64.0 %):
+DetER 99.0 % with ``none``, 68.7 % ``clip_p95``, 54.6 % ``clip_mean``, 47.7 %
+``band_mean``, at the same error on the twin's own test set (2.3-3.0 %). A
+per-band mean also removes a fixed channel response (the real recordings'
+spectral tilt differs from the twin's by about 8 dB across bands), but it
+removes a stationary sound's spectral shape too: for clip classification,
+where that shape can be the class evidence, a scalar shift is the safer kind.
 
 Frame ``i`` of a clip is centred at ``i * hop / sample_rate`` seconds.
 """
@@ -31,10 +49,20 @@ from benchmark.errors import UserError
 from benchmark.io import read_json, write_json
 
 # Bump when the computation changes, so old caches are not reused.
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
+
+# Per-clip level normalisation: what is subtracted from the clip's log-mel (dB).
+LEVELS = {
+    "none": "nothing: absolute dB re full scale",
+    "clip_mean": "the clip's mean log-mel (over frames and bands)",
+    "clip_p95": "the 95th percentile of the clip's frame energies (mean log-mel per frame): "
+                "anchors the loud, active part, whatever the share of silence",
+    "band_mean": "each band's mean over the clip's frames (cepstral mean normalisation on "
+                 "log-mel: removes a gain and a fixed channel response)",
+}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FeatureConfig:
     sample_rate: int = 16000
     n_mels: int = 64
@@ -46,6 +74,8 @@ class FeatureConfig:
     clip_seconds: float | None = None  # pad/trim every clip to this length (clip tasks)
     amin: float = 1e-10               # power floor before the log (-100 dB)
     top_db: float | None = None       # if set, clamp each clip to its own max - top_db
+    level: str = "none"               # per-clip level normalisation: a key of LEVELS
+    # (with a level normalisation and no top_db, amin is a ratio to the clip's peak)
 
     def __post_init__(self):
         def bad(field, why):
@@ -69,6 +99,8 @@ class FeatureConfig:
             bad("amin", "must be positive")
         if self.top_db is not None and self.top_db <= 0:
             bad("top_db", "must be positive or None")
+        if self.level not in LEVELS:
+            bad("level", f"must be one of {', '.join(LEVELS)}")
 
     @property
     def win_length(self) -> int:
@@ -172,10 +204,33 @@ def compute_logmel(waveform: np.ndarray, config: FeatureConfig) -> np.ndarray:
         spec = np.fft.rfft(frames[s:s + _CHUNK_FRAMES] * plan.window, axis=1)
         power = spec.real ** 2 + spec.imag ** 2
         out[s:s + _CHUNK_FRAMES] = power @ plan.mel
-    db = 10.0 * np.log10(np.maximum(out, config.amin))
-    if config.top_db is not None and len(db):
-        db = np.maximum(db, db.max() - config.top_db)  # this clip's own max only
+    if config.level == "none":
+        db = 10.0 * np.log10(np.maximum(out, config.amin))
+        if config.top_db is not None and len(db):
+            db = np.maximum(db, db.max() - config.top_db)  # this clip's own max only
+    else:
+        # An absolute floor stays put while a gain moves the signal, so quiet
+        # bins and digital silence (padding) would break the invariance: the
+        # floor is relative to this clip's peak (top_db below it, or amin read
+        # as a ratio to it), and is the only floor.
+        depth_db = config.top_db if config.top_db is not None else -10.0 * np.log10(config.amin)
+        peak = float(out.max()) if out.size else 0.0
+        floor = peak * 10.0 ** (-depth_db / 10.0) if peak > 0 else config.amin
+        db = 10.0 * np.log10(np.maximum(out, floor))
+        if len(db):
+            db -= clip_level(db, config.level)  # in float64: the shift must not add rounding
     return db.astype(np.float32)
+
+
+def clip_level(db: np.ndarray, level: str) -> np.ndarray | float:
+    """The statistic ``level`` subtracts from a clip's (frames, n_mels) log-mel."""
+    if level == "clip_mean":
+        return float(db.mean())
+    if level == "clip_p95":
+        return float(np.percentile(db.mean(axis=1), 95))
+    if level == "band_mean":
+        return db.mean(axis=0, keepdims=True)
+    raise ValueError(f"unknown level normalisation {level!r} (known: {', '.join(LEVELS)})")
 
 
 def logmel_file(path: str | os.PathLike, config: FeatureConfig) -> np.ndarray:

@@ -186,7 +186,7 @@ def load_noise(cfg: RunConfig, progress: bool):
     store = extract_features(prepared, cfg.features, progress=progress)
     spectra = [store.get(e.id) for e in prepared.examples
                if e.label in ("noise", "music") and e.id in store]
-    return NoiseBank(spectra, f"musan ({prepared.source}, {len(spectra)} files)")
+    return NoiseBank(spectra, f"musan ({prepared.source}, {len(spectra)} files)", cfg.features.level)
 
 
 def planted_truth(root) -> dict | None:

@@ -1,5 +1,6 @@
 import dataclasses
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -52,6 +53,65 @@ def test_matches_librosa(cfg):
         assert ours.min() == pytest.approx(-100.0)  # floor: 10*log10(amin) in the silence
 
 
+REAL = Path(__file__).parent / "data" / "real"
+
+
+@pytest.mark.parametrize("rel, cfg", [
+    ("ami/trñ00.flac", FeatureConfig()),                                   # meeting, 16 kHz
+    ("librispeech/2414/2414-128291-0009.flac", FeatureConfig(n_mels=40)),  # read speech
+    ("esc50/1-100032-A-0.flac", FeatureConfig(sample_rate=44100, win_ms=64.0, hop_ms=25.0,
+                                              n_fft=2822, fmax=8000.0)),   # urban protocol
+    ("zebra_finch/WhiLbl0010_110411-DC-01.wav",                             # stereo 44.1 kHz
+     FeatureConfig(sample_rate=44100, n_fft=2048, fmin=300.0, fmax=12000.0, top_db=80.0)),
+])
+def test_real_recordings_match_librosa(rel, cfg):
+    """Decoding and log-mel of real files (at their own rate) agree with librosa's."""
+    librosa = pytest.importorskip("librosa")
+    path = REAL / rel
+    y, sr = librosa.load(path, sr=None, mono=True)
+    assert sr == cfg.sample_rate
+    ours = feat.logmel_file(path, cfg)
+    ref = _librosa_logmel(y.astype(np.float64), cfg)
+    assert ours.shape == ref.shape and len(ours) > 10
+    np.testing.assert_allclose(ours, ref, atol=1e-3)
+
+
+@pytest.mark.parametrize("level", ["clip_mean", "clip_p95", "band_mean"])
+@pytest.mark.parametrize("top_db", [None, 80.0])
+def test_level_normalisation_is_gain_invariant(level, top_db):
+    # digital silence at the start, and zero padding at the end (as clip_seconds pads)
+    x = np.r_[_signal(), np.zeros(8000)].astype(np.float32)
+    cfg = FeatureConfig(level=level, top_db=top_db)
+    ref = compute_logmel(x, cfg)
+    for gain_db in (-20.0, 20.0):
+        scaled = compute_logmel(x * np.float32(10 ** (gain_db / 20)), cfg)
+        np.testing.assert_allclose(scaled, ref, atol=1e-4, rtol=0)
+    # Without it the features move with the gain, bin for bin (where above the floor).
+    raw = FeatureConfig(top_db=top_db)
+    shift = compute_logmel(x * np.float32(10.0), raw) - compute_logmel(x, raw)
+    assert np.median(shift) == pytest.approx(20.0, abs=1e-3)
+    # What is subtracted is the named statistic of the clip's own (clamped) log-mel.
+    floor = raw if top_db is not None else FeatureConfig(top_db=100.0)
+    plain = compute_logmel(x, floor).astype(np.float64)
+    np.testing.assert_allclose(ref, plain - feat.clip_level(plain, level), atol=1e-4)
+
+
+def test_level_statistics():
+    db = np.array([[0.0, 2.0], [10.0, 12.0], [-50.0, -50.0]] + [[1.0, 1.0]] * 17)
+    assert feat.clip_level(db, "clip_mean") == pytest.approx(db.mean())
+    # p95 of per-frame means: near the loud frames, untouched by the silent one
+    assert feat.clip_level(db, "clip_p95") == pytest.approx(np.percentile(db.mean(1), 95))
+    assert 1.0 < feat.clip_level(db, "clip_p95") <= 11.0
+    np.testing.assert_allclose(feat.clip_level(db, "band_mean"), db.mean(0, keepdims=True))
+    with pytest.raises(ValueError, match="unknown level"):
+        feat.clip_level(db, "peak")
+
+
+def test_config_is_keyword_only():
+    with pytest.raises(TypeError):
+        FeatureConfig(16000, 64)  # positional fields were easy to misalign
+
+
 def test_config_derived_values_and_hash():
     cfg = FeatureConfig()
     assert (cfg.win_length, cfg.hop_length, cfg.fft_size, cfg.fmax_hz) == (400, 160, 512, 8000.0)
@@ -59,13 +119,13 @@ def test_config_derived_values_and_hash():
     assert FeatureConfig(sample_rate=44100).frame_rate_hz == pytest.approx(100.0)
     assert cfg.hash() == FeatureConfig().hash() and len(cfg.hash()) == 12
     assert len({cfg.hash(), FeatureConfig(n_mels=40).hash(), FeatureConfig(clip_seconds=4.0).hash(),
-                FeatureConfig(top_db=80.0).hash()}) == 4
+                FeatureConfig(top_db=80.0).hash(), FeatureConfig(level="clip_p95").hash()}) == 5
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.n_mels = 3
 
 
 @pytest.mark.parametrize("kwargs", [dict(fmax=9000), dict(n_fft=256), dict(hop_ms=0), dict(clip_seconds=-1),
-                                    dict(fmin=8000)])
+                                    dict(fmin=8000), dict(level="peak")])
 def test_bad_config_is_a_user_error(kwargs):
     with pytest.raises(UserError, match=next(iter(kwargs))):
         FeatureConfig(**kwargs)
@@ -95,7 +155,7 @@ def _dataset(root, files):
 def test_clip_features_do_not_depend_on_dataset_mates(tmp_path):
     quiet = 0.01 * _signal(seconds=1.0)
     loud = 0.99 * np.sign(_signal(seconds=1.0, seed=1))
-    for cfg in (FeatureConfig(), FeatureConfig(top_db=60.0)):
+    for cfg in (FeatureConfig(level="clip_p95"), FeatureConfig(), FeatureConfig(top_db=60.0)):
         alone = extract_features(_dataset(tmp_path / "alone", {"q.wav": (quiet, 16000)}), cfg, progress=False)
         mixed = extract_features(_dataset(tmp_path / "mixed", {"l.wav": (loud, 16000), "q.wav": (quiet, 16000)}),
                                  cfg, progress=False)

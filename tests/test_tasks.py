@@ -102,3 +102,8 @@ def test_noise_is_mixed_at_the_drawn_snr():
         assert mixed.shape == x.shape and mixed.dtype == np.float32
     with pytest.raises(UserError, match="no usable noise"):
         NoiseBank([], "musan (twin)")
+    # Level-normalised features: the mixture keeps the excerpt's per-band level.
+    norm = NoiseBank([n], "test", level="band_mean")
+    mixed = norm.mix(x.astype(np.float32), np.random.default_rng(1), (5.0, 5.0))
+    np.testing.assert_allclose(mixed.mean(0), x.mean(0), atol=1e-4)
+    assert not np.allclose(mixed, x, atol=0.1)

@@ -270,10 +270,10 @@ class NoiseBank:
     and it keeps the feature cache shared by every system and seed.
     """
 
-    def __init__(self, spectra: list[np.ndarray], source: str):
+    def __init__(self, spectra: list[np.ndarray], source: str, level: str = "none"):
         if not spectra:
             raise UserError(f"the noise corpus ({source}) holds no usable noise or music file")
-        self.spectra, self.source = spectra, source
+        self.spectra, self.source, self.level = spectra, source, level
 
     def mix(self, x: np.ndarray, rng: np.random.Generator, snr_db: tuple[float, float]) -> np.ndarray:
         """``x`` (frames, mels) log-mel in dB with a random noise excerpt added at a random SNR."""
@@ -285,4 +285,11 @@ class NoiseBank:
         snr = rng.uniform(*snr_db)
         px, pn = 10.0 ** (x.astype(np.float64) / 10), 10.0 ** (n.astype(np.float64) / 10)
         g = px.sum() / max(pn.sum(), 1e-30) / 10.0 ** (snr / 10)
-        return (10 * np.log10(px + g * pn)).astype(x.dtype)
+        mixed = 10 * np.log10(px + g * pn)
+        if self.level != "none":
+            # Level-normalised features: give the mixture the excerpt's own level statistic,
+            # as normalising the mixed recording would (up to the excerpt's offset from it).
+            from benchmark.features import clip_level
+
+            mixed = mixed - clip_level(mixed, self.level) + clip_level(x.astype(np.float64), self.level)
+        return mixed.astype(x.dtype)

@@ -77,8 +77,9 @@ class Speaker(Task):
     Protocol = SpeakerProtocol
     head = XvectorHead()
     protocol = SpeakerProtocol()
+    # Per-band mean removed per utterance (cepstral mean normalisation, in the mel domain).
     features = FeatureConfig(sample_rate=16000, n_mels=64, win_ms=25.0, hop_ms=10.0,
-                             fmin=0.0, fmax=8000.0)
+                             fmin=0.0, fmax=8000.0, level="band_mean")
     train = TrainSettings(epochs=100, batch_size=64, learning_rate=0.01, optimizer="sgd",
                           patience=20)
     protocol_text = ("verification: trained on the non-trial speakers (3 s crops, noise at "
