@@ -21,7 +21,8 @@ from benchmark.errors import UserError
 SPLITS = ("train", "dev", "test")
 # AMI meeting ids (ES2002a, IS1000b, TS3003c, EN2001a, IB4001 ...); anything else,
 # '..' above all, is not a meeting
-MEETING = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# A meeting name is one path component: letters (any script), digits, '_', '.', '-'.
+MEETING = re.compile(r"^[^\W_][\w.-]*$")
 
 
 def read_rttm(path: Path, file_id: str) -> list[tuple[float, float]]:
