@@ -116,9 +116,7 @@ def score_predictor(predictor, examples, gain_db: float = 0.0) -> dict[str, floa
     from benchmark.audio import load_audio
     from benchmark.features import compute_logmel
     from benchmark.metrics import binarize, detection_metrics
-    from benchmark.predict import frame_scores
-
-    if predictor.output != "frame":
+    if predictor.task.output != "frame":
         raise UserError(f"the run {predictor.run.get('dataset')}/{predictor.run.get('system')} is "
                         f"not a speech-activity model")
     f = predictor.features
@@ -126,7 +124,7 @@ def score_predictor(predictor, examples, gain_db: float = 0.0) -> dict[str, floa
     hyp = {}
     for e in examples:
         x = load_audio(e.path, f.sample_rate) * np.float32(scale)
-        scores = frame_scores(predictor, compute_logmel(x, f))
+        scores = predictor.task.frame_scores(predictor, compute_logmel(x, f))
         hyp[e.id] = binarize(scores, f.frame_rate_hz, **predictor.binarize)
     return detection_metrics({e.id: e.segments for e in examples}, hyp,
                              {e.id: e.uem for e in examples})

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmark.errors import UserError
 from benchmark.io import read_json
 from benchmark.metrics import detection_metrics
 from benchmark.train import run_cell
@@ -25,10 +26,11 @@ def home(tmp_path, monkeypatch):
 
 def test_speech_activity_ci_run_on_real_ami_layout(home, tmp_path):
     ami_layout(home / "data" / "ami")
-    path = run_cell("ami", "mel", profile="ci", data="real", out=tmp_path / "res", progress=False)
+    path = run_cell("ami", "mel", profile="ci", data="real", out=tmp_path / "res", progress=False,
+                    overrides=["protocol.noise_prob=0"])  # no real noise corpus here
     run = read_json(path)
     assert run["data_source"] == "real" and run["provenance"]["twin"] is None
-    assert run["config"]["run"]["n_train"] == 10 and run["config"]["run"]["n_test"] == 2
+    assert run["run"]["n_train"] == 10 and run["run"]["n_test"] == 2
     m = run["metrics"]
     assert set(m) >= {"detection_error_rate", "false_alarm_rate", "miss_rate"}
     assert m["detection_error_rate"] == pytest.approx(m["false_alarm_rate"] + m["miss_rate"])
@@ -37,20 +39,28 @@ def test_speech_activity_ci_run_on_real_ami_layout(home, tmp_path):
 
 def test_clip_ci_run_on_real_esc50_layout(home, tmp_path):
     esc50_layout(home / "data" / "esc50")
-    path = run_cell("esc50", "mel", fold=1, profile="ci", data="real", out=tmp_path / "res",
+    # Fold 4 tests a thunderstorm clip; training (folds 1-3) holds another one.
+    path = run_cell("esc50", "mel", fold=4, profile="ci", data="real", out=tmp_path / "res",
                     progress=False)
     run = read_json(path)
-    assert run["data_source"] == "real" and run["fold"] == 1
-    assert run["config"]["run"]["n_test"] == 1  # fold 1 holds the one listed dog clip
-    assert sorted(run["config"]["run"]["classes"]) == ["car_horn", "dog", "thunderstorm"]
+    assert run["data_source"] == "real" and run["fold"] == 4
+    assert run["run"]["n_test"] == 1 and run["run"]["n_val"] == 1  # fold 5 validates
+    assert sorted(run["run"]["classes"]) == ["car_horn", "dog", "thunderstorm"]
     assert run["provenance"]["skipped_inputs"] == 2  # the two clips missing from the csv
     assert 0.0 <= run["metrics"]["accuracy"] <= 1.0
+    # Fold 1 tests the only dog clip: no model could have learnt it, so no score is made.
+    with pytest.raises(UserError, match=r"esc50 fold 1: class\(es\) 'dog' occur in the test split "
+                                        r"but not in training"):
+        run_cell("esc50", "mel", fold=1, profile="ci", data="real", out=tmp_path / "res",
+                 progress=False)
+    assert not (tmp_path / "res" / "runs" / "esc50" / "mel" / "seed0_fold1.json").exists()
 
 
 @pytest.fixture(scope="module")
 def twin_sad_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("twin_runs")
-    return run_cell("ami", "mel", profile="ci", out=out, progress=False)
+    out = tmp_path_factory.mktemp("twin_runs")  # raw features: what a gain moves
+    return run_cell("ami", "mel", profile="ci", out=out, progress=False,
+                    overrides=["features.level=none"])
 
 
 @pytest.fixture(scope="module")

@@ -187,14 +187,18 @@ class SpeechActivity(Task):
     # -- prediction ---------------------------------------------------------
 
     @classmethod
+    def frame_scores(cls, predictor, logmel: np.ndarray) -> np.ndarray:
+        """Speech probability per frame of one file, as validation and test score meetings."""
+        cfg = predictor.config
+        chunk = max(4, round(cfg.protocol.chunk_seconds * cfg.features.frame_rate_hz))
+        hop = max(1, round(chunk * cfg.protocol.eval_hop_fraction))
+        return overlap_average(predictor.model, logmel, chunk, hop, cfg.train.batch_size)
+
+    @classmethod
     def predict_lines(cls, predictor, path: str, logmel: np.ndarray, top: int) -> list[str]:
         from pathlib import Path
 
-        cfg = predictor.config
-        fr = cfg.features.frame_rate_hz
-        chunk = max(4, round(cfg.protocol.chunk_seconds * fr))
-        hop = max(1, round(chunk * cfg.protocol.eval_hop_fraction))
-        scores = overlap_average(predictor.model, logmel, chunk, hop, cfg.train.batch_size)
-        segs = metrics.binarize(scores, fr, **predictor.binarize)
+        fr = predictor.config.features.frame_rate_hz
+        segs = metrics.binarize(cls.frame_scores(predictor, logmel), fr, **predictor.binarize)
         uri = Path(path).stem.replace(" ", "_")
         return [f"SPEAKER {uri} 1 {a:.3f} {b - a:.3f} <NA> <NA> speech <NA> <NA>" for a, b in segs]
