@@ -34,18 +34,22 @@ BOOTSTRAP_RESAMPLES = 9999
 BOOTSTRAP_SEED = 0
 MIN_PAIRS = 6   # below this a two-sided Wilcoxon test can never reach p < 0.05
 
-# Table columns in paper order: (dataset, metric). Core datasets always get a
-# column (a missing one then says why); optional ones only when present.
-COLUMNS = (
-    ("ami", "detection_error_rate"),
-    ("chime5", "detection_error_rate"),
-    ("voxceleb1", "accuracy"),
-    ("voxceleb1", "eer"),
-    ("zebra_finch", "accuracy"),
-    ("urbansound8k", "accuracy"),
-    ("esc50", "accuracy"),
-)
-OPTIONAL_DATASETS = frozenset({"esc50"})
+
+
+def _declared_columns() -> tuple[tuple[tuple[str, str], ...], frozenset[str]]:
+    """(dataset, metric) columns in table order, and the optional datasets, from the recipes.
+
+    Core datasets always get a column (a missing one then says why); optional ones
+    only when they have runs.
+    """
+    from benchmark.tasks import dataset_info, dataset_names
+
+    infos = [dataset_info(d) for d in dataset_names()]
+    return (tuple((i.name, m) for i in infos for m in i.metrics),
+            frozenset(i.name for i in infos if i.optional))
+
+
+COLUMNS, OPTIONAL_DATASETS = _declared_columns()
 DEFAULT_DIRECTIONS = {"detection_error_rate": "min", "false_alarm_rate": "min",
                       "miss_rate": "min", "eer": "min"}
 METRIC_LABELS = {"detection_error_rate": "DetER", "eer": "EER", "accuracy": "accuracy",
