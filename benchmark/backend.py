@@ -41,6 +41,50 @@ def name() -> str:
     return keras.backend.backend()
 
 
+def installed() -> list[str]:
+    """The backends whose framework is installed, in :data:`BACKENDS` order."""
+    import importlib.util
+
+    return [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
+
+
+def choose(preferred: str | None = None) -> str:
+    """Fix the backend before Keras is imported, and return it.
+
+    ``preferred`` None or "auto": ``$KERAS_BACKEND`` when its framework is
+    installed, else the first installed of TensorFlow, JAX, PyTorch (so that a
+    Makefile default of tensorflow still runs on a JAX-only machine). Once Keras
+    is imported its backend can no longer change: asking for another is an error.
+    """
+    import sys
+
+    from benchmark.errors import UserError
+
+    if preferred not in (None, "auto", *BACKENDS):
+        raise UserError(f"unknown backend {preferred!r} (use auto, {', '.join(BACKENDS)})")
+    if "keras" in sys.modules:
+        current = name()
+        if preferred not in (None, "auto") and preferred != current:
+            raise UserError(f"Keras already runs on {current} in this process; start a new one "
+                            f"with KERAS_BACKEND={preferred}")
+        return current
+    have = installed()
+    if preferred in (None, "auto"):
+        env = os.environ.get("KERAS_BACKEND")
+        if env in have:
+            return env
+        if not have:
+            raise UserError(f"none of {', '.join(BACKENDS)} is installed: install one of them")
+        chosen = have[0]
+    elif preferred not in have:
+        raise UserError(f"backend {preferred} is asked for but {preferred} is not installed "
+                        f"(installed: {', '.join(have) or 'none'})")
+    else:
+        chosen = preferred
+    os.environ["KERAS_BACKEND"] = chosen
+    return chosen
+
+
 def version(package: str | None = None) -> str:
     """Installed version of ``package`` (default: the backend's framework), or "absent"."""
     try:
