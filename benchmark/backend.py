@@ -187,10 +187,13 @@ def _setup_jax(deterministic: bool, threads: int | None) -> list[str]:
             _add_xla_flags(JAX_DETERMINISTIC_FLAG)
         if threads == 1:
             _add_xla_flags(*JAX_ONE_THREAD_FLAGS)
-    flags = os.environ.get("XLA_FLAGS", "").split()
-    if deterministic and JAX_DETERMINISTIC_FLAG in flags and not started:
+    # The flag acts when JAX starts: what is in XLA_FLAGS now is what the process runs with,
+    # unless JAX started before it was added (only possible when we could not add it).
+    on = JAX_DETERMINISTIC_FLAG in os.environ.get("XLA_FLAGS", "").split()
+    if on:
         notes.append("XLA deterministic ops on: reruns on the same device and software are "
-                     "identical (XLA:CPU is deterministic by itself)")
+                     "identical (XLA:CPU is deterministic by itself)"
+                     + ("" if deterministic else "; set in XLA_FLAGS although not asked for"))
     elif deterministic:
         notes.append("XLA deterministic ops could not be set (JAX had already started in this "
                      "process): CPU reruns are identical, GPU reruns may differ in the last bits")
