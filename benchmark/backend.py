@@ -262,6 +262,11 @@ def gpu_present() -> bool:
     return False
 
 
+def gpu_count() -> int:
+    """How many GPUs the backend sees."""
+    return len(_gpu_names_and_capabilities()[0])
+
+
 def _gpu_names_and_capabilities() -> tuple[list[str], list[tuple[int, int] | None], str]:
     """(device names, compute capabilities, "cuda"/"rocm") of the backend's GPUs."""
     backend = name()

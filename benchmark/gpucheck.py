@@ -278,6 +278,11 @@ def run_grid_check(work: Path, datasets, systems, jobs: int, extra_overrides=())
     """The ci cells of ``datasets`` x ``systems`` through benchmark.grid; one record per cell."""
     from benchmark import grid
 
+    n_gpus = backend.gpu_count()
+    if n_gpus and not grid.visible_gpus():
+        # The grid finds GPUs with nvidia-smi; where it is missing its workers would be
+        # hidden from every GPU (CUDA_VISIBLE_DEVICES=-1). Name the backend's GPUs instead.
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(n_gpus))
     cells = grid.select_cells("ci", datasets, systems)
     grid._warm_data(cells, "ci", "twin")  # twins built once, before workers race for them
     os.environ["GABORBENCH_GPU_CHECK_SET"] = " ".join(extra_overrides)  # read by spawned workers
@@ -412,7 +417,11 @@ def run_check(out: Path, *, cpu_ok: bool = False, repeats: int | None = None,
 
 
 def _ok(record: dict) -> bool:
-    grid_ok = not isinstance(record.get("grid"), list) or all(c["ok"] for c in record["grid"])
+    cells = record.get("grid") if isinstance(record.get("grid"), list) else []
+    on_gpu = record["environment"]["gpu"]
+    # on a GPU machine a cell that trained on the CPU has not checked the GPU path
+    grid_ok = all(c["ok"] and not (on_gpu and str(c.get("device", "")).startswith("cpu"))
+                  for c in cells)
     det = record.get("determinism")
     det_ok = not isinstance(det, dict) or det.get("identical") is True
     return not record["timing_errors"] and grid_ok and det_ok
