@@ -166,8 +166,15 @@ def _setup_tensorflow(deterministic: bool, threads: int | None) -> list[str]:
             tf.config.threading.set_inter_op_parallelism_threads(1)
     except RuntimeError:  # the runtime already started in this process: its settings stay
         notes.append("thread pools and GPU memory policy were already fixed in this process")
-    if deterministic:
+    try:  # there is no public way to ask, nor to turn it off again
+        from tensorflow.python.framework.config import is_op_determinism_enabled
+    except ImportError:
+        def is_op_determinism_enabled():
+            return False
+    if deterministic or is_op_determinism_enabled():
         tf.config.experimental.enable_op_determinism()
+        if not deterministic:
+            notes.append("op determinism stays on: enabled earlier in this process")
         notes.append("op determinism on: reruns on the same device and software are identical "
                      "(an op without a deterministic GPU kernel raises an error; Keras turns XLA "
                      "off under op determinism)")

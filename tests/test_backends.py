@@ -55,6 +55,8 @@ def test_setup_seeds_and_states_determinism():
     backend.setup(7, deterministic=True)
     b = keras.ops.convert_to_numpy(keras.random.normal((4,)))
     assert (a == b).all()
+    # TensorFlow cannot turn op determinism off again: the record must not claim it did
+    assert "stays on" in backend.setup(7, deterministic=False)
     with pytest.raises(ValueError):
         backend.setup(1.5, deterministic=True)
     with pytest.raises(ValueError):
