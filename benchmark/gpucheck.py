@@ -389,6 +389,9 @@ def run_check(out: Path, *, cpu_ok: bool = False, repeats: int | None = None,
     write_text(out / f"gpu-{name}.csv", _csv(rows))
     record["timing_errors"] = sorted({f"{r['layer']} {r['compiler']} {r['measure']}: {r['error']}"
                                       for r in rows if r.get("error")})
+    env_path = out / f"gpu-{name}-env.json"
+    # Written after each part, so a part that hangs or kills the process leaves the others'.
+    write_json(env_path, {**record, "ok": None, "grid": "not reached", "determinism": "not reached"})
 
     tmp = Path(tempfile.mkdtemp(prefix="gpucheck-")) if work is None else Path(work)
     try:
@@ -396,6 +399,7 @@ def run_check(out: Path, *, cpu_ok: bool = False, repeats: int | None = None,
             print(f"ci grid with mixed precision and XLA ({len(datasets)} datasets x "
                   f"{len(systems)} systems, {jobs} worker(s))", flush=True)
             record["grid"] = run_grid_check(tmp / "grid", datasets, systems, jobs, extra_overrides)
+            write_json(env_path, {**record, "ok": None, "determinism": "not reached"})
         else:
             record["grid"] = "skipped" + ("" if grid else " (--skip-grid)") + \
                 ("" if not grid else ": time budget")
@@ -412,7 +416,7 @@ def run_check(out: Path, *, cpu_ok: bool = False, repeats: int | None = None,
             shutil.rmtree(tmp, ignore_errors=True)
     record["wall_s"] = round(time.monotonic() - start, 1)
     record["ok"] = _ok(record)
-    write_json(out / f"gpu-{name}-env.json", record)
+    write_json(env_path, record)
     return record
 
 
