@@ -9,7 +9,13 @@ DEMO_OUT ?= demo-out
 export KERAS_BACKEND ?= tensorflow
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help venv test demo demo-reference reproduce download report bench clean clean-data
+# gpu-check runs on the machine's own Python and backend (TensorFlow, JAX or PyTorch): the
+# project's venv when there is one, else python3; GPU_DEPS adds a folder of dependencies
+# installed with pip --target (README: "Checking a GPU machine").
+GPU_PYTHON ?= $(if $(wildcard $(PY)),$(PY),python3)
+GPU_CHECK_ARGS ?=
+
+.PHONY: help venv test demo demo-reference reproduce download report bench gpu-check clean clean-data
 
 help:
 	@echo "make demo       run the whole benchmark on the synthetic twins into $(DEMO_OUT)/ (CPU,"
@@ -20,6 +26,7 @@ help:
 	@echo "make download   fetch every dataset that can be fetched"
 	@echo "make report     rebuild results/ tables and plots from results/runs"
 	@echo "make bench      time the layer and the input pipeline"
+	@echo "make gpu-check  time the layer and run a ci grid on this machine's GPU (any backend)"
 	@echo "make clean      remove build artefacts and caches (never downloads)"
 	@echo "make clean-data remove downloaded datasets too (asks GABORBENCH_HOME)"
 
@@ -61,6 +68,10 @@ report: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmark.cli bench
+
+# No venv and no install: the GPU machine may have no package index and no TensorFlow.
+gpu-check:
+	PYTHONPATH="$(CURDIR)$(if $(GPU_DEPS),:$(GPU_DEPS))" $(GPU_PYTHON) -m benchmark.gpucheck $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache

@@ -1,28 +1,399 @@
-"""Backend-specific set-up (placeholder, superseded by the full module)."""
+"""Everything that depends on the Keras backend, in one module.
+
+Keras 3 runs the project's models unchanged on TensorFlow, JAX and PyTorch, but
+seeding, op determinism, thread pools, device queries, mixed precision and XLA
+are spelled differently by each. The rest of the code asks this module instead
+of importing a framework itself.
+
+Importing this module imports no framework, and no function imports TensorFlow
+unless TensorFlow is the backend: a machine whose only framework is JAX (or
+PyTorch), as GPU machines often are, must run every command. The backend is
+Keras's: ``KERAS_BACKEND`` or ``~/.keras/keras.json``, fixed when Keras is
+first imported.
+
+Call :func:`setup` first in a process, before anything touches a device: JAX
+reads its XLA flags when it first initialises a device, TensorFlow fixes its
+thread pools and GPU memory policy at the same moment, and cuBLAS reads its
+workspace setting when it starts.
+"""
 
 from __future__ import annotations
 
+import importlib.metadata
+import os
+import platform
 
-def setup(seed: int, deterministic: bool, threads=None) -> str:
+BACKENDS = ("tensorflow", "jax", "torch")
+
+# XLA:GPU flag that swaps atomics-based scatter and reduction kernels for
+# deterministic ones and pins autotuning (--xla_gpu_exclude_nondeterministic_ops
+# is its subset); CPU builds of jaxlib accept and ignore it.
+JAX_DETERMINISTIC_FLAG = "--xla_gpu_deterministic_ops=true"
+JAX_ONE_THREAD_FLAGS = ("--xla_cpu_multi_thread_eigen=false", "intra_op_parallelism_threads=1")
+# cuBLAS is deterministic only with a fixed workspace; NVIDIA's documented value.
+CUBLAS_WORKSPACE = ":4096:8"
+
+
+def name() -> str:
+    """The Keras backend of this process: "tensorflow", "jax" or "torch"."""
     import keras
 
-    keras.utils.set_random_seed(seed)
-    if deterministic and keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+    return keras.backend.backend()
 
+
+def installed() -> list[str]:
+    """The backends whose framework is installed, in :data:`BACKENDS` order."""
+    import importlib.util
+
+    return [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
+
+
+def choose(preferred: str | None = None) -> str:
+    """Fix the backend before Keras is imported, and return it.
+
+    ``preferred`` None or "auto": ``$KERAS_BACKEND`` when its framework is
+    installed, else the first installed of TensorFlow, JAX, PyTorch (so that a
+    Makefile default of tensorflow still runs on a JAX-only machine). Once Keras
+    is imported its backend can no longer change: asking for another is an error.
+    """
+    import sys
+
+    from benchmark.errors import UserError
+
+    if preferred not in (None, "auto", *BACKENDS):
+        raise UserError(f"unknown backend {preferred!r} (use auto, {', '.join(BACKENDS)})")
+    if "keras" in sys.modules:
+        current = name()
+        if preferred not in (None, "auto") and preferred != current:
+            raise UserError(f"Keras already runs on {current} in this process; start a new one "
+                            f"with KERAS_BACKEND={preferred}")
+        return current
+    have = installed()
+    if preferred in (None, "auto"):
+        env = os.environ.get("KERAS_BACKEND")
+        if env in have:
+            return env
+        if not have:
+            raise UserError(f"none of {', '.join(BACKENDS)} is installed: install one of them")
+        chosen = have[0]
+    elif preferred not in have:
+        raise UserError(f"backend {preferred} is asked for but {preferred} is not installed "
+                        f"(installed: {', '.join(have) or 'none'})")
+    else:
+        chosen = preferred
+    os.environ["KERAS_BACKEND"] = chosen
+    return chosen
+
+
+def version(package: str | None = None) -> str:
+    """Installed version of ``package`` (default: the backend's framework), or "absent"."""
+    try:
+        return importlib.metadata.version(package or name())
+    except importlib.metadata.PackageNotFoundError:
+        return "absent"
+
+
+def tensorboard_available() -> bool:
+    """Whether ``keras.callbacks.TensorBoard`` can work: it writes through
+    ``tf.summary`` whatever the backend, so it needs TensorFlow installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("tensorflow") is not None
+
+
+# --------------------------------------------------------------------------- setup
+
+
+def _jax_initialised() -> bool:
+    """Whether JAX has created its device clients (after which XLA_FLAGS is ignored)."""
+    try:
+        from jax._src import xla_bridge
+    except ImportError:
+        return False
+    probe = getattr(xla_bridge, "backends_are_initialized", None)
+    return bool(probe()) if probe is not None else bool(getattr(xla_bridge, "_backends", None))
+
+
+def _add_xla_flags(*flags: str) -> None:
+    current = os.environ.get("XLA_FLAGS", "").split()
+    os.environ["XLA_FLAGS"] = " ".join(current + [f for f in flags if f not in current])
+
+
+def setup(seed: int, deterministic: bool, threads: int | None = None) -> str:
+    """Seed every generator and set determinism and thread pools for this process.
+
+    Args:
+        seed: seeds Python, NumPy and the backend through
+            ``keras.utils.set_random_seed`` (which also resets Keras's global
+            seed generator, so layers built without a seed draw the same weights).
+        deterministic: ask the backend for run-to-run identical kernels, at some
+            speed cost on a GPU.
+        threads: intra-op threads on the CPU (None: the framework's default).
+
+    Returns one line for the run record saying what reruns can be expected to
+    reproduce on this backend, and what could not be made deterministic.
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ValueError(f"seed must be an integer, received seed={seed!r}")
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be a positive integer or None, received threads={threads!r}")
+    backend = name()
+    notes: list[str] = []
+    if backend == "jax":
+        notes += _setup_jax(deterministic, threads)
+    elif backend == "torch":
+        notes += _setup_torch(deterministic, threads)
+    elif backend == "tensorflow":
+        notes += _setup_tensorflow(deterministic, threads)
+    else:
+        notes.append(f"unknown backend {backend!r}: seeded only")
+    import keras
+
+    keras.utils.set_random_seed(int(seed))
+    return f"{backend}: seed {seed}; " + "; ".join(notes)
+
+
+def _setup_tensorflow(deterministic: bool, threads: int | None) -> list[str]:
+    import tensorflow as tf
+
+    notes = []
+    try:
+        # GPUs shared by several grid workers: take memory as needed, not all at once.
+        for gpu in tf.config.list_physical_devices("GPU"):
+            tf.config.experimental.set_memory_growth(gpu, True)
+        if threads is not None:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # the runtime already started in this process: its settings stay
+        notes.append("thread pools and GPU memory policy were already fixed in this process")
+    try:  # there is no public way to ask, nor to turn it off again
+        from tensorflow.python.framework.config import is_op_determinism_enabled
+    except ImportError:
+        def is_op_determinism_enabled():
+            return False
+    if deterministic or is_op_determinism_enabled():
         tf.config.experimental.enable_op_determinism()
-    keras.mixed_precision.set_global_policy("float32")
-    return ""
+        if not deterministic:
+            notes.append("op determinism stays on: enabled earlier in this process")
+        notes.append("op determinism on: reruns on the same device and software are identical "
+                     "(an op without a deterministic GPU kernel raises an error; Keras turns XLA "
+                     "off under op determinism)")
+    else:
+        notes.append("op determinism off: GPU reductions and cuDNN algorithm choices may differ "
+                     "between reruns")
+    return notes
+
+
+def _setup_jax(deterministic: bool, threads: int | None) -> list[str]:
+    notes = []
+    started = _jax_initialised()
+    if not started:
+        # Grid workers may share a GPU: allocate on demand instead of 75% up front.
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+        if deterministic:
+            _add_xla_flags(JAX_DETERMINISTIC_FLAG)
+        if threads == 1:
+            _add_xla_flags(*JAX_ONE_THREAD_FLAGS)
+    # The flag acts when JAX starts: what is in XLA_FLAGS now is what the process runs with,
+    # unless JAX started before it was added (only possible when we could not add it).
+    on = JAX_DETERMINISTIC_FLAG in os.environ.get("XLA_FLAGS", "").split()
+    if on:
+        notes.append("XLA deterministic ops on: reruns on the same device and software are "
+                     "identical (XLA:CPU is deterministic by itself)"
+                     + ("" if deterministic else "; set in XLA_FLAGS although not asked for"))
+    elif deterministic:
+        notes.append("XLA deterministic ops could not be set (JAX had already started in this "
+                     "process): CPU reruns are identical, GPU reruns may differ in the last bits")
+    else:
+        notes.append("XLA deterministic ops off: CPU reruns are identical, GPU reruns may differ "
+                     "(atomic reductions, autotuned kernels)")
+    if threads is not None and threads != 1:
+        notes.append(f"{threads} threads asked, but XLA:CPU sizes its pool from the cores this "
+                     "process may use (restrict them with taskset)")
+    elif threads == 1 and started:
+        notes.append("one thread asked, but JAX had already started with its default pool")
+    return notes
+
+
+def _setup_torch(deterministic: bool, threads: int | None) -> list[str]:
+    import torch
+
+    notes = []
+    if threads is not None:
+        torch.set_num_threads(threads)
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:  # only settable before the first parallel work
+            pass
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+        # warn_only: an op without a deterministic CUDA kernel warns instead of
+        # stopping a benchmark run; the statement below says so.
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+        notes.append("deterministic algorithms on (warn only): reruns on the same device are "
+                     "identical except through ops PyTorch warns about")
+    else:
+        torch.use_deterministic_algorithms(False)
+        notes.append("deterministic algorithms off: GPU reruns may differ (atomic adds, cuDNN "
+                     "algorithm choice)")
+    return notes
+
+
+# --------------------------------------------------------------------------- devices
+
+
+def _jax_gpus() -> list:
+    import jax
+
+    try:
+        return list(jax.devices("gpu"))
+    except RuntimeError:  # no GPU platform in this jaxlib, or no GPU found
+        return []
 
 
 def gpu_present() -> bool:
-    try:
+    """Whether the backend sees a GPU (CUDA or ROCm)."""
+    backend = name()
+    if backend == "tensorflow":
         import tensorflow as tf
 
         return bool(tf.config.list_physical_devices("GPU"))
-    except Exception:
+    if backend == "jax":
+        return bool(_jax_gpus())
+    if backend == "torch":
+        import torch
+
+        return bool(torch.cuda.is_available())
+    return False
+
+
+def gpu_count() -> int:
+    """How many GPUs the backend sees."""
+    return len(_gpu_names_and_capabilities()[0])
+
+
+def _gpu_names_and_capabilities() -> tuple[list[str], list[tuple[int, int] | None], str]:
+    """(device names, compute capabilities, "cuda"/"rocm") of the backend's GPUs."""
+    backend = name()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        details = [tf.config.experimental.get_device_details(g)
+                   for g in tf.config.list_physical_devices("GPU")]
+        return ([d.get("device_name", "GPU") for d in details],
+                [d.get("compute_capability") for d in details],
+                "rocm" if tf.test.is_built_with_rocm() else "cuda")
+    if backend == "jax":
+        gpus = _jax_gpus()
+        caps = []
+        for d in gpus:
+            cc = getattr(d, "compute_capability", None)
+            try:
+                caps.append(tuple(int(p) for p in str(cc).split(".")[:2]) if cc else None)
+            except ValueError:
+                caps.append(None)
+        kind = ""
+        if gpus:
+            version_text = str(getattr(gpus[0].client, "platform_version", "")).lower()
+            kind = "rocm" if "rocm" in version_text else "cuda"
+        return [d.device_kind for d in gpus], caps, kind
+    if backend == "torch":
+        import torch
+
+        if not torch.cuda.is_available():
+            return [], [], ""
+        n = torch.cuda.device_count()
+        return ([torch.cuda.get_device_name(i) for i in range(n)],
+                [tuple(torch.cuda.get_device_capability(i)) for i in range(n)],
+                "rocm" if getattr(torch.version, "hip", None) else "cuda")
+    return [], [], ""
+
+
+def cpu_threads() -> int:
+    """Intra-op threads the backend uses on the CPU."""
+    backend = name()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.config.threading.get_intra_op_parallelism_threads() or _usable_cores()
+    if backend == "torch":
+        import torch
+
+        return int(torch.get_num_threads())
+    if backend == "jax" and all(f in os.environ.get("XLA_FLAGS", "").split()
+                                for f in JAX_ONE_THREAD_FLAGS):
+        return 1
+    return _usable_cores()
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def device_description() -> str:
+    """One line naming the compute device, e.g. "NVIDIA H200 (jax 0.7.2, cuda)"
+    or "cpu x86_64 (tensorflow 2.21.0, 2 threads)"."""
+    backend = name()
+    names, _, kind = _gpu_names_and_capabilities()
+    if names:
+        shown = names[0] if len(set(names)) == 1 else ", ".join(names)
+        count = f"{len(names)} x " if len(names) > 1 else ""
+        return f"{count}{shown} ({backend} {version()}, {kind})"
+    return f"cpu {platform.machine()} ({backend} {version()}, {cpu_threads()} threads)"
+
+
+def supports_mixed_precision() -> bool:
+    """Whether float16 compute pays off: a GPU with tensor cores (compute capability
+    7.0 or more; ROCm GPUs are taken as able). On a CPU float16 is emulated and slower."""
+    names, caps, kind = _gpu_names_and_capabilities()
+    if not names:
         return False
+    if kind == "rocm":
+        return True
+    return all(c is None or tuple(c) >= (7, 0) for c in caps)
 
 
-def jit_compile_option(want: bool):
+def jit_compile_option(want: bool) -> bool:
+    """What to pass as ``model.compile(jit_compile=...)`` when XLA is ``want``-ed.
+
+    - tensorflow: ``want`` (XLA on a GPU; on a CPU it slowed these convolutions).
+      Keras itself turns it off when op determinism is on.
+    - jax: always True. JAX compiles with XLA; ``False`` would make Keras run
+      the model op by op, orders of magnitude slower, on any device.
+    - torch: always False. Keras would use ``torch.compile``, which is not XLA,
+      needs a compiler toolchain at run time and recompiles for every new batch
+      shape (last partial batch, evaluation windows); the runs stay eager.
+    """
+    backend = name()
+    if backend == "jax":
+        return True
+    if backend == "torch":
+        return False
     return bool(want)
+
+
+def environment() -> dict:
+    """Backend, device, versions and the flags that shape the numbers (for env records)."""
+    import keras
+
+    env_keys = ("KERAS_BACKEND", "XLA_FLAGS", "XLA_PYTHON_CLIENT_PREALLOCATE",
+                "XLA_PYTHON_CLIENT_MEM_FRACTION", "CUDA_VISIBLE_DEVICES", "TF_ENABLE_ONEDNN_OPTS",
+                "TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS", "CUBLAS_WORKSPACE_CONFIG")
+    return {
+        "backend": name(),
+        "device": device_description(),
+        "gpu": gpu_present(),
+        "mixed_precision_supported": supports_mixed_precision(),
+        "cpu_threads": cpu_threads(),
+        "versions": {"keras": keras.__version__, "python": platform.python_version(),
+                     **{p: version(p) for p in ("tensorflow", "jax", "jaxlib", "torch", "numpy")
+                        if version(p) != "absent"}},
+        "env": {k: os.environ[k] for k in env_keys if k in os.environ},
+        "machine": platform.machine(),
+        "platform": platform.platform(),
+    }

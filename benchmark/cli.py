@@ -112,6 +112,12 @@ def _build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--quick", action="store_true", help="fewer repeats and a smaller sweep")
     sp.add_argument("--out", default=None, help="output folder (default: results/bench)")
 
+    sp = cmd("gpu-check", "benchmark.gpucheck:cli_gpu_check",
+             "time the layer and run a ci grid on this machine's GPU, on any Keras backend")
+    from benchmark.gpucheck import add_arguments
+
+    add_arguments(sp)
+
     sp = cmd("clean-data", "benchmark.download:cli_clean_data",
              "delete downloaded and extracted datasets under GABORBENCH_HOME")
     sp.add_argument("--yes", action="store_true", help="do not ask")

@@ -196,7 +196,11 @@ def visible_gpus() -> list[str]:
     if env is not None:
         return [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
     if shutil.which("nvidia-smi") is None:
-        return []
+        # No nvidia-smi (a ROCm machine, a container without it): ask the backend, so that
+        # workers are not silently pinned to the CPU.
+        from benchmark import backend
+
+        return [str(i) for i in range(backend.gpu_count())]
     try:
         out = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
                              capture_output=True, text=True, timeout=30, check=True).stdout

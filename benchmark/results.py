@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import importlib.metadata
-import os
 import platform
 import subprocess
 import sys
@@ -80,9 +79,9 @@ class RunRecord:
 RUN_KEYS = tuple(f.name for f in dataclasses.fields(RunRecord)) + ("metric_directions",)
 HISTORY_KEYS = ("epoch", "loss", "val_loss", "val_main", "val_extra", "best_epoch")
 PROVENANCE_KEYS = ("git_commit", "git_dirty", "packages", "python", "platform", "device",
-                   "keras_backend", "data_checksum", "data_root", "twin", "skipped_inputs",
-                   "created_utc")
-PACKAGES = ("tensorflow", "keras", "jax", "numpy", "scipy", "soundfile", "soxr", "scikit-learn",
+                   "keras_backend", "determinism", "data_checksum", "data_root", "twin",
+                   "skipped_inputs", "created_utc")
+PACKAGES = ("tensorflow", "keras", "jax", "torch", "numpy", "scipy", "soundfile", "soxr", "scikit-learn",
             "pyannote.metrics")
 
 
@@ -136,23 +135,9 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def device_description() -> str:
-    try:
-        import tensorflow as tf
-
-        gpus = tf.config.list_physical_devices("GPU")
-        if gpus:
-            names = [tf.config.experimental.get_device_details(g).get("device_name", g.name)
-                     for g in gpus]
-            return "GPU: " + ", ".join(names)
-    except Exception:  # no TF, or a backend without device queries: describe the CPU
-        pass
-    return f"CPU: {platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
-
-
 def provenance(*, data_checksum: str, data_root: str, twin: dict | None,
-               skipped_inputs: int) -> dict:
-    import keras
+               skipped_inputs: int, determinism: str | None = None) -> dict:
+    from benchmark import backend
 
     commit, dirty = git_state()
     return {
@@ -161,8 +146,9 @@ def provenance(*, data_checksum: str, data_root: str, twin: dict | None,
         "packages": package_versions(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "device": device_description(),
-        "keras_backend": keras.backend.backend(),
+        "device": backend.device_description(),
+        "keras_backend": backend.name(),
+        "determinism": determinism,
         "data_checksum": data_checksum,
         "data_root": str(data_root),
         "twin": twin,

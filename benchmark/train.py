@@ -101,9 +101,11 @@ def train_and_score(cfg: RunConfig, out: Path, progress: bool) -> Path:
 
     batches = task.train_batches()
     monitor = Monitor(task, batches, task.direction, cfg.train.patience, ckpt, state)
-    logdir = results.logs_dir(out, cfg.dataset, cfg.system, cfg.seed, cfg.fold)
-    callbacks = [monitor, keras.callbacks.TensorBoard(str(logdir), write_graph=False,
-                                                      profile_batch=0)]
+    callbacks = [monitor]
+    if backend.tensorboard_available():  # Keras' TensorBoard callback needs TensorFlow
+        logdir = results.logs_dir(out, cfg.dataset, cfg.system, cfg.seed, cfg.fold)
+        callbacks.append(keras.callbacks.TensorBoard(str(logdir), write_graph=False,
+                                                     profile_batch=0))
     if state.epoch < cfg.train.epochs and not state.stopped(cfg.train.patience):
         model.fit(_as_pydataset(batches), epochs=cfg.train.epochs, initial_epoch=state.epoch,
                   callbacks=callbacks, verbose=1 if progress else 0)
@@ -122,7 +124,7 @@ def train_and_score(cfg: RunConfig, out: Path, progress: bool) -> Path:
              "dataset_protocol": prepared.protocol, "mixed_precision": mixed,
              "jit_compile": bool(getattr(model, "jit_compile", False)),
              "noise": None if noise is None else noise.source,
-             "resumed_from_epoch": state.resumed_from, "runtime": runtime, **task.record()},
+             "resumed_from_epoch": state.resumed_from, **task.record()},
         metrics=metrics, main_metric=task.main_metric,
         history={**monitor.hist, "best_epoch": int(monitor.best_epoch)},
         params={"frontend_trainable": count_params(model.get_layer(frontend_name).trainable_weights),
@@ -136,7 +138,8 @@ def train_and_score(cfg: RunConfig, out: Path, progress: bool) -> Path:
         provenance=results.provenance(
             data_checksum=prepared.checksum, data_root=str(root),
             twin=({"size": cfg.twin.size, "seed": cfg.twin.seed} if cfg.data == "twin" else None),
-            skipped_inputs=len(prepared.skips) + len(getattr(store, "failed", []))),
+            skipped_inputs=len(prepared.skips) + len(getattr(store, "failed", [])),
+            determinism=runtime),
         model_path=str(mpath.relative_to(out)),
     )
     rpath = results.run_path(out, cfg.dataset, cfg.system, cfg.seed, cfg.fold)
@@ -226,7 +229,7 @@ def build(cfg: RunConfig, task, system):
     from benchmark.heads import build_model
 
     gpu = backend.gpu_present()
-    mixed = gpu and cfg.train.mixed_precision
+    mixed = backend.supports_mixed_precision() and cfg.train.mixed_precision
     frontend = system.build(frontend_config(cfg))  # float32 always: the frontend is what is compared
     if mixed:  # the head (most of the compute) in float16, with loss scaling
         keras.mixed_precision.set_global_policy("mixed_float16")
