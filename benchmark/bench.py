@@ -31,7 +31,7 @@ from benchmark.errors import UserError
 from benchmark.io import write_json, write_text
 
 PAPER = {"batch": 8, "frames": 400, "mel": 64, "filters": 64, "kernel": (111, 9)}
-IMPLS = ("dense", "separable", "fft", "auto")
+IMPLS = ("dense", "separable", "auto")
 
 
 @dataclass(frozen=True)
@@ -198,10 +198,10 @@ def bench_sweep(repeats: int, quick: bool) -> list[dict]:
     for filters in filter_counts:
         for kernel in kernels:
             times = {}
-            for kind in ("free_conv", "dense", "separable", "fft"):
+            for kind in ("free_conv", "dense", "separable"):
                 times[kind] = _measure(kind, shape, filters, kernel, repeats,
                                        what=("fwd_bwd_params",))["fwd_bwd_params"].median_ms
-            best = min(("dense", "separable", "fft"), key=times.get)
+            best = min(("dense", "separable"), key=times.get)
             auto = choose_implementation(kernel, filters, PAPER["mel"])
             rows.append({"filters": filters, "kernel_t": kernel[0], "kernel_f": kernel[1],
                          **{f"{k}_ms": round(v, 1) for k, v in times.items()},
@@ -269,7 +269,7 @@ def _plot_sweep(rows: list[dict], out: Path) -> None:
     for ax, filters in zip(axes[0], sorted({r["filters"] for r in rows})):
         sub = [r for r in rows if r["filters"] == filters]
         x = [r["kernel_t"] * r["kernel_f"] for r in sub]
-        for kind in ("free_conv", "dense", "separable", "fft"):
+        for kind in ("free_conv", "dense", "separable"):
             ax.plot(x, [r[f"{kind}_ms"] for r in sub], marker="o", label=kind)
         ax.set_xscale("log")
         ax.set_yscale("log")
