@@ -238,26 +238,36 @@ class GaborLayer(keras.layers.Layer):
         return ops.conv(x, kernel, strides=1, padding="same")
 
     def _separable(self, x, params):
-        """Time convolution to 2K channels, then the mel axis as one batched matmul.
+        """The time pass as one matrix product, then the mel pass as one per filter.
 
-        The time step is an ordinary convolution (fast in oneDNN/cuDNN) run in
-        a (batch, mel, time) layout, where its weight gradient is cheapest. The
-        mel step mixes each filter's (cos, sin) pair with banded 'same'
-        correlation matrices: [u_c, u_s] @ [[Tc', Ts'], [-Ts', Tc']] = [re, im].
+        The time factors act on every mel band alike, so the time pass is a
+        single GEMM of the (K_t, batch·frames·mel) matrix of shifted input
+        frames — built from the one-channel input, which is cheap — with the
+        (K_t, K) factors; it leaves each filter's output as a contiguous
+        (batch·frames, mel) block, the layout the mel pass needs, without a
+        transpose. The mel pass mixes each filter's (cos, sin) pair with banded
+        'same'-correlation matrices, [u_c, u_s] @ [[Tc', Ts'], [-Ts', Tc']] =
+        [re, im], as two batched products. One transpose puts the filters last.
+        The parameter gradients flow through the small factors only.
         """
         ct, st, cf, sf = K.separable_factors(*params, self.kernel_size, self.grid)
+        k_t = self.kernel_size[0]
         batch, frames, mel = ops.shape(x)[0], ops.shape(x)[1], x.shape[2]
         k = self.filters
-        kernel = ops.cast(ops.concatenate([ct, st], axis=-1)[None, :, None, :], x.dtype)  # (1,K_t,1,2K)
-        u = ops.conv(ops.transpose(x, (0, 2, 1, 3)), kernel, strides=1, padding="same")  # (B,M,T,2K)
-        u = ops.reshape(u, (batch, mel, frames, 2, k))
-        u = ops.reshape(ops.transpose(u, (4, 0, 2, 3, 1)), (k, -1, 2 * mel))           # (K,BT,2M)
-        tc = ops.transpose(ops.cast(K.same_correlation_matrix(cf, mel), x.dtype), (0, 2, 1))
-        ts = ops.transpose(ops.cast(K.same_correlation_matrix(sf, mel), x.dtype), (0, 2, 1))
-        w = ops.concatenate([ops.concatenate([tc, ts], axis=2),
-                             ops.concatenate([-ts, tc], axis=2)], axis=1)               # (K,2M,2M)
-        y = ops.matmul(u, w)                                                            # (K,BT,2M)
-        y = ops.transpose(ops.reshape(y, (k, batch, frames, 2, mel)), (1, 2, 4, 3, 0))  # (B,T,M,2,K)
+        before = (k_t - 1) // 2
+        # Time-major, so that one gather (whose gradient is a cheap scatter-add)
+        # lays the shifted frames out as (K_t, frames·batch·mel).
+        xt = ops.pad(ops.transpose(x[..., 0], (1, 0, 2)), [(before, k_t - 1 - before), (0, 0), (0, 0)])
+        shifted = ops.take(xt, _shift_indices(k_t, frames), axis=0)          # (K_t, T, B, M)
+        shifted = ops.reshape(shifted, (k_t, -1))
+        dtype = x.dtype
+        uc = ops.reshape(ops.matmul(ops.transpose(ops.cast(ct, dtype)), shifted), (k, -1, mel))
+        us = ops.reshape(ops.matmul(ops.transpose(ops.cast(st, dtype)), shifted), (k, -1, mel))
+        tc = ops.transpose(ops.cast(K.same_correlation_matrix(cf, mel), dtype), (0, 2, 1))  # (K,M,M)
+        ts = ops.transpose(ops.cast(K.same_correlation_matrix(sf, mel), dtype), (0, 2, 1))
+        y = (ops.matmul(uc, ops.concatenate([tc, ts], axis=2))
+             + ops.matmul(us, ops.concatenate([-ts, tc], axis=2)))                 # (K, T·B, 2M)
+        y = ops.transpose(ops.reshape(y, (k, frames, batch, 2, mel)), (2, 1, 4, 3, 0))  # (B,T,M,2,K)
         return ops.reshape(y, (batch, frames, mel, 2 * k))
 
     # -- Keras plumbing ----------------------------------------------------
@@ -295,18 +305,24 @@ class GaborLayer(keras.layers.Layer):
         return cls(**config)
 
 
+def _shift_indices(k_t: int, frames):
+    """(K_t, frames) indices: row j holds frames j .. j+frames-1 of the padded input."""
+    if isinstance(frames, (int, np.integer)):
+        return ops.convert_to_tensor((np.arange(k_t)[:, None] + np.arange(int(frames))[None, :])
+                                     .astype("int32"))
+    return ops.arange(k_t, dtype="int32")[:, None] + ops.arange(frames, dtype="int32")[None, :]
+
+
 def choose_implementation(kernel_size: tuple[int, int], filters: int, n_mels: int = 64) -> str:
     """The implementation ``auto`` uses: a cost model checked by ``gaborbench bench``.
 
     Per output position and filter, the direct convolution costs K_t·K_f
-    multiply-adds and the separable path about K_t + 2·n_mels (time taps plus
-    the dense mel-axis matrix), run at roughly a third of the efficiency (it
-    also moves the output through two transposes). So the separable path wins
-    once K_t·K_f > 3·(K_t + 2·n_mels): the paper's 111x9 bank on 64 mels, but
-    not 51x9 or 25x9 (the crossover measured on the CPU sweep). The Fourier path
-    computes the same function (an independent formulation the tests check the
-    others against, and a candidate where FFTs are cheap); on CPU it never wins
-    (see the README's performance section), so ``auto`` does not pick it.
+    multiply-adds and the separable path about K_t + 2·n_mels (the time taps
+    plus the dense mel-axis matrices), run at roughly a third of the
+    efficiency (it also moves the output through a transpose and a gather).
+    So the separable path wins once K_t·K_f > 3·(K_t + 2·n_mels): the paper's
+    111x9 bank on 64 mels, but not 51x9 or 25x9 (the crossover of the CPU
+    sweep).
     """
     k_t, k_f = kernel_size
     return "separable" if k_t * k_f > 3 * (k_t + 2 * n_mels) else "dense"
