@@ -1,20 +1,24 @@
-"""The learnable Gabor (STRF) layer and unit conversions for its parameters.
+"""The learnable Gabor (STRF) layer.
 
     >>> import keras
     >>> from benchmark.layers import GaborLayer
     >>> x = keras.Input((None, 64, 1))           # (batch, time, mel, 1) log-mel
     >>> y = GaborLayer(64, kernel_size=(111, 9))(x)   # (batch, time, mel, 128)
 
-Parameters and their ranges (held there by construction, so no input or
-training step can make the kernels NaN or infinite):
+The four trainable weights are the parameters themselves, in natural units, as
+the original code trains them: a reparametrisation (sigmoid, exp) would change
+the optimiser's steps — with Adam a sigmoid-bounded F moves by about F·lr near
+0, so the low-modulation filters would learn slowest. Their ranges are held by
+weight constraints (:class:`Bounds`), a projection the optimiser applies after
+every update, so no training step can make the kernels NaN or infinite:
 
 - ``sigma_t`` in [0.1, max(K_t, 16)] frames, ``sigma_f`` in [0.1, max(K_f, 16)]
-  mel bins: a sigmoid of an unconstrained variable. The upper bound covers the
-  reference initialisation (at most 2·1.41^6 ≈ 15.8).
-- ``frequency`` in [0, π] radians per grid unit (π is the Nyquist limit), also a
-  sigmoid; both components F·cos γ and F·sin γ therefore stay within Nyquist.
-- ``orientation``: any real number (it enters only through cos and sin);
-  reported wrapped to (-π, π].
+  mel bins (the upper bound covers the reference initialisation, at most
+  2·1.41^6 ≈ 15.8);
+- ``frequency`` in [0, π] radians per grid unit (π is the Nyquist limit), so
+  both components F·cos γ and F·sin γ stay within Nyquist;
+- ``orientation``: free (it enters only through cos and sin); reported
+  wrapped to (-π, π].
 """
 
 from __future__ import annotations
@@ -26,36 +30,34 @@ import numpy as np
 from keras import ops
 
 from benchmark import kernels as K
+from benchmark.kernels import reference_init, sigma_bounds  # noqa: F401  (re-exported)
 
 OUTPUT_MODES = ("real", "imag", "concat", "abs")
-IMPLEMENTATIONS = ("dense", "separable", "fft", "auto")
+IMPLEMENTATIONS = ("dense", "separable", "auto")
 PARAM_NAMES = ("sigma_t", "sigma_f", "frequency", "orientation")
-SIGMA_MIN = 0.1
-SIGMA_MAX_FLOOR = 16.0
+SIGMA_MIN = K.SIGMA_MIN
+SIGMA_MAX_FLOOR = K.SIGMA_MAX_FLOOR
+# Version of the layer's weights and config. 2: natural-unit weights with
+# constraints (1, unversioned, stored sigmoid pre-activations).
+SCHEMA = 2
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p) - np.log1p(-p)
+@keras.saving.register_keras_serializable(package="gabor_bench")
+class Bounds(keras.constraints.Constraint):
+    """Clip a weight into [lo, hi] after each optimiser update (a projection)."""
 
+    def __init__(self, lo: float, hi: float):
+        lo, hi = float(lo), float(hi)
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+            raise ValueError(f"Bounds needs finite lo <= hi, received lo={lo!r}, hi={hi!r}")
+        self.lo = lo
+        self.hi = hi
 
-def sigma_bounds(kernel_size: tuple[int, int]) -> tuple[tuple[float, float], tuple[float, float]]:
-    """(lo, hi) of sigma_t and of sigma_f for a kernel size (time, freq)."""
-    k_t, k_f = kernel_size
-    return (SIGMA_MIN, max(float(k_t), SIGMA_MAX_FLOOR)), (SIGMA_MIN, max(float(k_f), SIGMA_MAX_FLOOR))
+    def __call__(self, w):
+        return ops.clip(w, self.lo, self.hi)
 
-
-def reference_init(filters: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """The original code's initialisation.
-
-    F = (π/2)·1.41^(−U(0,5)); σ_f, σ_t = 2·1.41^U(0,6); γ ~ U(−π, π).
-    """
-    return {
-        "sigma_t": 2.0 * 1.41 ** rng.uniform(0, 6, filters),
-        "sigma_f": 2.0 * 1.41 ** rng.uniform(0, 6, filters),
-        "frequency": (np.pi / 2) * 1.41 ** (-rng.uniform(0, 5, filters)),
-        "orientation": rng.uniform(-np.pi, np.pi, filters),
-    }
+    def get_config(self):
+        return {"lo": self.lo, "hi": self.hi}
 
 
 @keras.saving.register_keras_serializable(package="gabor_bench")
@@ -70,20 +72,29 @@ class GaborLayer(keras.layers.Layer):
             (modulus; K channels each).
         grid: ``centered`` (integer-spaced, centred on 0) or ``reference`` (the
             original code's grid, for exact parity).
-        implementation: ``dense`` (one 2-D convolution), ``separable`` (time
-            convolution then a banded mel-axis matrix), ``fft`` (time axis in
-            the Fourier domain) or ``auto`` (the fastest for the shape, see
-            :func:`choose_implementation`). All give the same result.
-        seed: seed of the reference initialisation (None: Keras' global seed).
+        implementation: ``dense`` (one 2-D convolution), ``separable`` (a time
+            pass and a mel pass, see :meth:`_separable`) or ``auto`` (the
+            fastest for the shape, see :func:`choose_implementation`). Both
+            compute the same function.
+        seed: seed of the initialisation (None: Keras' global seed).
+        init: ``reference`` (the original code's distribution, in grid units)
+            or ``physical`` (the same distribution in seconds, octaves, Hz and
+            cycles/octave at the reference's 100 frames/s and 64 mels on
+            0-8 kHz, mapped to this layer's ``frame_rate_hz`` and
+            ``bins_per_octave``; see :func:`benchmark.kernels.initial_params`).
+        frame_rate_hz: frames per second of the input (needed by ``physical``).
+        bins_per_octave: mel bands per octave of the input (needed by
+            ``physical``; :func:`benchmark.units.mel_bins_per_octave`).
 
     The output keeps time and mel sizes ('same' padding, stride 1). The
-    separable and fft paths need a known number of mel bands, and fft a known
-    number of frames; where a traced shape leaves them unknown the layer falls
-    back to separable (then dense), which computes the same function.
+    separable path needs a known number of mel bands; where a traced shape
+    leaves it unknown the layer falls back to dense, which computes the same
+    function.
     """
 
     def __init__(self, filters, kernel_size=(111, 9), output_mode="concat", grid="centered",
-                 implementation="auto", seed=None, **kwargs):
+                 implementation="auto", seed=None, init="reference", frame_rate_hz=None,
+                 bins_per_octave=None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(filters, (int, np.integer)) or isinstance(filters, bool) or filters < 1:
             raise ValueError(f"filters must be a positive integer, received filters={filters!r}")
@@ -101,15 +112,33 @@ class GaborLayer(keras.layers.Layer):
                              f"received implementation={implementation!r}")
         if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
             raise ValueError(f"seed must be an integer or None, received seed={seed!r}")
+        if init not in K.INITS:
+            raise ValueError(f"init must be one of {K.INITS}, received init={init!r}")
+        for name, value in (("frame_rate_hz", frame_rate_hz), ("bins_per_octave", bins_per_octave)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value) or value <= 0):
+                raise ValueError(f"{name} must be a positive number or None, received {name}={value!r}")
+            if value is None and init == "physical":
+                raise ValueError(f"init='physical' needs {name} (the input's frames per second "
+                                 "and mel bands per octave), received None")
         self.filters = int(filters)
         self.kernel_size = (int(kernel_size[0]), int(kernel_size[1]))
         self.output_mode = output_mode
         self.grid = grid
         self.implementation = implementation
         self.seed = None if seed is None else int(seed)
+        self.init = init
+        self.frame_rate_hz = None if frame_rate_hz is None else float(frame_rate_hz)
+        self.bins_per_octave = None if bins_per_octave is None else float(bins_per_octave)
         self.input_spec = keras.layers.InputSpec(ndim=4, axes={-1: 1})
 
     # -- state -------------------------------------------------------------
+    def ranges(self) -> dict[str, tuple[float, float] | None]:
+        """(lo, hi) of each parameter; None where it is free."""
+        (lt, ht), (lf, hf) = sigma_bounds(self.kernel_size)
+        return {"sigma_t": (lt, ht), "sigma_f": (lf, hf), "frequency": (0.0, K.FREQUENCY_MAX),
+                "orientation": None}
+
     def build(self, input_shape):
         if input_shape[-1] != 1:
             raise ValueError("GaborLayer expects one input channel (batch, time, mel, 1), "
@@ -118,38 +147,23 @@ class GaborLayer(keras.layers.Layer):
         if seed is None:
             # Draw from Keras' global seed so keras.utils.set_random_seed makes it reproducible.
             seed = int(ops.convert_to_numpy(keras.random.randint((), 0, 2**31 - 1)))
-        init = self._to_raw(reference_init(self.filters, np.random.default_rng(seed)))
-        for name in PARAM_NAMES:
-            value = init[name]
+        init = K.initial_params(self.filters, np.random.default_rng(seed), self.init,
+                                self.kernel_size, self.frame_rate_hz, self.bins_per_octave)
+        for name, bounds in self.ranges().items():
             setattr(self, f"_{name}", self.add_weight(
                 name=name, shape=(self.filters,),
-                initializer=keras.initializers.Constant(value), trainable=True))
-
-    def _to_raw(self, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        (lt, ht), (lf, hf) = sigma_bounds(self.kernel_size)
-        p = {k: np.asarray(v, dtype="float64").reshape(self.filters) for k, v in params.items()}
-        return {
-            "sigma_t": _logit((p["sigma_t"] - lt) / (ht - lt)).astype("float32"),
-            "sigma_f": _logit((p["sigma_f"] - lf) / (hf - lf)).astype("float32"),
-            "frequency": _logit(p["frequency"] / np.pi).astype("float32"),
-            "orientation": p["orientation"].astype("float32"),
-        }
+                initializer=keras.initializers.Constant(init[name].astype("float32")),
+                constraint=None if bounds is None else Bounds(*bounds), trainable=True))
 
     def effective_params(self):
-        """The four parameters as backend tensors, mapped into their valid ranges."""
-        (lt, ht), (lf, hf) = sigma_bounds(self.kernel_size)
-        return (
-            lt + (ht - lt) * ops.sigmoid(self._sigma_t),
-            lf + (hf - lf) * ops.sigmoid(self._sigma_f),
-            math.pi * ops.sigmoid(self._frequency),
-            ops.convert_to_tensor(self._orientation),
-        )
+        """The four parameter weights (sigma_t, sigma_f, frequency, orientation) as tensors."""
+        return tuple(ops.convert_to_tensor(getattr(self, f"_{name}")) for name in PARAM_NAMES)
 
     def gabor_params(self) -> dict[str, np.ndarray]:
-        """Effective parameter values as float NumPy arrays of shape (filters,)."""
+        """Parameter values as float NumPy arrays of shape (filters,), natural units."""
         self._require_built()
-        values = [np.asarray(ops.convert_to_numpy(v), dtype="float64") for v in self.effective_params()]
-        out = dict(zip(PARAM_NAMES, values))
+        out = {name: np.asarray(ops.convert_to_numpy(getattr(self, f"_{name}")), dtype="float64")
+               for name in PARAM_NAMES}
         wrapped = np.mod(out["orientation"] + np.pi, 2 * np.pi) - np.pi   # [-π, π)
         out["orientation"] = np.where(wrapped == -np.pi, np.pi, wrapped)
         return out
@@ -157,23 +171,31 @@ class GaborLayer(keras.layers.Layer):
     def set_gabor_params(self, **params) -> None:
         """Set any of sigma_t, sigma_f, frequency, orientation (arrays of shape (filters,)).
 
-        Values outside the valid ranges are clipped into them.
+        Raises ValueError for values outside the parameter ranges (see
+        :meth:`ranges`; :func:`benchmark.kernels.clip_to_ranges` clips into them).
         """
         self._require_built()
         unknown = set(params) - set(PARAM_NAMES)
         if unknown:
             raise ValueError(f"unknown Gabor parameter(s) {sorted(unknown)}; expected {PARAM_NAMES}")
-        current = self.gabor_params()
+        ranges = self.ranges()
+        checked = {}
         for name, value in params.items():
             value = np.asarray(value, dtype="float64")
             if value.shape not in ((), (self.filters,)):
                 raise ValueError(f"{name} must have shape ({self.filters},), received {value.shape}")
             if not np.all(np.isfinite(value)):
                 raise ValueError(f"{name} must be finite, received {value}")
-            current[name] = np.broadcast_to(value, (self.filters,))
-        raw = self._to_raw(current)
-        for name in params:
-            getattr(self, f"_{name}").assign(raw[name])
+            bounds = ranges[name]
+            # float32 rounding of a bound must not reject the bound itself.
+            if bounds is not None and np.any((value < bounds[0] - 1e-6) | (value > bounds[1] + 1e-6)):
+                raise ValueError(f"{name} must lie in [{bounds[0]:g}, {bounds[1]:g}] for kernel_size="
+                                 f"{self.kernel_size}, received {value}")
+            if bounds is not None:
+                value = np.clip(value, *bounds)
+            checked[name] = np.broadcast_to(value, (self.filters,)).astype("float32")
+        for name, value in checked.items():
+            getattr(self, f"_{name}").assign(value)
 
     def kernels(self) -> tuple[np.ndarray, np.ndarray]:
         """(real, imag) kernels as NumPy arrays of shape (K_t, K_f, filters)."""
@@ -192,12 +214,10 @@ class GaborLayer(keras.layers.Layer):
         impl = self.implementation
         if impl == "auto":
             impl = choose_implementation(self.kernel_size, self.filters, x.shape[2] or 64)
-        if impl != "dense" and x.shape[2] is None:
+        if x.shape[2] is None:
             impl = "dense"          # the mel-axis matrices need a known number of bands
-        if impl == "fft" and x.shape[1] is None:
-            impl = "separable"      # the transform length needs a known number of frames
         params = self.effective_params()
-        y = {"dense": self._dense, "separable": self._separable, "fft": self._fft}[impl](x, params)
+        y = self._dense(x, params) if impl == "dense" else self._separable(x, params)
         return self._combine(y)
 
     def _combine(self, y):
@@ -218,67 +238,37 @@ class GaborLayer(keras.layers.Layer):
         return ops.conv(x, kernel, strides=1, padding="same")
 
     def _separable(self, x, params):
-        """Time convolution to 2K channels, then the mel axis as one batched matmul.
+        """The time pass as one matrix product, then the mel pass as one per filter.
 
-        The time step is an ordinary convolution (fast in oneDNN/cuDNN) run in
-        a (batch, mel, time) layout, where its weight gradient is cheapest. The
-        mel step mixes each filter's (cos, sin) pair with banded 'same'
-        correlation matrices: [u_c, u_s] @ [[Tc', Ts'], [-Ts', Tc']] = [re, im].
+        The time factors act on every mel band alike, so the time pass is a
+        single GEMM of the (K_t, batch·frames·mel) matrix of shifted input
+        frames — built from the one-channel input, which is cheap — with the
+        (K_t, K) factors; it leaves each filter's output as a contiguous
+        (batch·frames, mel) block, the layout the mel pass needs, without a
+        transpose. The mel pass mixes each filter's (cos, sin) pair with banded
+        'same'-correlation matrices, [u_c, u_s] @ [[Tc', Ts'], [-Ts', Tc']] =
+        [re, im], as two batched products. One transpose puts the filters last.
+        The parameter gradients flow through the small factors only.
         """
         ct, st, cf, sf = K.separable_factors(*params, self.kernel_size, self.grid)
+        k_t = self.kernel_size[0]
         batch, frames, mel = ops.shape(x)[0], ops.shape(x)[1], x.shape[2]
         k = self.filters
-        kernel = ops.cast(ops.concatenate([ct, st], axis=-1)[None, :, None, :], x.dtype)  # (1,K_t,1,2K)
-        u = ops.conv(ops.transpose(x, (0, 2, 1, 3)), kernel, strides=1, padding="same")  # (B,M,T,2K)
-        u = ops.reshape(u, (batch, mel, frames, 2, k))
-        u = ops.reshape(ops.transpose(u, (4, 0, 2, 3, 1)), (k, -1, 2 * mel))           # (K,BT,2M)
-        tc = ops.transpose(ops.cast(K.same_correlation_matrix(cf, mel), x.dtype), (0, 2, 1))
-        ts = ops.transpose(ops.cast(K.same_correlation_matrix(sf, mel), x.dtype), (0, 2, 1))
-        w = ops.concatenate([ops.concatenate([tc, ts], axis=2),
-                             ops.concatenate([-ts, tc], axis=2)], axis=1)               # (K,2M,2M)
-        y = ops.matmul(u, w)                                                            # (K,BT,2M)
-        y = ops.transpose(ops.reshape(y, (k, batch, frames, 2, mel)), (1, 2, 4, 3, 0))  # (B,T,M,2,K)
-        return ops.reshape(y, (batch, frames, mel, 2 * k))
-
-    def _fft(self, x, params):
-        ct, st, cf, sf = K.separable_factors(*params, self.kernel_size, self.grid)
-        k_t = self.kernel_size[0]
-        mel = x.shape[2]
-        frames = ops.shape(x)[1]
-        n_fft = K.fast_fft_length(int(x.shape[1]) + k_t - 1)
+        before = (k_t - 1) // 2
+        # Time-major, so that one gather (whose gradient is a cheap scatter-add)
+        # lays the shifted frames out as (K_t, frames·batch·mel).
+        xt = ops.pad(ops.transpose(x[..., 0], (1, 0, 2)), [(before, k_t - 1 - before), (0, 0), (0, 0)])
+        shifted = ops.take(xt, _shift_indices(k_t, frames), axis=0)          # (K_t, T, B, M)
+        shifted = ops.reshape(shifted, (k_t, -1))
         dtype = x.dtype
-        cos_tab, sin_tab = (ops.cast(ops.convert_to_tensor(t), dtype) for t in K.dft_phase(k_t, n_fft))
-        # Spectra of the time factors (filters, freqs): H = sum_i g[i] e^{i phase[i]}.
-        ct_, st_ = ops.transpose(ops.cast(ct, dtype)), ops.transpose(ops.cast(st, dtype))
-        c_re, c_im = ops.matmul(ct_, cos_tab), ops.matmul(ct_, sin_tab)
-        s_re, s_im = ops.matmul(st_, cos_tab), ops.matmul(st_, sin_tab)
-
-        xt = ops.transpose(x[..., 0], (0, 2, 1))                   # (B, M, T)
-        xt = ops.pad(xt, [(0, 0), (0, 0), (0, n_fft - int(x.shape[1]))])
-        x_re, x_im = ops.rfft(xt)                                    # (B, M, F)
-        # Mel mixing commutes with the time transform, so apply it to the
-        # one-channel spectrum before it fans out to the filters.
-        tc = ops.cast(K.same_correlation_matrix(cf, mel), dtype)    # (K, M, M)
-        ts = ops.cast(K.same_correlation_matrix(sf, mel), dtype)
-
-        def mel_mix(t, u):
-            return ops.einsum("knm,bmf->bknf", t, u)                 # (B, K, M, F)
-
-        vc = (mel_mix(tc, x_re), mel_mix(tc, x_im))
-        vs = (mel_mix(ts, x_re), mel_mix(ts, x_im))
-        c = (c_re[None, :, None, :], c_im[None, :, None, :])
-        s = (s_re[None, :, None, :], s_im[None, :, None, :])
-
-        def cmul(a, b):
-            return a[0] * b[0] - a[1] * b[1], a[0] * b[1] + a[1] * b[0]
-
-        # real = (x*ct)*cf - (x*st)*sf ; imag = (x*st)*cf + (x*ct)*sf  (each real)
-        cc, ss, sc, cs = cmul(c, vc), cmul(s, vs), cmul(s, vc), cmul(c, vs)
-        spec = (ops.stack([cc[0] - ss[0], sc[0] + cs[0]], axis=1),
-                ops.stack([cc[1] - ss[1], sc[1] + cs[1]], axis=1))   # (B, 2, K, M, F)
-        y = ops.irfft(spec, fft_length=n_fft)[..., :frames]          # (B, 2, K, M, T)
-        y = ops.transpose(y, (0, 4, 3, 1, 2))                        # (B, T, M, 2, K)
-        return ops.reshape(y, (ops.shape(x)[0], frames, mel, 2 * self.filters))
+        uc = ops.reshape(ops.matmul(ops.transpose(ops.cast(ct, dtype)), shifted), (k, -1, mel))
+        us = ops.reshape(ops.matmul(ops.transpose(ops.cast(st, dtype)), shifted), (k, -1, mel))
+        tc = ops.transpose(ops.cast(K.same_correlation_matrix(cf, mel), dtype), (0, 2, 1))  # (K,M,M)
+        ts = ops.transpose(ops.cast(K.same_correlation_matrix(sf, mel), dtype), (0, 2, 1))
+        y = (ops.matmul(uc, ops.concatenate([tc, ts], axis=2))
+             + ops.matmul(us, ops.concatenate([-ts, tc], axis=2)))                 # (K, T·B, 2M)
+        y = ops.transpose(ops.reshape(y, (k, frames, batch, 2, mel)), (2, 1, 4, 3, 0))  # (B,T,M,2,K)
+        return ops.reshape(y, (batch, frames, mel, 2 * k))
 
     # -- Keras plumbing ----------------------------------------------------
     def compute_output_shape(self, input_shape):
@@ -294,28 +284,45 @@ class GaborLayer(keras.layers.Layer):
             "grid": self.grid,
             "implementation": self.implementation,
             "seed": self.seed,
+            "init": self.init,
+            "frame_rate_hz": self.frame_rate_hz,
+            "bins_per_octave": self.bins_per_octave,
+            "schema": SCHEMA,
         })
         return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
+        schema = config.pop("schema", 1)
+        if schema != SCHEMA:
+            raise ValueError(
+                f"this GaborLayer was saved with weight schema {schema}, and this version reads "
+                f"schema {SCHEMA} only (schema 1 stored sigmoid pre-activations, schema 2 the "
+                "parameters in natural units): retrain the model, or rebuild the layer and "
+                "set_gabor_params() from the saved run's Gabor parameters")
         config["kernel_size"] = tuple(config["kernel_size"])
         return cls(**config)
+
+
+def _shift_indices(k_t: int, frames):
+    """(K_t, frames) indices: row j holds frames j .. j+frames-1 of the padded input."""
+    if isinstance(frames, (int, np.integer)):
+        return ops.convert_to_tensor((np.arange(k_t)[:, None] + np.arange(int(frames))[None, :])
+                                     .astype("int32"))
+    return ops.arange(k_t, dtype="int32")[:, None] + ops.arange(frames, dtype="int32")[None, :]
 
 
 def choose_implementation(kernel_size: tuple[int, int], filters: int, n_mels: int = 64) -> str:
     """The implementation ``auto`` uses: a cost model checked by ``gaborbench bench``.
 
     Per output position and filter, the direct convolution costs K_t·K_f
-    multiply-adds and the separable path about K_t + 2·n_mels (time taps plus
-    the dense mel-axis matrix), run at roughly a third of the efficiency (it
-    also moves the output through two transposes). So the separable path wins
-    once K_t·K_f > 3·(K_t + 2·n_mels): the paper's 111x9 bank on 64 mels, but
-    not 51x9 or 25x9 (the crossover measured on the CPU sweep). The Fourier path
-    computes the same function (an independent formulation the tests check the
-    others against, and a candidate where FFTs are cheap); on CPU it never wins
-    (see the README's performance section), so ``auto`` does not pick it.
+    multiply-adds and the separable path about K_t + 2·n_mels (the time taps
+    plus the dense mel-axis matrices), run at roughly a third of the
+    efficiency (it also moves the output through a transpose and a gather).
+    So the separable path wins once K_t·K_f > 3·(K_t + 2·n_mels): the paper's
+    111x9 bank on 64 mels, but not 51x9 or 25x9 (the crossover of the CPU
+    sweep).
     """
     k_t, k_f = kernel_size
     return "separable" if k_t * k_f > 3 * (k_t + 2 * n_mels) else "dense"

@@ -17,11 +17,11 @@ from keras import ops
 from scipy.signal import correlate2d
 
 from benchmark import kernels as K
-from benchmark.layers import (GaborLayer, choose_implementation, find_gabor_layers,
+from benchmark.layers import (Bounds, GaborLayer, choose_implementation, find_gabor_layers,
                               mel_bins_per_octave, modulations, params_from_modulations)
 
 BACKEND = keras.backend.backend()
-IMPLS = ("dense", "separable", "fft")
+IMPLS = ("dense", "separable")
 
 
 def numpy_kernel(st, sf, F, g, shape, grid):
@@ -145,7 +145,7 @@ def test_implementations_agree_outputs_and_gradients(shape):
         layer = make_layer(kernel_size=shape, mel=10, implementation=impl)
         results[impl] = (np_out(layer, x), _loss_and_grads(layer, x, w)[1])
     ref_y, ref_g = results["dense"]
-    for impl in ("separable", "fft"):
+    for impl in IMPLS[1:]:
         y, g = results[impl]
         assert np.max(np.abs(y - ref_y)) / np.max(np.abs(ref_y)) < 1e-4, impl
         for a, b in zip(g, ref_g):
@@ -181,17 +181,102 @@ def test_extreme_parameters_give_finite_outputs(impl):
     rng = np.random.default_rng(7)
     x = (1e3 * rng.standard_normal((1, 20, 10, 1))).astype("float32")
     layer = make_layer(filters=4, mel=10, implementation=impl)
-    layer.set_gabor_params(sigma_t=[1e-9, 1e9, 0.0, 5.0], sigma_f=[1e9, 1e-9, 3.0, 0.0],
-                           frequency=[100.0, 0.0, 1e6, -5.0],
+    lo_t, hi_t = layer.ranges()["sigma_t"]
+    lo_f, hi_f = layer.ranges()["sigma_f"]
+    # Every corner of the allowed ranges, and orientations far from (-π, π].
+    layer.set_gabor_params(sigma_t=[lo_t, hi_t, lo_t, hi_t], sigma_f=[hi_f, lo_f, lo_f, hi_f],
+                           frequency=[np.pi, 0.0, np.pi, 0.0],
                            orientation=[1e6, -1e6, 0.0, np.pi])
     p = layer.gabor_params()
-    assert np.all(p["sigma_t"] >= 0.1) and np.all(p["sigma_f"] >= 0.1)
-    assert np.all(p["frequency"] >= 0) and np.all(p["frequency"] <= np.pi)
     assert np.all(np.abs(p["orientation"]) <= np.pi)
     assert np.all(np.isfinite(np_out(layer, x)))
-    # Raw variables anywhere (as an optimiser could leave them) stay finite too.
-    for v in layer.trainable_variables:
-        v.assign(np.array([1e4, -1e4, 80.0, -80.0], dtype="float32"))
+    # The bounds written straight into the weights (as the constraint leaves them).
+    for name, bounds in layer.ranges().items():
+        var = getattr(layer, f"_{name}")
+        if bounds is not None:
+            var.assign(np.array([bounds[0], bounds[1], bounds[0], bounds[1]], dtype="float32"))
+    y = np_out(layer, x)
+    assert np.all(np.isfinite(y)) and np.max(np.abs(y)) > 0
+
+
+def test_set_gabor_params_rejects_values_outside_the_ranges():
+    layer = make_layer(filters=2)
+    before = layer.gabor_params()
+    for kwargs, match in [({"sigma_t": [0.0, 3.0]}, r"sigma_t must lie in \[0.1, 16\]"),
+                          ({"sigma_f": [1e9, 2.0]}, "sigma_f must lie in"),
+                          ({"frequency": [-0.1, 1.0]}, r"frequency must lie in \[0, 3.14159\]"),
+                          ({"frequency": [1.0, 3.2]}, "frequency must lie in"),
+                          ({"orientation": [np.inf, 0.0]}, "orientation must be finite")]:
+        with pytest.raises(ValueError, match=match):
+            layer.set_gabor_params(**kwargs)
+    after = layer.gabor_params()
+    for name in before:        # nothing half-applied
+        np.testing.assert_array_equal(before[name], after[name])
+    layer.set_gabor_params(sigma_t=[0.1, 16.0], frequency=[0.0, np.pi], orientation=[7.0, -7.0])
+
+
+def test_weights_are_the_parameters_in_natural_units():
+    layer = make_layer(filters=3)
+    layer.set_gabor_params(sigma_t=[1.5, 2.5, 9.0], sigma_f=[0.5, 1.0, 4.0],
+                           frequency=[0.01, 1.0, 3.0], orientation=[0.2, -0.4, 2.0])
+    by_name = {v.name: v for v in layer.trainable_variables}
+    assert set(by_name) == {"sigma_t", "sigma_f", "frequency", "orientation"}
+    np.testing.assert_allclose(ops.convert_to_numpy(by_name["frequency"]), [0.01, 1.0, 3.0], rtol=1e-6)
+    np.testing.assert_allclose(ops.convert_to_numpy(by_name["sigma_t"]), [1.5, 2.5, 9.0], rtol=1e-6)
+    assert by_name["orientation"].constraint is None
+    c = by_name["frequency"].constraint
+    assert isinstance(c, Bounds) and (c.lo, c.hi) == (0.0, pytest.approx(np.pi))
+    assert Bounds.from_config(c.get_config()).get_config() == c.get_config()
+    clipped = ops.convert_to_numpy(c(np.array([-1.0, 0.5, 9.0], dtype="float32")))
+    np.testing.assert_allclose(clipped, [0.0, 0.5, np.pi], rtol=1e-6)
+    with pytest.raises(ValueError, match="lo <= hi"):
+        Bounds(2.0, 1.0)
+
+
+def _one_step(layer, x, w, optimizer):
+    """One optimiser step on loss sum(y * w) (the backend's own gradient path)."""
+    _, grads = _loss_and_grads(layer, x, w)
+    variables = layer.trainable_variables
+    optimizer.apply(grads[:len(variables)], variables)
+
+
+def test_adam_moves_a_low_frequency_by_about_lr():
+    # In natural units Adam's first step is lr per weight whatever the value;
+    # behind a sigmoid a low F would move by about F·lr (the slowest filters).
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 24, 10, 1)).astype("float32")
+    w = rng.standard_normal((2, 24, 10, 6)).astype("float32")
+    layer = make_layer(filters=3, mel=10, implementation="dense")
+    layer.set_gabor_params(sigma_t=[3.0, 4.0, 5.0], sigma_f=[2.0, 2.0, 3.0],
+                           frequency=[0.01, 0.02, 0.5], orientation=[0.3, 1.2, -0.7])
+    before = layer.gabor_params()["frequency"]
+    lr = 1e-3
+    _one_step(layer, x, w, keras.optimizers.Adam(learning_rate=lr))
+    step = np.abs(layer.gabor_params()["frequency"] - before)
+    np.testing.assert_allclose(step, lr, rtol=0.05)
+
+
+def test_a_step_past_a_bound_stops_at_the_bound_during_fit():
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((24, 10, 1))
+    layer = GaborLayer(3, kernel_size=(11, 5), seed=1, implementation="separable")
+    model = keras.Model(inp, layer(inp))
+    layer.set_gabor_params(sigma_t=[0.2, 15.8, 3.0], sigma_f=[0.2, 15.8, 2.0],
+                           frequency=[0.01, 3.1, 1.0], orientation=[0.0, 0.5, 1.0])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=1e4), loss="mse")
+    x = np.random.default_rng(2).standard_normal((4, 24, 10, 1)).astype("float32")
+    model.fit(x, np.zeros((4, 24, 10, 6), "float32") + 5.0, epochs=1, batch_size=4, verbose=0)
+    p = layer.gabor_params()
+    at_bound = 0
+    for name, bounds in layer.ranges().items():
+        if bounds is None:
+            continue
+        value = ops.convert_to_numpy(getattr(layer, f"_{name}"))   # the weight itself
+        assert np.all((value >= np.float32(bounds[0])) & (value <= np.float32(bounds[1]))), name
+        np.testing.assert_allclose(value, p[name], rtol=1e-6)
+        at_bound += int(np.sum(np.isclose(value, bounds[0], rtol=1e-6)
+                               | np.isclose(value, bounds[1], rtol=1e-6)))
+    assert at_bound >= 3
     assert np.all(np.isfinite(np_out(layer, x)))
 
 
@@ -234,6 +319,11 @@ def test_reference_initialisation_ranges_and_seeds():
     ({"filters": 4, "grid": "odd"}, "received grid='odd'"),
     ({"filters": 4, "implementation": "cuda"}, "received implementation='cuda'"),
     ({"filters": 4, "seed": "x"}, "received seed='x'"),
+    ({"filters": 4, "implementation": "fft"}, "received implementation='fft'"),
+    ({"filters": 4, "init": "uniform"}, "received init='uniform'"),
+    ({"filters": 4, "init": "physical", "bins_per_octave": 12.0}, "needs frame_rate_hz"),
+    ({"filters": 4, "init": "physical", "frame_rate_hz": 50.0}, "needs bins_per_octave"),
+    ({"filters": 4, "frame_rate_hz": -1.0}, "received frame_rate_hz=-1.0"),
 ])
 def test_init_validation_names_argument_and_value(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -249,15 +339,26 @@ def test_rejects_multichannel_input_and_unbuilt_access():
 
 def test_config_round_trip():
     layer = GaborLayer(6, kernel_size=(21, 7), output_mode="abs", grid="reference",
-                       implementation="fft", seed=5, name="g")
+                       implementation="separable", seed=5, init="physical", frame_rate_hz=40,
+                       bins_per_octave=12.0, name="g")
     clone = GaborLayer.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
     assert clone.kernel_size == (21, 7) and clone.output_mode == "abs"
+    assert (clone.init, clone.frame_rate_hz, clone.bins_per_octave) == ("physical", 40.0, 12.0)
 
 
-def test_variable_length_input_falls_back_transparently():
-    inp = keras.Input((None, 10, 1))
-    model = keras.Model(inp, GaborLayer(2, kernel_size=(9, 3), implementation="fft", seed=0)(inp))
+def test_config_of_the_sigmoid_era_is_refused_clearly():
+    config = GaborLayer(2, seed=0).get_config()
+    assert config["schema"] == 2
+    del config["schema"]             # as the first version wrote it
+    with pytest.raises(ValueError, match="saved with weight schema 1"):
+        GaborLayer.from_config(config)
+
+
+@pytest.mark.parametrize("shape", [(None, 10, 1), (None, None, 1)])
+def test_variable_length_input_falls_back_transparently(shape):
+    inp = keras.Input(shape)
+    model = keras.Model(inp, GaborLayer(2, kernel_size=(9, 3), implementation="separable", seed=0)(inp))
     x = np.random.default_rng(0).standard_normal((1, 17, 10, 1)).astype("float32")
     dense = make_layer(filters=2, kernel_size=(9, 3), mel=10, implementation="dense", seed=0)
     np.testing.assert_allclose(ops.convert_to_numpy(model(x)), np_out(dense, x), atol=1e-5)
@@ -334,3 +435,75 @@ def test_upward_direction_means_rising_ridge():
     corr_up = np.sum(k[1:, 1:] * k[:-1, :-1])
     corr_down = np.sum(k[1:, :-1] * k[:-1, 1:])
     assert corr_up > corr_down
+
+
+# --- initialisation ---------------------------------------------------------
+
+REF_BPO = K.REFERENCE_BINS_PER_OCTAVE
+
+
+def test_reference_bins_per_octave_is_that_of_64_mels_on_0_8k():
+    assert REF_BPO == pytest.approx(mel_bins_per_octave(64, 0, 8000)) and 14.3 < REF_BPO < 14.6
+
+
+def test_physical_init_at_the_reference_setting_is_the_reference_init():
+    ref = make_layer(filters=32, kernel_size=(111, 9), seed=4).gabor_params()
+    phys = make_layer(filters=32, kernel_size=(111, 9), seed=4, init="physical",
+                      frame_rate_hz=100.0, bins_per_octave=REF_BPO).gabor_params()
+    for name in ref:
+        np.testing.assert_allclose(phys[name], ref[name], rtol=2e-6, atol=2e-6)
+
+
+def test_physical_init_keeps_physical_units_at_another_frame_rate():
+    # 40 frames/s (25 ms hop) and 32 mels on 0-8 kHz against the reference setting.
+    bpo = mel_bins_per_octave(32, 0, 8000)
+    ref = make_layer(filters=64, kernel_size=(111, 9), seed=8).gabor_params()
+    phys = make_layer(filters=64, kernel_size=(111, 9), seed=8, init="physical",
+                      frame_rate_hz=40.0, bins_per_octave=bpo).gabor_params()
+    m_ref = modulations(ref, 100.0, REF_BPO)
+    m_phys = modulations(phys, 40.0, bpo)
+    # Filters the 40 frames/s grid can hold (below its 20 Hz Nyquist) keep their
+    # Hz, cycles/octave and direction; the others are clipped at F = π.
+    ok = phys["frequency"] < np.pi - 1e-4
+    assert 0 < ok.sum() < 64
+    np.testing.assert_allclose(m_phys["temporal_hz"][ok], m_ref["temporal_hz"][ok], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(m_phys["spectral_cyc_per_oct"][ok], m_ref["spectral_cyc_per_oct"][ok],
+                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(m_phys["direction"], m_ref["direction"])
+    np.testing.assert_allclose(phys["frequency"][~ok], np.pi, rtol=1e-6)
+    assert np.all(m_phys["temporal_hz"] <= 20.0 + 1e-3)
+    # Envelopes keep their widths in seconds and octaves.
+    np.testing.assert_allclose(phys["sigma_t"] / 40.0, ref["sigma_t"] / 100.0, rtol=1e-5)
+    np.testing.assert_allclose(phys["sigma_f"] / bpo, ref["sigma_f"] / REF_BPO, rtol=1e-5)
+    # In grid units the reference init would put them elsewhere.
+    assert np.median(modulations(ref, 40.0, bpo)["temporal_hz"]) < 0.5 * np.median(m_ref["temporal_hz"])
+
+
+def test_initial_params_numpy_maths():
+    rng = np.random.default_rng(0)
+    p = K.reference_init(200, rng)
+    there = K.rescale_setting(p, 50.0, 10.0)
+    back = K.rescale_setting(there, 100.0, REF_BPO, from_frame_rate_hz=50.0, from_bins_per_octave=10.0)
+    for name in p:
+        np.testing.assert_allclose(np.cos(back[name]) if name == "orientation" else back[name],
+                                   np.cos(p[name]) if name == "orientation" else p[name], rtol=1e-9)
+    clipped = K.initial_params(200, np.random.default_rng(0), "physical", (11, 5), 400.0, 60.0)
+    assert clipped["sigma_t"].max() == 16.0 and clipped["sigma_f"].max() == 16.0
+    assert clipped["frequency"].max() <= np.pi
+    with pytest.raises(ValueError, match="needs frame_rate_hz and bins_per_octave"):
+        K.initial_params(4, rng, "physical")
+    with pytest.raises(ValueError, match="init must be one of"):
+        K.initial_params(4, rng, "glorot")
+
+
+def test_kernels_module_imports_without_keras():
+    code = ("import sys, benchmark.kernels as K\n"
+            "re, im = K.gabor_kernels_np([3.0], [2.0], [1.0], [0.5], (11, 5))\n"
+            "assert re.shape == (11, 5, 1) and K.grid_spacing(11, 'reference') > 1\n"
+            "assert 'keras' not in sys.modules, 'keras was imported'\n"
+            "assert 'tensorflow' not in sys.modules\n"
+            "print('ok')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          env=dict(os.environ))
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-2000:]

@@ -138,3 +138,24 @@ def test_describe_systems_lists_every_system_with_counts():
     for s in systems():
         assert s.name in text
     assert "127,872" in text and "256" in text
+
+
+@pytest.mark.parametrize("name", ["learnable_gabor", "fixed_gabor"])
+def test_gabor_systems_follow_the_configured_initialisation(name):
+    # The same seed at a 25 ms hop: "physical" keeps the reference's Hz, "reference" its grid units.
+    ref = get_system(name).build(FrontendConfig(seed=3))
+    ref.build((None, None, 64, 1))
+    layers = {}
+    for init in ("reference", "physical"):
+        layers[init] = get_system(name).build(FrontendConfig(seed=3, frame_rate_hz=40.0, init=init))
+        layers[init].build((None, None, 64, 1))
+    bpo = mel_bins_per_octave(64, 0, 8000)
+    m_ref = modulations(ref.gabor_params(), 100.0, bpo)
+    np.testing.assert_allclose(layers["reference"].gabor_params()["frequency"],
+                               ref.gabor_params()["frequency"], rtol=1e-6)
+    phys = layers["physical"].gabor_params()
+    ok = phys["frequency"] < np.pi - 1e-4
+    assert ok.sum() > 32
+    np.testing.assert_allclose(modulations(phys, 40.0, bpo)["temporal_hz"][ok], m_ref["temporal_hz"][ok],
+                               rtol=1e-4)
+    assert layers["physical"].get_config()["init"] == "physical"
