@@ -4,6 +4,7 @@ from baselines.learnable_gabor import gabor_layer
 from benchmark.registry import FrontendConfig, register_system
 
 
-@register_system("fixed_gabor", "Gabor bank, random reference init, frozen", rank=20, gabor=True)
+@register_system("fixed_gabor", "Gabor bank, the learnable system's initialisation, frozen", rank=20,
+                 gabor=True)
 def build(config: FrontendConfig):
     return gabor_layer(config, trainable=False, name="frontend_fixed_gabor")
