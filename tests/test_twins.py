@@ -221,7 +221,7 @@ def test_synth_refuses_non_empty_and_unknown(tmp_path):
     (tmp_path / "full" / "x").write_text("")
     with pytest.raises(UserError, match="not empty"):
         twins.synth("esc50", tmp_path / "full")
-    with pytest.raises(UserError, match="no synthetic twin"):
+    with pytest.raises(UserError, match="unknown synthetic twin .librispeech."):
         twins.synth("librispeech", tmp_path / "a")
     with pytest.raises(UserError, match="size"):
         twins.synth("esc50", tmp_path / "b", size="huge")
