@@ -19,3 +19,18 @@ def _gaborbench_home(tmp_path_factory):
         os.environ.pop("GABORBENCH_HOME", None)
     else:
         os.environ["GABORBENCH_HOME"] = old
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    """Download tests: a throw-away cache root, a recipes folder and a 127.0.0.1 file server."""
+    import argparse
+
+    from _http_server import FileServer
+
+    monkeypatch.setenv("GABORBENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("GABORBENCH_MIRROR", raising=False)
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    with FileServer() as server:
+        yield argparse.Namespace(server=server, recipes=recipes, home=tmp_path / "home")

@@ -18,8 +18,6 @@ from benchmark import download as D
 from benchmark import paths
 from benchmark.errors import UserError
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _http_server import FileServer  # noqa: E402
 
 
 # ------------------------------------------------------------------ helpers
@@ -63,14 +61,6 @@ def _write_recipe(root: Path, name: str, files: list[dict], *, expect, manual=Fa
     return folder
 
 
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("GABORBENCH_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("GABORBENCH_MIRROR", raising=False)
-    recipes = tmp_path / "recipes"
-    recipes.mkdir()
-    with FileServer() as server:
-        yield argparse.Namespace(server=server, recipes=recipes, home=tmp_path / "home")
 
 
 def _files_under(p: Path) -> list[Path]:

@@ -22,23 +22,11 @@ import pytest
 from benchmark import download as D
 from benchmark.errors import UserError
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _http_server import FileServer  # noqa: E402
 from test_download import ARCHIVE, _files_under, _get, _tar_gz, _toy, _write_recipe, _zip  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    import argparse
-
-    monkeypatch.setenv("GABORBENCH_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("GABORBENCH_MIRROR", raising=False)
-    recipes = tmp_path / "recipes"
-    recipes.mkdir()
-    with FileServer() as server:
-        yield argparse.Namespace(server=server, recipes=recipes, home=tmp_path / "home")
 
 
 def _record(env, name="toy"):
