@@ -175,7 +175,7 @@ PROFILES: dict[str, Profile] = {
                 "features": {"n_mels": 32},
                 "head": {"compress": 16, "lstm_units": 16, "lstm_layers": 1, "dense_units": (16,)},
                 "train": _DEMO_TRAIN,
-                "protocol": {"chunk_seconds": 2.0, "tune_every": 2, "noise_prob": 0.5}},
+                "protocol": {"chunk_seconds": 1.0, "tune_every": 2, "noise_prob": 0.5}},
             "speaker": {
                 "features": {"n_mels": 32},
                 "head": {"compress": 16, "tdnn_channels": 32, "tdnn_pooling_channels": 64,
