@@ -123,10 +123,10 @@ class Profile:
 
 _CI_TRAIN = {"epochs": 2, "batch_size": 16, "learning_rate": 3e-3, "optimizer": "adam", "patience": 2}
 _CI_CLIP = {"mixup_alpha": 0.0, "spec_time_stripes": 0, "spec_freq_stripes": 0}
-# Every demo run takes 1,000 optimiser steps (10 validations of 100 steps), enough for the
+# Every demo run takes 1,000 optimiser steps (5 validations of 200 steps), enough for the
 # Gabor parameters to move; batches of 8 keep a step cheap on two cores.
-_DEMO_TRAIN = {"epochs": 10, "steps_per_epoch": 100, "batch_size": 8, "learning_rate": 3e-3,
-               "optimizer": "adam", "patience": 10}
+_DEMO_TRAIN = {"epochs": 5, "steps_per_epoch": 200, "batch_size": 8, "learning_rate": 3e-3,
+               "optimizer": "adam", "patience": 5}
 _DEMO_CLIP_HEAD = {"conv_channels": (8, 16), "dropout": 0.1, "final_dropout": 0.2}
 
 PROFILES: dict[str, Profile] = {
@@ -175,7 +175,7 @@ PROFILES: dict[str, Profile] = {
                 "features": {"n_mels": 32},
                 "head": {"compress": 16, "lstm_units": 16, "lstm_layers": 1, "dense_units": (16,)},
                 "train": _DEMO_TRAIN,
-                "protocol": {"chunk_seconds": 1.0, "tune_every": 2, "noise_prob": 0.5}},
+                "protocol": {"chunk_seconds": 0.5, "tune_every": 1, "noise_prob": 0.5}},
             "speaker": {
                 "features": {"n_mels": 32},
                 "head": {"compress": 16, "tdnn_channels": 32, "tdnn_pooling_channels": 64,
