@@ -187,6 +187,15 @@ def frame_targets(segments, n_frames: int, frame_rate_hz: float) -> np.ndarray:
     return y
 
 
+def windows(cfg) -> tuple[int, int]:
+    """(chunk, hop) in frames of a chunked protocol: training crops and evaluation windows.
+
+    One definition for training, validation, test and ``predict``, which must agree.
+    """
+    chunk = max(4, round(cfg.protocol.chunk_seconds * cfg.features.frame_rate_hz))
+    return chunk, max(1, round(chunk * cfg.protocol.eval_hop_fraction))
+
+
 def overlap_average(model, x: np.ndarray, chunk: int, hop: int, batch_size: int) -> np.ndarray:
     """Per-frame outputs of a whole file: overlapping ``chunk`` windows, averaged."""
     starts = window_starts(len(x), chunk, hop)

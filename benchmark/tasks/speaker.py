@@ -27,7 +27,7 @@ from benchmark.config import TrainSettings, check
 from benchmark.errors import UserError
 from benchmark.features import FeatureConfig
 from benchmark.tasks import register_task
-from benchmark.tasks.base import (EpochBatches, Splits, Task, check_classes, fix_length,
+from benchmark.tasks.base import (windows, EpochBatches, Splits, Task, check_classes, fix_length,
                                   make_splits, mean_loss, predict_batched, top_lines)
 
 MAX_VAL_TRIALS = 4000
@@ -100,12 +100,11 @@ class Speaker(Task):
 
     def __init__(self, cfg, prepared, store, noise=None):
         super().__init__(cfg, prepared, store, noise)
-        s, p = self.splits, cfg.protocol
+        s = self.splits
         self.classes = check_classes(s, f"{cfg.dataset}")
         self.index = {c: i for i, c in enumerate(self.classes)}
         self.n_outputs = len(self.classes)
-        self.chunk = max(4, round(p.chunk_seconds * store.frame_rate_hz))
-        self.hop = max(1, round(self.chunk * p.eval_hop_fraction))
+        self.chunk, self.hop = windows(cfg)
         # Utterances are read per batch (VoxCeleb's features do not fit in memory).
         self.train_ids = [e.id for e in s.train]
         self.train_y = np.array([self.index[e.label] for e in s.train], np.int64)
@@ -218,8 +217,7 @@ class Speaker(Task):
     @classmethod
     def predict_lines(cls, predictor, path: str, logmel: np.ndarray, top: int) -> list[str]:
         cfg = predictor.config
-        chunk = max(4, round(cfg.protocol.chunk_seconds * cfg.features.frame_rate_hz))
-        hop = max(1, round(chunk * cfg.protocol.eval_hop_fraction))
+        chunk, hop = windows(cfg)
         scores = utterance_outputs(predictor.model, [logmel], chunk, hop, cfg.train.batch_size)[0]
         return top_lines(path, scores, predictor.labels, top)
 

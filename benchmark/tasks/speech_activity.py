@@ -27,7 +27,7 @@ from benchmark import metrics
 from benchmark.config import TrainSettings, check
 from benchmark.features import FeatureConfig
 from benchmark.tasks import register_task
-from benchmark.tasks.base import (EpochBatches, Task, fix_length, frame_targets, mean_loss,
+from benchmark.tasks.base import (windows, EpochBatches, Task, fix_length, frame_targets, mean_loss,
                                   overlap_average, predict_batched)
 
 
@@ -88,10 +88,9 @@ class SpeechActivity(Task):
 
     def __init__(self, cfg, prepared, store, noise=None):
         super().__init__(cfg, prepared, store, noise)
-        s, p = self.splits, cfg.protocol
+        s = self.splits
         self.fr = store.frame_rate_hz
-        self.chunk = max(4, round(p.chunk_seconds * self.fr))
-        self.hop = max(1, round(self.chunk * p.eval_hop_fraction))
+        self.chunk, self.hop = windows(cfg)
         self.x = {e.id: store.get(e.id) for e in s.train + s.val + s.test}
         self.y = {e.id: frame_targets(e.segments, len(self.x[e.id]), self.fr) for e in s.train + s.val}
         cat = np.concatenate([self.x[e.id] for e in s.train])
@@ -190,8 +189,7 @@ class SpeechActivity(Task):
     def frame_scores(cls, predictor, logmel: np.ndarray) -> np.ndarray:
         """Speech probability per frame of one file, as validation and test score meetings."""
         cfg = predictor.config
-        chunk = max(4, round(cfg.protocol.chunk_seconds * cfg.features.frame_rate_hz))
-        hop = max(1, round(chunk * cfg.protocol.eval_hop_fraction))
+        chunk, hop = windows(cfg)
         return overlap_average(predictor.model, logmel, chunk, hop, cfg.train.batch_size)
 
     @classmethod
