@@ -344,7 +344,17 @@ def device_description() -> str:
         shown = names[0] if len(set(names)) == 1 else ", ".join(names)
         count = f"{len(names)} x " if len(names) > 1 else ""
         return f"{count}{shown} ({backend} {version()}, {kind})"
-    return f"cpu {platform.machine()} ({backend} {version()}, {cpu_threads()} threads)"
+    kernels = ", oneDNN" if backend == "tensorflow" and tf_onednn() else ""
+    return f"cpu {platform.machine()} ({backend} {version()}, {cpu_threads()} threads{kernels})"
+
+
+def tf_onednn() -> bool:
+    """Whether TensorFlow runs its oneDNN CPU kernels (TF_ENABLE_ONEDNN_OPTS at import)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:
+        return False
+    return bool(_pywrap_util_port.IsMklEnabled())
 
 
 def supports_mixed_precision() -> bool:
