@@ -53,7 +53,10 @@ demo: $(STAMP)
 	$(PY) -m benchmark.cli transfer --runs $(DEMO_OUT)/runs --out $(DEMO_OUT)
 	$(PY) -m benchmark.cli compare $(DEMO_OUT) results
 
+# Recomputes too: the old run files would be skipped as done (a configuration hash does
+# not change with the software underneath), so they are removed first.
 demo-reference: $(STAMP)
+	rm -rf results/runs results/models results/logs results/tables results/plots results/summary.csv
 	$(PY) -m benchmark.cli reproduce --profile demo --jobs $(DEMO_JOBS) --out results
 	$(PY) -m benchmark.cli transfer --runs results/runs --out results
 

@@ -158,11 +158,13 @@ def _environment() -> dict:
     import keras
     import tensorflow as tf
 
+    from benchmark import backend
+
     return {
         "backend": keras.backend.backend(),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
-        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1 (default on x86 CPU)"),
+        "onednn": "on" if backend.tf_onednn() else "off",
         "xla": "off (tf.function without jit_compile: XLA on CPU slows these kernels)",
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count(),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads() or os.cpu_count(),
