@@ -43,8 +43,11 @@ $(STAMP): pyproject.toml | $(PY)
 
 venv: $(STAMP)
 
+# Two worker processes (one per core here): 4.8 instead of 7.7 min; a test file stays on
+# one worker, so module fixtures (the e2e grid) run once.
+TEST_JOBS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile
 
 # Always computes: a fresh folder, so no committed run file is mistaken for a finished cell.
 demo: $(STAMP)
