@@ -41,11 +41,26 @@ def test_tensorflow_backend_answers():
     assert backend.supports_mixed_precision() is False
     desc = backend.device_description()
     assert desc.startswith("cpu ") and "tensorflow" in desc
-    # The package turns TensorFlow's oneDNN kernels on (2.5x faster here) and says so.
-    assert backend.tf_onednn() is True and desc.endswith("threads, oneDNN)")
+    # Importing the package asked for TensorFlow's oneDNN kernels (KeyError if it did
+    # not), unless the caller chose; the description says what TensorFlow runs.
+    wanted = os.environ["TF_ENABLE_ONEDNN_OPTS"] not in ("0", "false", "off")
+    assert backend.tf_onednn() is wanted
+    assert desc.endswith("threads, oneDNN)" if wanted else "threads)")
     env = backend.environment()
     assert env["backend"] == "tensorflow" and env["gpu"] is False
     assert env["versions"]["keras"] and env["versions"]["tensorflow"]
+
+
+def test_package_import_turns_onednn_on_unless_the_caller_chose():
+    code = "import os, benchmark; print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))"
+    for given, expected in ((None, "1"), ("0", "0")):
+        env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+        if given is not None:
+            env["TF_ENABLE_ONEDNN_OPTS"] = given
+        proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert proc.stdout.split()[-1] == expected
 
 
 def test_setup_seeds_and_states_determinism():
