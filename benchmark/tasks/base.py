@@ -62,6 +62,13 @@ class Task:
     norm: tuple          # (mean, variance) per mel band of the training features
     n_outputs: int
 
+    def label_classes(self, where: str) -> None:
+        """Classification tasks: the training classes (``check_classes``), their index
+        and the output width."""
+        self.classes = check_classes(self.splits, where)
+        self.index = {c: i for i, c in enumerate(self.classes)}
+        self.n_outputs = len(self.classes)
+
     def train_batches(self) -> "EpochBatches":
         raise NotImplementedError
 

@@ -18,7 +18,7 @@ from benchmark import metrics
 from benchmark.config import TrainSettings, check
 from benchmark.features import FeatureConfig
 from benchmark.tasks import register_task
-from benchmark.tasks.base import (EpochBatches, Task, check_classes, fix_length, mean_loss,
+from benchmark.tasks.base import (EpochBatches, Task, fix_length, mean_loss,
                                   predict_batched, top_lines)
 
 
@@ -65,9 +65,7 @@ class ClipClassification(Task):
     def __init__(self, cfg, prepared, store, noise=None):
         super().__init__(cfg, prepared, store, noise)
         s = self.splits
-        self.classes = check_classes(s, f"{cfg.dataset} fold {cfg.fold}")
-        self.index = {c: i for i, c in enumerate(self.classes)}
-        self.n_outputs = len(self.classes)
+        self.label_classes(f"{cfg.dataset} fold {cfg.fold}")
         self.n_frames = clip_frames(cfg.features, max(store.n_frames(e.id) for e in s.train))
         self.x = {name: np.stack([fix_length(store.get(e.id), self.n_frames) for e in exs])
                   for name, exs in (("train", s.train), ("val", s.val), ("test", s.test))}

@@ -27,7 +27,7 @@ from benchmark.config import TrainSettings, check
 from benchmark.errors import UserError
 from benchmark.features import FeatureConfig
 from benchmark.tasks import register_task
-from benchmark.tasks.base import (windows, EpochBatches, Splits, Task, check_classes, fix_length,
+from benchmark.tasks.base import (windows, EpochBatches, Splits, Task, fix_length,
                                   make_splits, mean_loss, predict_batched, top_lines)
 
 MAX_VAL_TRIALS = 4000
@@ -101,9 +101,7 @@ class Speaker(Task):
     def __init__(self, cfg, prepared, store, noise=None):
         super().__init__(cfg, prepared, store, noise)
         s = self.splits
-        self.classes = check_classes(s, f"{cfg.dataset}")
-        self.index = {c: i for i, c in enumerate(self.classes)}
-        self.n_outputs = len(self.classes)
+        self.label_classes(f"{cfg.dataset}")
         self.chunk, self.hop = windows(cfg)
         # Utterances are read per batch (VoxCeleb's features do not fit in memory).
         self.train_ids = [e.id for e in s.train]
