@@ -2,6 +2,8 @@
 intervals, the exact sign test, Holm's textbook example, and hand-worked ratios."""
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -89,6 +91,18 @@ def test_metric_without_batched_gives_the_same_numbers():
     assert fast == slow
 
 
+def test_resamples_evaluated_in_chunks_give_the_same_statistics(monkeypatch):
+    # Large runs are evaluated a few resamples at a time; chunk boundaries must
+    # neither drop nor double-count resamples.
+    monkeypatch.setattr(S, "_CHUNK_ELEMENTS", 700)
+    iv = S.cell_interval([_clips(_n_right(200, 150))] * 2, S.accuracy_metric)
+    assert iv.se == pytest.approx(math.sqrt(0.75 * 0.25 / 200) / math.sqrt(2), rel=0.1)
+    assert iv.low < 0.75 < iv.high
+    d = S.paired_difference([_clips(np.ones(30, dtype=bool))], [_clips(~_n_right(30, 6))],
+                            S.accuracy_metric, n_permutations=20000)
+    assert d.p == pytest.approx(0.03125, abs=0.005)
+
+
 # ---------------------------------------------------------------- paired_difference
 
 
@@ -108,6 +122,19 @@ def test_paired_difference_is_the_sign_test_on_discordant_clips():
     assert d3.estimate == pytest.approx(0.1)
     assert d3.p > 0.2
     assert d3.p == pytest.approx(binomtest(3, 3).pvalue, abs=0.02)
+
+
+def test_randomisation_swaps_whole_units():
+    # 6 speakers x 10 trials; B is wrong on every trial of 3 speakers. Swapping
+    # speakers, not trials, makes it a sign test on 3 discordant units (p = 0.25);
+    # swapping trials would treat 30 dependent trials as independent (p ~ 1e-9).
+    speakers = np.repeat([f"spk{s}" for s in range(6)], 10)
+    a = _clips(np.ones(60, dtype=bool), units=speakers)
+    b = _clips(~_n_right(60, 30), units=speakers)
+    d = S.paired_difference([a], [b], S.accuracy_metric, n_permutations=5000)
+    assert d.estimate == pytest.approx(0.5)
+    assert d.p == pytest.approx(binomtest(3, 3).pvalue, abs=0.03)
+    assert d.n_units == 6
 
 
 def test_rows_are_matched_by_item_not_by_position():
@@ -182,8 +209,8 @@ def test_same_seed_same_numbers_other_seed_other_numbers():
     runs = [_clips(_n_right(60, 40), prefix="x"), _clips(_n_right(60, 50), prefix="x")]
     other = [_clips(_n_right(60, 35), prefix="x"), _clips(_n_right(60, 52), prefix="x")]
     kw = dict(n_resamples=300)
-    assert S.cell_interval(runs, S.accuracy_metric, seed=1, **kw) == S.cell_interval(runs, S.accuracy_metric, seed=1, **kw)
-    first, second = (S.cell_interval(runs, S.accuracy_metric, seed=s, **kw) for s in (1, 2))
+    first, first_again, second = (S.cell_interval(runs, S.accuracy_metric, seed=s, **kw) for s in (1, 1, 2))
+    assert first == first_again
     assert first.estimate == second.estimate
     assert (first.low, first.high, first.se) != (second.low, second.high, second.se)
     kw["n_permutations"] = 300
@@ -211,3 +238,11 @@ def test_minimum_detectable_difference_is_2_8_standard_errors():
     assert S.minimum_detectable_difference(0.05) == pytest.approx(0.1401, abs=5e-4)
     assert S.minimum_detectable_difference(0.05) / 0.05 == pytest.approx(1.959964 + 0.841621, rel=1e-6)
     assert S.minimum_detectable_difference(0.05, power=0.9) > S.minimum_detectable_difference(0.05)
+
+
+def test_importing_the_module_loads_neither_keras_nor_sklearn():
+    # The report imports this module and must stay light.
+    code = ("import sys, benchmark.stats; "
+            "print(sorted(m for m in ('keras', 'tensorflow', 'sklearn', 'jax') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
