@@ -92,41 +92,6 @@ class _Run:
 # ---------------------------------------------------------------- example metrics
 
 
-def _accuracy_batched(columns: Mapping[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
-    w = np.asarray(weights, dtype=np.float64)
-    correct = (np.asarray(columns["y_true"]) == np.asarray(columns["y_pred"])).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (w @ correct) / w.sum(axis=-1)
-
-
-def accuracy_metric(columns: Mapping[str, np.ndarray], weights: np.ndarray) -> float:
-    """Weighted accuracy: sum(w * (y_true == y_pred)) / sum(w)."""
-    return float(_accuracy_batched(columns, weights))
-
-
-accuracy_metric.batched = _accuracy_batched
-
-
-def _detection_error_batched(columns: Mapping[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
-    w = np.asarray(weights, dtype=np.float64)
-    errors = np.asarray(columns["false_alarm"], dtype=np.float64) + np.asarray(columns["missed"], dtype=np.float64)
-    total = np.asarray(columns["total"], dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (w @ errors) / (w @ total)
-
-
-def detection_error_metric(columns: Mapping[str, np.ndarray], weights: np.ndarray) -> float:
-    """Detection error rate from per-block durations: sum(w*(fa+missed)) / sum(w*total).
-
-    Durations are summed before dividing (pyannote's convention), so blocks with
-    more reference speech count for more; it is not a mean of per-block rates.
-    """
-    return float(_detection_error_batched(columns, weights))
-
-
-detection_error_metric.batched = _detection_error_batched
-
-
 # ---------------------------------------------------------------- public API
 
 

@@ -126,7 +126,10 @@ def train_and_score(cfg: RunConfig, out: Path, progress: bool) -> Path:
              "noise": None if noise is None else noise.source,
              "resumed_from_epoch": state.resumed_from, **task.record()},
         metrics=metrics, main_metric=task.main_metric,
-        history={**monitor.hist, "best_epoch": int(monitor.best_epoch)},
+        history={**monitor.hist, "best_epoch": int(monitor.best_epoch),
+                 # the best validation at the last epoch: the run may still have been improving
+                 "selected_last_epoch": bool(monitor.hist.get("epoch"))
+                 and int(monitor.best_epoch) == int(monitor.hist["epoch"][-1])},
         params={"frontend_trainable": count_params(model.get_layer(frontend_name).trainable_weights),
                 "total_trainable": count_params(model.trainable_weights)},
         gabor=gabor_record(model, cfg, system.learnable_gabor, state.gabor_init),
@@ -141,6 +144,7 @@ def train_and_score(cfg: RunConfig, out: Path, progress: bool) -> Path:
             skipped_inputs=len(prepared.skips) + len(getattr(store, "failed", [])),
             determinism=runtime),
         model_path=str(mpath.relative_to(out)),
+        outputs=task.outputs,
     )
     rpath = results.run_path(out, cfg.dataset, cfg.system, cfg.seed, cfg.fold)
     results.write_run(rpath, record)

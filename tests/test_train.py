@@ -8,7 +8,7 @@ import pytest
 
 from benchmark.data import Example
 from benchmark.errors import UserError
-from benchmark.results import HISTORY_KEYS, PROVENANCE_KEYS, RUN_KEYS, load_runs, run_path
+from benchmark.results import HISTORY_KEYS, PROVENANCE_KEYS, RUN_KEYS, RunRecord, run_path
 from benchmark.tasks.base import frame_targets, make_splits
 from benchmark.train import run_cell
 
@@ -65,7 +65,8 @@ def test_clip_run_writes_schema_is_deterministic_and_skips(tmp_path, capsys):
                     overrides=FAST, progress=False) == a
     assert "skip" in capsys.readouterr().out
     assert a.stat().st_mtime_ns == mtime
-    assert [r["system"] for r in load_runs(tmp_path / "a" / "runs")] == ["learnable_gabor"]
+    assert [RunRecord.load(f).system for f in sorted((tmp_path / "a" / "runs").rglob("*.json"))] \
+        == ["learnable_gabor"]
 
 
 def test_sad_run_writes_detection_metrics(tmp_path):

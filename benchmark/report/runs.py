@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 log = logging.getLogger("benchmark.report")
 
-from benchmark.results import SCHEMA_VERSION, RunRecord  # the one run-file schema
+from benchmark.metrics import METRICS  # noqa: E402  (NumPy only: no Keras)
+from benchmark.results import SCHEMA_VERSION, RunRecord  # noqa: E402  the one run-file schema
 MISSING_MARKER = "MISSING.json"
 GABOR_KEYS = ("sigma_t", "sigma_f", "frequency", "orientation")
 GRIDS = ("centered", "reference")
@@ -47,6 +50,9 @@ class Run:
     # [{"temporal_hz", "spectral_cyc_per_oct", "direction", "class", "what"}, ...].
     planted: tuple[dict[str, Any], ...] | None = None
     resumed_from_epoch: int | None = None  # trained in two parts (a checkpoint resumed)
+    # Per-item test outputs by block, as NumPy columns (see benchmark.results.OUTPUT_COLUMNS).
+    outputs: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    selected_last_epoch: bool = False      # best validation at the last epoch: maybe unconverged
 
     @property
     def key(self) -> tuple[int, int]:
@@ -138,7 +144,7 @@ def parse_run(obj: Any, rel: Path) -> Run:
         raise ValueError("not a JSON object")
     if obj.get("schema_version") != SCHEMA_VERSION:
         raise ValueError(f"schema_version is {obj.get('schema_version')!r}, expected {SCHEMA_VERSION}")
-    RunRecord.from_json(obj)  # every field the training writes is there
+    RunRecord.from_json(obj)  # every field the training writes is there, outputs well formed
     for k in ("dataset", "system", "main_metric"):
         if not isinstance(obj.get(k), str) or not obj[k]:
             raise ValueError(f"'{k}' is missing or not a string")
@@ -175,6 +181,16 @@ def parse_run(obj: Any, rel: Path) -> Run:
     if source not in ("twin", "real"):
         raise ValueError(f"data_source is {source!r}, expected 'twin' or 'real'")
 
+    outputs = _outputs(obj["outputs"])
+    for m in metrics:
+        spec = METRICS.get(m)
+        if spec is None or spec.block not in outputs:
+            continue
+        recomputed = spec.from_items(outputs[spec.block], np.ones(len(outputs[spec.block]["item"])))
+        if not math.isclose(recomputed, metrics[m], rel_tol=1e-9, abs_tol=1e-9):
+            raise ValueError(f"metric {m} is {metrics[m]!r} but its per-item outputs give "
+                             f"{recomputed!r} (edited file?)")
+
     def count(k: str) -> int | None:
         v = params.get(k)
         return int(v) if isinstance(v, int) and not isinstance(v, bool) else None
@@ -190,7 +206,28 @@ def parse_run(obj: Any, rel: Path) -> Run:
         features=obj.get("features") if isinstance(obj.get("features"), dict) else {},
         planted=_planted(obj.get("planted")),
         resumed_from_epoch=_resumed(obj.get("run")),
+        outputs=outputs,
+        selected_last_epoch=bool(history.get("selected_last_epoch", False)),
     )
+
+
+def _outputs(raw: dict) -> dict[str, dict[str, np.ndarray]]:
+    """The outputs blocks as NumPy columns (ids as strings); ValueError on bad values."""
+    out = {}
+    for block, cols in raw.items():
+        arrays = {}
+        for name, values in cols.items():
+            if name in ("item", "unit"):
+                arrays[name] = np.asarray([str(v) for v in values])
+            elif all(_finite(v) for v in values):
+                arrays[name] = np.asarray(values, np.float64)
+            elif all(isinstance(v, str) for v in values):
+                arrays[name] = np.asarray(values)
+            else:
+                raise ValueError(f"outputs.{block}.{name} holds values that are neither finite "
+                                 "numbers nor strings")
+        out[block] = arrays
+    return out
 
 
 def _resumed(run: Any) -> int | None:

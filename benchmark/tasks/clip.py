@@ -116,6 +116,11 @@ class ClipClassification(Task):
 
     def test(self, model) -> dict:
         p = predict_batched(model, self.x["test"], self.cfg.train.batch_size)
+        ids = [e.id for e in self.splits.test]
+        # A clip is its own resampling unit: the report's intervals resample clips.
+        self.outputs = {"classification": {"item": ids, "unit": ids,
+                                           "y_true": self.y["test"].tolist(),
+                                           "y_pred": p.argmax(1).tolist()}}
         return metrics.classification_metrics(self.y["test"], p.argmax(1))
 
     def record(self) -> dict:

@@ -202,9 +202,16 @@ class Speaker(Task):
               f"with readable audio ({len(trials)} usable)")
         eer, cos, lab = self._eer(model, trials)
         out["eer"] = eer
-        if len(trials) >= 20:
-            out["eer_ci95"] = list(metrics.eer_confidence_interval(
-                cos, lab, seed=self.cfg.seed, n_resamples=200))
+        # Trials of one enrolment speaker are resampled together (they share a voice), and
+        # identification items by their speaker: the report's intervals resample speakers.
+        speaker = {e.id: e.label or e.group or e.id for e in self.prepared.examples}
+        self.outputs = {
+            "classification": {"item": [e.id for e in test], "unit": [e.label for e in test],
+                               "y_true": y.tolist(), "y_pred": scores.argmax(1).tolist()},
+            "verification": {"item": [f"{a} {b}" for a, b, _ in trials],
+                             "unit": [speaker.get(a, a) for a, _, _ in trials],
+                             "enroll": [a for a, _, _ in trials], "test": [b for _, b, _ in trials],
+                             "score": [float(c) for c in cos], "target": [int(v) for v in lab]}}
         return out
 
     def record(self) -> dict:
