@@ -41,7 +41,7 @@ def _save_run(out: Path, dataset: str, n_classes: int, run_extra: dict) -> Path:
                        profile="ci", data_source="twin", config_hash=cfg.hash(),
                        config=cfg.to_json(), run=run_extra, metrics={}, main_metric="",
                        history={}, params={}, gabor=None, planted=None, features={},
-                       wall_time_s=0.0, provenance={}, model_path=rel)
+                       wall_time_s=0.0, provenance={}, model_path=rel, outputs={})
     path = out / "runs" / dataset / "mel" / f"{stem}.json"
     write_json(path, record.to_json())
     return path
