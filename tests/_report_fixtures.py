@@ -22,7 +22,7 @@ PLAN = {
                      {"mel": 0.60, "fixed_gabor": 0.66, "cortical_gabor": 0.70,
                       "learnable_gabor": 0.78, "free_cnn": 0.84},
                      [0, 1], [1, 2, 3]),
-    "zebra_finch": ("bird_calls", "accuracy",
+    "zebra_finch": ("bird_calls", "balanced_accuracy",
                     {"mel": 0.50, "learnable_gabor": 0.72, "free_cnn": 0.65,
                      "brand_new_system": 0.40},
                     [0, 1, 2], [None]),
@@ -31,7 +31,7 @@ PLAN = {
             [0, 1], [None]),
 }
 SINGLE_SEED = ("zebra_finch", "free_cnn")   # this cell keeps only seed 0
-DIRECTIONS = {"accuracy": "max", "balanced_accuracy": "max",
+DIRECTIONS = {"accuracy": "max", "balanced_accuracy": "max", "macro_f1": "max",
               "detection_error_rate": "min", "false_alarm_rate": "min", "miss_rate": "min"}
 
 # The twins' PLANTED_MODULATIONS.json content, as new runs carry it (ami: none,
@@ -105,6 +105,9 @@ def run_obj(dataset: str, system: str, seed: int, fold, score: float, rng) -> di
     metrics = {main: score}
     if main == "accuracy":
         metrics["balanced_accuracy"] = score - 0.02
+    elif main == "balanced_accuracy":   # zebra finch: accuracy and macro-F1 beside it
+        metrics["accuracy"] = score + 0.02
+        metrics["macro_f1"] = score - 0.01
     else:
         metrics["false_alarm_rate"] = score / 2
         metrics["miss_rate"] = score / 2
