@@ -44,6 +44,9 @@ class FrontendSettings:
     kernel_size: tuple[int, int] = (111, 9)  # (time frames, mel bins)
     output_mode: str = "concat"
     init: str = "reference"                  # Gabor init: reference (grid units) | physical
+    # Gabor kernel grid: "centered" (integer taps centred on 0) or "reference" (the authors'
+    # linspace(-ceil(K/2)+1, ceil(K/2), K): spacing K/(K-1), centred half a tap off 0).
+    grid: str = "centered"
 
     def __post_init__(self):
         check(self.filters > 0 and len(self.kernel_size) == 2 and min(self.kernel_size) > 0,
@@ -53,6 +56,8 @@ class FrontendSettings:
               f"frontend.output_mode must be real, imag, concat or abs (got {self.output_mode!r})")
         check(self.init in ("reference", "physical"),
               f"frontend.init must be reference or physical (got {self.init!r})")
+        check(self.grid in ("centered", "reference"),
+              f"frontend.grid must be centered or reference (got {self.grid!r})")
 
 
 @dataclass(frozen=True)
@@ -201,7 +206,8 @@ PROFILES: dict[str, Profile] = {
     ),
     "paper": Profile(
         name="paper", data="real", twin_size=None, seeds=(0, 1, 2), folds="all",
-        frontend={"filters": 64, "kernel_size": (111, 9), "init": "reference"},
+        # The authors' layer: their kernel size, initialisation and (uncentred) grid.
+        frontend={"filters": 64, "kernel_size": (111, 9), "init": "reference", "grid": "reference"},
         # Long GPU runs: checkpoint each epoch; seeded but without op determinism, which
         # slows GPU kernels and refuses ops lacking a deterministic GPU implementation.
         per_task={t: {"train": {"checkpoint": True, "deterministic": False}}

@@ -148,3 +148,17 @@ def test_describe_tasks_lists_every_task():
     for t in tasks().values():
         assert t.name in text and t.main_metric in text
     assert text.index("speech_activity") < text.index("urban_sound")  # table order
+
+
+def test_paper_profile_runs_the_authors_grid_and_records_it():
+    from benchmark.train import frontend_config
+
+    paper = resolve_config("ami", "learnable_gabor", "paper")
+    assert paper.frontend.grid == "reference" and paper.to_json()["frontend"]["grid"] == "reference"
+    assert frontend_config(paper).grid == "reference"
+    for profile in ("ci", "demo"):
+        assert resolve_config("ami", "learnable_gabor", profile).frontend.grid == "centered"
+    cen = resolve_config("ami", "learnable_gabor", "paper", ["frontend.grid=centered"])
+    assert cen.frontend.grid == "centered" and cen.hash() != paper.hash()
+    with pytest.raises(UserError, match="frontend.grid must be centered or reference"):
+        resolve_config("ami", "learnable_gabor", "paper", ["frontend.grid=uncentred"])
