@@ -28,7 +28,7 @@ def test_datasets_are_declared_by_their_recipes():
 def test_every_profile_resolves_to_valid_settings(profile, dataset):
     cfg = resolve_config(dataset, "learnable_gabor", profile)
     FeatureConfig(**dataclasses.asdict(cfg.features))  # raises on an inconsistent config
-    assert cfg.data == ("real" if profile == "paper" else "twin")
+    assert cfg.data == ("real" if profile.startswith("paper") else "twin")
     assert (cfg.fold is None) == (dataset in SPLIT_DATASETS)
     assert isinstance(cfg.head, get_task(cfg.task).Head)
     assert RunConfig.from_json(cfg.to_json()) == cfg
@@ -162,3 +162,36 @@ def test_paper_profile_runs_the_authors_grid_and_records_it():
     assert cen.frontend.grid == "centered" and cen.hash() != paper.hash()
     with pytest.raises(UserError, match="frontend.grid must be centered or reference"):
         resolve_config("ami", "learnable_gabor", "paper", ["frontend.grid=uncentred"])
+
+
+def test_the_authors_window_is_one_setting_away_from_the_paper_profile():
+    from benchmark.grid import default_data_source
+
+    for d in ("ami", "voxceleb1"):
+        paper = resolve_config(d, "learnable_gabor", "paper")
+        assert paper.features.window == "win_ms" and paper.features.win_length == 400
+        assert paper.features.fft_size == 2048                      # the authors' n_fft
+        authors = resolve_config(d, "learnable_gabor", "paper", ["features.window=fft"])
+        assert authors.features.win_length == 2048                  # 128 ms Hann at 16 kHz
+        assert resolve_config(d, "learnable_gabor", "paper-window").features == authors.features
+        assert resolve_config(d, "learnable_gabor", "paper-window").frontend == paper.frontend
+    # clip tasks keep their own features in both paper profiles
+    for d in ("zebra_finch", "urbansound8k"):
+        assert (resolve_config(d, "mel", "paper-window").features
+                == resolve_config(d, "mel", "paper").features)
+    assert default_data_source("paper-window") == "real" and default_data_source("demo") == "twin"
+    from benchmark.cli import PROFILES as CLI_PROFILES
+
+    assert set(CLI_PROFILES) == set(PROFILES)       # every profile can be named on the command line
+
+
+def test_paper_kernels_are_no_longer_than_the_clip():
+    from benchmark.tasks.clip import clip_frames
+
+    for profile in ("paper", "paper-window"):
+        bird = resolve_config("zebra_finch", "learnable_gabor", profile)
+        assert bird.frontend.kernel_size[0] <= clip_frames(bird.features, 0) == 101
+        assert bird.frontend.grid == "reference" and bird.frontend.filters == 64
+        urban = resolve_config("urbansound8k", "learnable_gabor", profile)
+        assert urban.frontend.kernel_size == (111, 9)
+        assert urban.frontend.kernel_size[0] <= clip_frames(urban.features, 0)
