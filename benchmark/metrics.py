@@ -29,6 +29,7 @@ METRIC_DIRECTIONS = {
     "false_alarm_rate": "min",
     "miss_rate": "min",
     "eer": "min",
+    "eer_snorm": "min",   # EER after adaptive s-norm (benchmark.scoring)
 }
 
 Segments = Sequence[tuple[float, float]]

@@ -18,7 +18,7 @@ def test_datasets_are_declared_by_their_recipes():
     assert dataset_info("ami").task == "speech_activity" and dataset_info("ami").folds is None
     assert dataset_info("urbansound8k").folds == 10 and dataset_info("esc50").optional
     assert dataset_info("esc50").features == {"clip_seconds": 5.0}
-    assert dataset_info("voxceleb1").metrics == ("eer", "accuracy")
+    assert dataset_info("voxceleb1").metrics == ("eer", "eer_snorm", "accuracy")
     with pytest.raises(UserError, match="did you mean 'esc50'"):
         dataset_info("esc5")
 

@@ -83,6 +83,16 @@ def test_sad_run_writes_detection_metrics(tmp_path):
     assert run["run"]["noise"].startswith("musan (twin")
 
 
+def test_speaker_run_reports_the_eer_raw_and_after_snorm(tmp_path):
+    p = run_cell("voxceleb1", "mel", profile="ci", out=tmp_path, overrides=FAST, progress=False)
+    run = json.loads(p.read_text())
+    _check_schema(run, "voxceleb1", "mel")
+    assert run["main_metric"] == "eer" and {"eer", "eer_snorm", "accuracy"} <= set(run["metrics"])
+    assert 0.0 <= run["metrics"]["eer_snorm"] <= 1.0
+    assert run["metric_directions"]["eer_snorm"] == "min"
+    assert run["config"]["protocol"]["snorm_top_n"] == 400
+
+
 def test_paper_profile_never_falls_back_to_a_twin(tmp_path):
     with pytest.raises(UserError, match="gaborbench download urbansound8k"):
         run_cell("urbansound8k", "mel", profile="paper", out=tmp_path, progress=False)

@@ -51,8 +51,9 @@ def _declared_columns() -> tuple[tuple[tuple[str, str], ...], frozenset[str]]:
 
 COLUMNS, OPTIONAL_DATASETS = _declared_columns()
 DEFAULT_DIRECTIONS = {"detection_error_rate": "min", "false_alarm_rate": "min",
-                      "miss_rate": "min", "eer": "min"}
-METRIC_LABELS = {"detection_error_rate": "DetER", "eer": "EER", "accuracy": "accuracy",
+                      "miss_rate": "min", "eer": "min", "eer_snorm": "min"}
+METRIC_LABELS = {"detection_error_rate": "DetER", "eer": "EER", "eer_snorm": "EER (s-norm)",
+                 "accuracy": "accuracy",
                  "balanced_accuracy": "balanced accuracy", "macro_f1": "macro-F1",
                  "false_alarm_rate": "false alarm", "miss_rate": "miss"}
 
