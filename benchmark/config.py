@@ -155,6 +155,8 @@ def _paper_tasks(window: str) -> dict:
     # A 1 s call is 101 frames at a 10 ms hop: a 111-frame kernel would be longer than the
     # clip (its outer taps would only ever see padding), so the kernel spans the clip.
     out["bird_calls"]["frontend"] = {**_PAPER_FRONTEND, "kernel_size": (101, 9)}
+    # Arnault et al.'s code zero-pads short urban clips at the start (to 178,017 samples).
+    out["urban_sound"]["features"] = {"pad": "start"}
     return out
 
 

@@ -95,6 +95,9 @@ class FeatureConfig:
     level: str = "none"               # per-clip level normalisation: a key of LEVELS
     # (with a level normalisation and no top_db, amin is a ratio to the clip's peak)
     window: str = "win_ms"            # the analysis window: a key of WINDOWS
+    # where a clip shorter than clip_seconds gets its zeros: "end", or "start" (as Arnault
+    # et al.'s urban-sound code pads, so every clip ends at the same frame)
+    pad: str = "end"
 
     def __post_init__(self):
         def bad(field, why):
@@ -112,6 +115,8 @@ class FeatureConfig:
             bad("n_fft", f"must be >= the window length ({self._declared_win} samples)")
         if self.window not in WINDOWS:
             bad("window", f"must be one of {', '.join(WINDOWS)}")
+        if self.pad not in ("end", "start"):
+            bad("pad", "must be end or start")
         if not 0 <= self.fmin < self.fmax_hz <= self.sample_rate / 2:
             bad("fmin", f"and fmax must satisfy 0 <= fmin < fmax <= sample_rate/2 ({self.sample_rate / 2:g})")
         if self.clip_seconds is not None and self.clip_seconds <= 0:
@@ -278,7 +283,12 @@ def modulation_transfer_db(config: FeatureConfig, freqs_hz) -> np.ndarray:
 
 def logmel_file(path: str | os.PathLike, config: FeatureConfig) -> np.ndarray:
     """Decode a file at the config's rate (padded/trimmed to clip_seconds) and return its log-mel."""
-    x = load_audio(path, config.sample_rate, duration=config.clip_seconds)
+    if config.clip_seconds is not None and config.pad == "start":
+        n = int(round(config.clip_seconds * config.sample_rate))
+        x = load_audio(path, config.sample_rate)[:n]   # clips: the whole file is short
+        x = np.concatenate([np.zeros(n - len(x), x.dtype), x])
+    else:
+        x = load_audio(path, config.sample_rate, duration=config.clip_seconds)
     return compute_logmel(x, config)
 
 

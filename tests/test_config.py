@@ -195,3 +195,5 @@ def test_paper_kernels_are_no_longer_than_the_clip():
         urban = resolve_config("urbansound8k", "learnable_gabor", profile)
         assert urban.frontend.kernel_size == (111, 9)
         assert urban.frontend.kernel_size[0] <= clip_frames(urban.features, 0)
+        assert urban.features.pad == "start"        # as Arnault et al.'s code pads
+    assert resolve_config("urbansound8k", "mel", "demo").features.pad == "end"

@@ -279,3 +279,19 @@ def test_measured_modulation_transfer_matches_the_window(cfg, freqs, expected):
         keep = (tt > 0.5) & (tt < seconds - 0.5)        # away from the zero-padded ends
         depth = 2 * abs(np.mean(p[keep] * np.exp(-2j * np.pi * f * tt[keep]))) / p[keep].mean()
         assert 20 * np.log10(depth / m) == pytest.approx(want, abs=0.5), f
+
+
+def test_clips_can_be_zero_padded_at_the_start(tmp_path):
+    sr = 16000
+    x = _signal(sr, seconds=0.5)[sr // 4:]                  # 0.25 s of chirp, no silence
+    sf.write(tmp_path / "short.wav", x, sr, subtype="FLOAT")
+    end = FeatureConfig(clip_seconds=1.0, top_db=80.0)
+    start = dataclasses.replace(end, pad="start")
+    n = sr
+    want = {"end": np.concatenate([x, np.zeros(n - len(x))]),
+            "start": np.concatenate([np.zeros(n - len(x)), x])}
+    for cfg, key in ((end, "end"), (start, "start")):
+        got = feat.logmel_file(tmp_path / "short.wav", cfg)
+        np.testing.assert_allclose(got, compute_logmel(want[key].astype(np.float32), cfg), atol=1e-4)
+    s = feat.logmel_file(tmp_path / "short.wav", start)
+    assert s[:50].max() == s.min() and s[-10:].mean() > s.min() + 20   # silence first, sound last
