@@ -20,6 +20,7 @@ from benchmark.registry import FrontendConfig, register_system
 )
 def build(config: FrontendConfig):
     # config.filters, config.kernel_size (time, mel), config.output_mode,
-    # config.frame_rate_hz, config.n_mels, config.fmin, config.fmax, config.seed
+    # config.frame_rate_hz, config.n_mels, config.fmin, config.fmax, config.seed,
+    # config.init and config.grid (Gabor initialisation and kernel grid)
     channels = 2 * config.filters if config.output_mode == "concat" else config.filters
     return keras.layers.Conv2D(channels, (5, 5), padding="same", name="frontend_my_system")

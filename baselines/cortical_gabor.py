@@ -8,15 +8,17 @@ and scales that fit ``filters`` with both directions, leftover filters being
 pure-rate (scale 0) filters. Points above the Nyquist limit of the kernel grid
 (|ω| <= π per frame and per mel band) are moved down to it. Envelope widths
 follow the modulation: one standard deviation spans a quarter of the period,
-clipped to the layer's bounds.
+clipped to the layer's bounds. On the ``reference`` kernel grid a grid unit
+spans K/(K-1) taps, so the placement divides the per-tap modulation by that
+spacing (per axis) to land on the same Hz and cycles/octave.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from benchmark.layers import (GaborLayer, mel_bins_per_octave, params_from_modulations,
-                              sigma_bounds)
+from benchmark.kernels import grid_spacing
+from benchmark.layers import GaborLayer, mel_bins_per_octave, sigma_bounds
 from benchmark.registry import FrontendConfig, register_system
 
 RATES_HZ = 2.0 ** np.arange(1, 5.01, 0.5)           # 2 .. 32 Hz
@@ -56,15 +58,17 @@ def cortical_params(config: FrontendConfig) -> dict[str, np.ndarray]:
     """Gabor parameters placing each filter on the reduced cortical grid."""
     bpo = mel_bins_per_octave(config.n_mels, config.fmin, config.fmax)
     rate, scale, direction = cortical_grid(config.filters)
-    # Keep each axis within Nyquist (π rad per unit), then the norm within π too.
+    # Keep each axis within Nyquist (π rad per tap), then the norm within π too.
     rate = np.minimum(rate, 0.999 * config.frame_rate_hz / 2)
     scale = np.minimum(scale, 0.999 * bpo / 2)
-    frequency, orientation = params_from_modulations(rate, scale, direction,
-                                                     config.frame_rate_hz, bpo)
-    over = frequency > np.pi * 0.999
-    frequency = np.where(over, np.pi * 0.999, frequency)
-    omega_t = 2 * np.pi * rate / config.frame_rate_hz
-    omega_f = 2 * np.pi * scale / bpo
+    # rad per grid unit: a unit spans `spacing` taps (1 on the centred grid)
+    s_t, s_f = (grid_spacing(k, config.grid) for k in config.kernel_size)
+    omega_t = 2 * np.pi * rate / config.frame_rate_hz / s_t
+    omega_f = 2 * np.pi * scale / bpo / s_f
+    # Upward sweeps need ω_t·Ω_f < 0: the spectral component takes the opposite sign.
+    frequency = np.hypot(omega_t, omega_f)
+    orientation = np.arctan2(np.where(direction > 0, -omega_f, omega_f), omega_t)
+    frequency = np.minimum(frequency, np.pi * 0.999)
     (lt, ht), (lf, hf) = sigma_bounds(config.kernel_size)
     with np.errstate(divide="ignore"):
         sigma_t = np.where(omega_t > 0, (np.pi / 2) / omega_t, ht)
@@ -81,7 +85,7 @@ def cortical_params(config: FrontendConfig) -> dict[str, np.ndarray]:
                  rank=30, gabor=True)
 def build(config: FrontendConfig):
     layer = GaborLayer(config.filters, kernel_size=config.kernel_size,
-                       output_mode=config.output_mode, seed=config.seed,
+                       output_mode=config.output_mode, grid=config.grid, seed=config.seed,
                        trainable=False, name="frontend_cortical_gabor")
     layer.build((None, None, config.n_mels, 1))
     layer.set_gabor_params(**cortical_params(config))

@@ -13,7 +13,7 @@ import sys
 
 from benchmark.errors import UserError
 
-PROFILES = ("ci", "demo", "paper")
+PROFILES = ("ci", "demo", "paper", "paper-window")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -68,7 +68,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--jobs", type=int, default=1,
                     help="cells run in this many worker processes (one GPU each when present)")
     sp.add_argument("--data", choices=("twin", "real"), default=None,
-                    help="override the profile's data source (paper: real; ci, demo: twin)")
+                    help="override the profile's data source (paper, paper-window: real; ci, demo: twin)")
     sp.add_argument("--out", default=None, help="results root (default: results/)")
     sp.add_argument("--dataset", action="append", default=[], metavar="DATASET",
                     help="only this dataset's cells (repeatable)")

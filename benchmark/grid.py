@@ -74,8 +74,8 @@ class Cell:
 
 
 def default_data_source(profile: str) -> str:
-    """The paper profile runs on real data; ci and demo run on the synthetic twins."""
-    return "real" if profile == "paper" else "twin"
+    """The paper profiles (paper, paper-window) run on real data; ci and demo on the twins."""
+    return "real" if profile.startswith("paper") else "twin"
 
 
 def select_cells(profile: str, datasets=(), systems=()) -> list[Cell]:

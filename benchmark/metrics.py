@@ -93,12 +93,18 @@ def _detection(part: str):
     return fn
 
 
-def eer_items(columns: Mapping, weights) -> float:
-    """The EER of weighted trials (a trial drawn k times counts k times)."""
-    w = _w(columns, weights)
-    live = w > 0
-    return equal_error_rate(np.asarray(columns["score"])[live], np.asarray(columns["target"])[live],
-                            sample_weight=w[live])
+def _eer_of(score_column: str):
+    def fn(columns: Mapping, weights) -> float:
+        """The EER of weighted trials (a trial drawn k times counts k times)."""
+        w = _w(columns, weights)
+        live = w > 0
+        return equal_error_rate(np.asarray(columns[score_column])[live],
+                                np.asarray(columns["target"])[live], sample_weight=w[live])
+    fn.__name__ = f"eer_items_{score_column}"
+    return fn
+
+
+eer_items = _eer_of("score")
 
 
 # Batched forms, ``fn(columns, W)`` for a (resamples, rows) weights array: the report's
@@ -164,6 +170,8 @@ METRICS: dict[str, MetricSpec] = {m.name: m for m in (
     MetricSpec("false_alarm_rate", "min", "false alarm", "detection", _with_batch(_detection("false_alarm_rate"), _batched_detection("false_alarm_rate"))),
     MetricSpec("miss_rate", "min", "miss", "detection", _with_batch(_detection("miss_rate"), _batched_detection("miss_rate"))),
     MetricSpec("eer", "min", "EER", "verification", eer_items),
+    # after adaptive s-norm (benchmark.scoring): the trials' "score_snorm" column
+    MetricSpec("eer_snorm", "min", "EER (s-norm)", "verification", _eer_of("score_snorm")),
 )}
 METRIC_DIRECTIONS = {name: m.direction for name, m in METRICS.items()}
 

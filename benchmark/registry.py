@@ -37,6 +37,8 @@ class FrontendConfig:
     # "physical" (the same distribution in Hz and cycles/octave, mapped through
     # this run's frame rate and mel bands).
     init: str = "reference"
+    # Gabor kernel grid: "centered" or "reference" (the original code's, for parity).
+    grid: str = "centered"
 
 
 @dataclass(frozen=True)

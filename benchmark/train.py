@@ -255,7 +255,7 @@ def frontend_config(cfg: RunConfig):
     return FrontendConfig(filters=cfg.frontend.filters, kernel_size=tuple(cfg.frontend.kernel_size),
                           output_mode=cfg.frontend.output_mode, frame_rate_hz=float(f.frame_rate_hz),
                           n_mels=f.n_mels, fmin=float(f.fmin), fmax=float(f.fmax_hz),
-                          seed=cfg.seed, init=cfg.frontend.init)
+                          seed=cfg.seed, init=cfg.frontend.init, grid=cfg.frontend.grid)
 
 
 def make_optimizer(train, frontend):

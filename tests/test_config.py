@@ -18,7 +18,7 @@ def test_datasets_are_declared_by_their_recipes():
     assert dataset_info("ami").task == "speech_activity" and dataset_info("ami").folds is None
     assert dataset_info("urbansound8k").folds == 10 and dataset_info("esc50").optional
     assert dataset_info("esc50").features == {"clip_seconds": 5.0}
-    assert dataset_info("voxceleb1").metrics == ("eer", "accuracy")
+    assert dataset_info("voxceleb1").metrics == ("eer", "eer_snorm", "accuracy")
     with pytest.raises(UserError, match="did you mean 'esc50'"):
         dataset_info("esc5")
 
@@ -28,7 +28,7 @@ def test_datasets_are_declared_by_their_recipes():
 def test_every_profile_resolves_to_valid_settings(profile, dataset):
     cfg = resolve_config(dataset, "learnable_gabor", profile)
     FeatureConfig(**dataclasses.asdict(cfg.features))  # raises on an inconsistent config
-    assert cfg.data == ("real" if profile == "paper" else "twin")
+    assert cfg.data == ("real" if profile.startswith("paper") else "twin")
     assert (cfg.fold is None) == (dataset in SPLIT_DATASETS)
     assert isinstance(cfg.head, get_task(cfg.task).Head)
     assert RunConfig.from_json(cfg.to_json()) == cfg
@@ -157,3 +157,52 @@ def test_describe_tasks_lists_every_task():
     for t in tasks().values():
         assert t.name in text and t.main_metric in text
     assert text.index("speech_activity") < text.index("urban_sound")  # table order
+
+
+def test_paper_profile_runs_the_authors_grid_and_records_it():
+    from benchmark.train import frontend_config
+
+    paper = resolve_config("ami", "learnable_gabor", "paper")
+    assert paper.frontend.grid == "reference" and paper.to_json()["frontend"]["grid"] == "reference"
+    assert frontend_config(paper).grid == "reference"
+    for profile in ("ci", "demo"):
+        assert resolve_config("ami", "learnable_gabor", profile).frontend.grid == "centered"
+    cen = resolve_config("ami", "learnable_gabor", "paper", ["frontend.grid=centered"])
+    assert cen.frontend.grid == "centered" and cen.hash() != paper.hash()
+    with pytest.raises(UserError, match="frontend.grid must be centered or reference"):
+        resolve_config("ami", "learnable_gabor", "paper", ["frontend.grid=uncentred"])
+
+
+def test_the_authors_window_is_one_setting_away_from_the_paper_profile():
+    from benchmark.grid import default_data_source
+
+    for d in ("ami", "voxceleb1"):
+        paper = resolve_config(d, "learnable_gabor", "paper")
+        assert paper.features.window == "win_ms" and paper.features.win_length == 400
+        assert paper.features.fft_size == 2048                      # the authors' n_fft
+        authors = resolve_config(d, "learnable_gabor", "paper", ["features.window=fft"])
+        assert authors.features.win_length == 2048                  # 128 ms Hann at 16 kHz
+        assert resolve_config(d, "learnable_gabor", "paper-window").features == authors.features
+        assert resolve_config(d, "learnable_gabor", "paper-window").frontend == paper.frontend
+    # clip tasks keep their own features in both paper profiles
+    for d in ("zebra_finch", "urbansound8k"):
+        assert (resolve_config(d, "mel", "paper-window").features
+                == resolve_config(d, "mel", "paper").features)
+    assert default_data_source("paper-window") == "real" and default_data_source("demo") == "twin"
+    from benchmark.cli import PROFILES as CLI_PROFILES
+
+    assert set(CLI_PROFILES) == set(PROFILES)       # every profile can be named on the command line
+
+
+def test_paper_kernels_are_no_longer_than_the_clip():
+    from benchmark.tasks.clip import clip_frames
+
+    for profile in ("paper", "paper-window"):
+        bird = resolve_config("zebra_finch", "learnable_gabor", profile)
+        assert bird.frontend.kernel_size[0] <= clip_frames(bird.features, 0) == 101
+        assert bird.frontend.grid == "reference" and bird.frontend.filters == 64
+        urban = resolve_config("urbansound8k", "learnable_gabor", profile)
+        assert urban.frontend.kernel_size == (111, 9)
+        assert urban.frontend.kernel_size[0] <= clip_frames(urban.features, 0)
+        assert urban.features.pad == "start"        # as Arnault et al.'s code pads
+    assert resolve_config("urbansound8k", "mel", "demo").features.pad == "end"

@@ -10,7 +10,8 @@ import benchmark.features as feat
 from benchmark.data import AdapterOutput, Example
 from benchmark.errors import UserError
 from benchmark.features import (FeatureConfig, FeatureStore, cache_folder, compute_logmel,
-                                extract_features, mel_bins_per_octave, mel_center_hz)
+                                extract_features, mel_bins_per_octave, mel_center_hz,
+                                modulation_transfer_db)
 from benchmark.prepare import prepare
 
 
@@ -41,7 +42,8 @@ def _librosa_logmel(x, cfg):
 @pytest.mark.parametrize("cfg", [
     FeatureConfig(),
     FeatureConfig(sample_rate=22050, n_mels=40, win_ms=30, hop_ms=12.5, fmin=50, fmax=9000),
-    FeatureConfig(n_fft=2048, top_db=80.0),  # the reference code's real window, clamped per clip
+    FeatureConfig(n_fft=2048, top_db=80.0),  # the reference code's FFT size, clamped per clip
+    FeatureConfig(n_fft=2048, window="fft"),   # and its effective window: 128 ms Hann
 ])
 def test_matches_librosa(cfg):
     x = _signal(cfg.sample_rate)
@@ -125,7 +127,7 @@ def test_config_derived_values_and_hash():
 
 
 @pytest.mark.parametrize("kwargs", [dict(fmax=9000), dict(n_fft=256), dict(hop_ms=0), dict(clip_seconds=-1),
-                                    dict(fmin=8000), dict(level="peak")])
+                                    dict(fmin=8000), dict(level="peak"), dict(window="hamming")])
 def test_bad_config_is_a_user_error(kwargs):
     with pytest.raises(UserError, match=next(iter(kwargs))):
         FeatureConfig(**kwargs)
@@ -247,3 +249,49 @@ def test_undecodable_file_is_recorded_not_raised(tmp_path):
         store.get("b.wav")
     assert isinstance(FeatureStore(store.path), FeatureStore)
     assert os.path.getsize(store.path / "frames.f32") == 4 * 64 * store.n_frames("a.wav")
+
+
+def test_the_original_codes_window_is_the_whole_fft():
+    ref = FeatureConfig(n_fft=2048, window="fft")
+    assert (ref.win_length, ref.fft_size) == (2048, 2048)          # 128 ms at 16 kHz
+    assert FeatureConfig(n_fft=2048).win_length == 400              # the declared 25 ms
+    assert ref.hash() != FeatureConfig(n_fft=2048).hash()
+
+
+@pytest.mark.parametrize("cfg, freqs, expected", [
+    # the original code's effective window: -3 dB at 7.2 Hz, -6 dB at 10 Hz, -29 dB at 20 Hz
+    (FeatureConfig(n_fft=2048, window="fft"), (4.0, 7.2, 10.0, 20.0), (-0.9, -3.0, -5.9, -29.3)),
+    # the 25 ms window: -3 dB at 37 Hz
+    (FeatureConfig(), (10.0, 20.0, 37.0), (-0.2, -0.9, -3.0)),
+])
+def test_measured_modulation_transfer_matches_the_window(cfg, freqs, expected):
+    # Noise whose power envelope is 1 + m cos(2 pi f t): the depth of that modulation in the
+    # frames' mel power, over m, is what the features let through at f.
+    sr, seconds, m = cfg.sample_rate, 20, 0.9
+    t = np.arange(sr * seconds) / sr
+    rng = np.random.default_rng(0)
+    analytic = modulation_transfer_db(cfg, np.array(freqs))
+    np.testing.assert_allclose(analytic, expected, atol=0.1)
+    for f, want in zip(freqs, analytic):
+        x = rng.standard_normal(len(t)) * np.sqrt(1 + m * np.cos(2 * np.pi * f * t))
+        p = (10.0 ** (compute_logmel(x, cfg).astype(np.float64) / 10)).sum(axis=1)
+        tt = np.arange(len(p)) * cfg.hop_length / sr
+        keep = (tt > 0.5) & (tt < seconds - 0.5)        # away from the zero-padded ends
+        depth = 2 * abs(np.mean(p[keep] * np.exp(-2j * np.pi * f * tt[keep]))) / p[keep].mean()
+        assert 20 * np.log10(depth / m) == pytest.approx(want, abs=0.5), f
+
+
+def test_clips_can_be_zero_padded_at_the_start(tmp_path):
+    sr = 16000
+    x = _signal(sr, seconds=0.5)[sr // 4:]                  # 0.25 s of chirp, no silence
+    sf.write(tmp_path / "short.wav", x, sr, subtype="FLOAT")
+    end = FeatureConfig(clip_seconds=1.0, top_db=80.0)
+    start = dataclasses.replace(end, pad="start")
+    n = sr
+    want = {"end": np.concatenate([x, np.zeros(n - len(x))]),
+            "start": np.concatenate([np.zeros(n - len(x)), x])}
+    for cfg, key in ((end, "end"), (start, "start")):
+        got = feat.logmel_file(tmp_path / "short.wav", cfg)
+        np.testing.assert_allclose(got, compute_logmel(want[key].astype(np.float32), cfg), atol=1e-4)
+    s = feat.logmel_file(tmp_path / "short.wav", start)
+    assert s[:50].max() == s.min() and s[-10:].mean() > s.min() + 20   # silence first, sound last

@@ -159,3 +159,36 @@ def test_gabor_systems_follow_the_configured_initialisation(name):
     np.testing.assert_allclose(modulations(phys, 40.0, bpo)["temporal_hz"][ok], m_ref["temporal_hz"][ok],
                                rtol=1e-4)
     assert layers["physical"].get_config()["init"] == "physical"
+
+
+@pytest.mark.parametrize("name", ["learnable_gabor", "fixed_gabor", "cortical_gabor"])
+def test_gabor_systems_build_on_the_configured_grid(name):
+    layer = get_system(name).build(FrontendConfig(seed=0, grid="reference"))
+    assert layer.grid == "reference" and layer.get_config()["grid"] == "reference"
+    assert get_system(name).build(FrontendConfig(seed=0)).grid == "centered"
+
+
+def test_cortical_filters_keep_their_rates_on_the_reference_grid():
+    # The authors' grid spaces taps K/(K-1) grid units apart, so a carrier of ω rad per
+    # grid unit advances ω·K/(K-1) per frame: the bank must divide by that to stay on
+    # the same Hz and cycles/octave. Measured here from the taps' phase, not from units.
+    from benchmark import kernels
+
+    cfg = FrontendConfig(grid="reference")
+    p = get_system("cortical_gabor").build(cfg).gabor_params()
+    centred = get_system("cortical_gabor").build(FrontendConfig()).gabor_params()
+    bpo = mel_bins_per_octave(cfg.n_mels, cfg.fmin, cfg.fmax)
+    step_t = np.diff(kernels.grid(cfg.kernel_size[0], "reference"))[0]
+    step_f = np.diff(kernels.grid(cfg.kernel_size[1], "reference"))[0]
+    assert step_f == pytest.approx(9 / 8)
+    per_frame = {k: np.abs(q["frequency"] * np.cos(q["orientation"])) * s
+                 for k, q, s in (("ref", p, step_t), ("cen", centred, 1.0))}
+    per_band = {k: np.abs(q["frequency"] * np.sin(q["orientation"])) * s
+                for k, q, s in (("ref", p, step_f), ("cen", centred, 1.0))}
+    ok = centred["frequency"] < np.pi * 0.999   # points within Nyquist on both grids
+    np.testing.assert_allclose(per_frame["ref"][ok] / (2 * np.pi) * cfg.frame_rate_hz,
+                               per_frame["cen"][ok] / (2 * np.pi) * cfg.frame_rate_hz, rtol=1e-4)
+    np.testing.assert_allclose(per_band["ref"][ok] / (2 * np.pi) * bpo,
+                               per_band["cen"][ok] / (2 * np.pi) * bpo, rtol=1e-4, atol=1e-6)
+    # the grid-unit values differ by the spacing: the conversion is not a no-op
+    assert not np.allclose(p["frequency"][ok], centred["frequency"][ok])

@@ -6,7 +6,7 @@ import pytest
 from benchmark import metrics
 from benchmark.data import Example, PreparedDataset, Trial
 from benchmark.errors import UserError
-from benchmark.tasks import get_task, tasks
+from benchmark.tasks import dataset_info, describe_tasks, get_task, tasks
 from benchmark.tasks.base import NoiseBank, Splits, check_classes, frame_targets, make_splits
 
 
@@ -107,3 +107,29 @@ def test_noise_is_mixed_at_the_drawn_snr():
     mixed = norm.mix(x.astype(np.float32), np.random.default_rng(1), (5.0, 5.0))
     np.testing.assert_allclose(mixed.mean(0), x.mean(0), atol=1e-4)
     assert not np.allclose(mixed, x, atol=0.1)
+
+
+def test_bird_calls_select_and_rank_on_balanced_accuracy():
+    # Classes range from 613 to 20 calls: a model that ignores the rare class scores a high
+    # accuracy but a low balanced accuracy, and validation must select on the latter.
+    bird = get_task("bird_calls")
+    assert bird.main_metric == "balanced_accuracy" and bird.direction == "max"
+    assert dataset_info("zebra_finch").metrics == ("balanced_accuracy", "accuracy", "macro_f1")
+    (line,) = [row for row in describe_tasks().splitlines() if row.startswith("bird_calls")]
+    assert "balanced_accuracy (max)" in line
+
+    class Fixed:   # always predicts class 0
+        def predict_on_batch(self, x):
+            return np.tile(np.array([[0.9, 0.1]], np.float32), (len(x), 1))
+
+    task = bird.__new__(bird)
+    task.cfg = type("Cfg", (), {"train": type("T", (), {"batch_size": 4})()})()
+    task.n_outputs = 2
+    task.x = {"val": np.zeros((10, 3, 2), np.float32)}
+    task.y = {"val": np.array([0] * 9 + [1])}
+    v = task.validate(Fixed(), 1)
+    assert v["val_main"] == pytest.approx(0.5)          # (1 + 0) / 2, not the accuracy 0.9
+    urban = get_task("urban_sound")
+    assert urban.main_metric == "accuracy"
+    task.__class__ = urban
+    assert task.validate(Fixed(), 1)["val_main"] == pytest.approx(0.9)

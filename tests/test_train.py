@@ -108,6 +108,10 @@ def test_speaker_run_stores_trials_and_identification_outputs(tmp_path):
     assert set(trials["target"]) == {0, 1} and len(set(trials["item"])) == len(trials["item"])
     ident = run["outputs"]["classification"]
     assert len(ident["item"]) == run["run"]["n_test"]
+    assert run["main_metric"] == "eer" and {"eer", "eer_snorm", "accuracy"} <= set(run["metrics"])
+    assert 0.0 <= run["metrics"]["eer_snorm"] <= 1.0 and "score_snorm" in trials
+    assert run["metric_directions"]["eer_snorm"] == "min"
+    assert run["config"]["protocol"]["snorm_top_n"] == 400
 
 
 def test_paper_profile_never_falls_back_to_a_twin(tmp_path):

@@ -186,7 +186,12 @@ def parse_run(obj: Any, rel: Path) -> Run:
         spec = METRICS.get(m)
         if spec is None or spec.block not in outputs:
             continue
-        recomputed = spec.from_items(outputs[spec.block], np.ones(len(outputs[spec.block]["item"])))
+        try:
+            recomputed = spec.from_items(outputs[spec.block],
+                                         np.ones(len(outputs[spec.block]["item"])))
+        except (KeyError, ValueError) as e:
+            raise ValueError(f"metric {m} cannot be recomputed from outputs.{spec.block} "
+                             f"({type(e).__name__}: {e})") from None
         if not math.isclose(recomputed, metrics[m], rel_tol=1e-9, abs_tol=1e-9):
             raise ValueError(f"metric {m} is {metrics[m]!r} but its per-item outputs give "
                              f"{recomputed!r} (edited file?)")

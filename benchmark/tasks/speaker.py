@@ -13,6 +13,10 @@ on the official ``iden_split`` test utterances of the speakers the model was
 trained on (1,211-way on the real data, not the 1,251-way identification
 benchmark). Model selection uses the EER of trials drawn from the development
 utterances of the training speakers (unseen utterances, seen speakers).
+
+The test EER is reported on raw cosine scores (``eer``, the main metric) and,
+as the reused protocol also does, after adaptive s-norm (``eer_snorm``,
+:mod:`benchmark.scoring`) against a cohort of training-speaker mean embeddings.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from benchmark.tasks.base import (windows, EpochBatches, Splits, Task, fix_lengt
                                   make_splits, mean_loss, predict_batched, top_lines)
 
 MAX_VAL_TRIALS = 4000
+SNORM_UTTERANCES = 5   # training utterances per cohort speaker (bounds the test-time cost)
 
 
 @dataclass(frozen=True)
@@ -57,12 +62,15 @@ class SpeakerProtocol:
     eval_hop_fraction: float = 0.5
     noise_prob: float = 1.0
     noise_snr_db: tuple[float, float] = (10.0, 20.0)
+    # Adaptive s-norm: the N most similar cohort speakers (Coria et al.: 400); 0: raw cosine only
+    snorm_top_n: int = 400
 
     def __post_init__(self):
         check(self.chunk_seconds > 0, "protocol.chunk_seconds must be positive")
         check(0 < self.eval_hop_fraction <= 1, "protocol.eval_hop_fraction must be in (0, 1]")
         check(0 <= self.noise_prob <= 1, f"protocol.noise_prob must be in [0, 1] (got {self.noise_prob})")
         check(self.noise_snr_db[0] <= self.noise_snr_db[1], "protocol.noise_snr_db must be (low, high)")
+        check(self.snorm_top_n >= 0, f"protocol.snorm_top_n must be >= 0 (got {self.snorm_top_n})")
 
 
 @register_task
@@ -72,7 +80,7 @@ class Speaker(Task):
     output = "clip"
     main_metric = "eer"
     direction = "min"
-    table_metrics = ("eer", "accuracy")
+    table_metrics = ("eer", "eer_snorm", "accuracy")
     Head = XvectorHead
     Protocol = SpeakerProtocol
     head = XvectorHead()
@@ -182,7 +190,23 @@ class Speaker(Task):
         pos = {i: k for k, i in enumerate(ids)}
         cos = np.array([float(emb[pos[a]] @ emb[pos[b]]) for a, b, _ in trials])
         lab = np.array([int(t) for _, _, t in trials])
+        self._trial_emb = (emb[[pos[a] for a, _, _ in trials]], emb[[pos[b] for _, b, _ in trials]])
         return metrics.equal_error_rate(cos, lab), cos, lab
+
+    def _snorm_scores(self, model, cos: np.ndarray) -> np.ndarray:
+        """Adaptive s-norm of the last ``_eer`` call's trial scores; the cohort is the
+        training speakers' mean embeddings (their first SNORM_UTTERANCES utterances)."""
+        from benchmark import scoring
+        from benchmark.heads import embedding_model
+
+        per: dict[str, list[str]] = {}
+        for e in sorted(self.splits.train, key=lambda e: e.id):
+            if len(per.setdefault(e.label, [])) < SNORM_UTTERANCES:
+                per[e.label].append(e.id)
+        ids = [i for spk in sorted(per) for i in per[spk]]
+        spk = [s for s in sorted(per) for _ in per[s]]
+        cohort = scoring.cohort_means(self._outputs(embedding_model(model), ids), spk)
+        return scoring.adaptive_snorm(cos, *self._trial_emb, cohort, self.cfg.protocol.snorm_top_n)
 
     def validate(self, model, epoch: int) -> dict:
         p = predict_batched(model, self.val_x, self.cfg.train.batch_size)
@@ -205,13 +229,18 @@ class Speaker(Task):
         # Trials of one enrolment speaker are resampled together (they share a voice), and
         # identification items by their speaker: the report's intervals resample speakers.
         speaker = {e.id: e.label or e.group or e.id for e in self.prepared.examples}
+        trial_cols = {"item": [f"{a} {b}" for a, b, _ in trials],
+                      "unit": [speaker.get(a, a) for a, _, _ in trials],
+                      "enroll": [a for a, _, _ in trials], "test": [b for _, b, _ in trials],
+                      "score": [float(c) for c in cos], "target": [int(v) for v in lab]}
+        if self.cfg.protocol.snorm_top_n > 0 and len(set(e.label for e in self.splits.train)) > 1:
+            snorm = self._snorm_scores(model, cos)
+            out["eer_snorm"] = metrics.equal_error_rate(snorm, lab)
+            trial_cols["score_snorm"] = [float(c) for c in snorm]
         self.outputs = {
             "classification": {"item": [e.id for e in test], "unit": [e.label for e in test],
                                "y_true": y.tolist(), "y_pred": scores.argmax(1).tolist()},
-            "verification": {"item": [f"{a} {b}" for a, b, _ in trials],
-                             "unit": [speaker.get(a, a) for a, _, _ in trials],
-                             "enroll": [a for a, _, _ in trials], "test": [b for _, b, _ in trials],
-                             "score": [float(c) for c in cos], "target": [int(v) for v in lab]}}
+            "verification": trial_cols}
         return out
 
     def record(self) -> dict:
