@@ -114,7 +114,7 @@ def train_and_score(cfg: RunConfig, out: Path, progress: bool) -> Path:
 
     metrics = task.test(model)
     mpath = results.model_path(out, cfg.dataset, cfg.system, cfg.seed, cfg.fold)
-    save_model(model, mpath)
+    model_sha256 = save_model(model, mpath)
     record = results.RunRecord(
         dataset=cfg.dataset, task=cfg.task, system=cfg.system, seed=cfg.seed, fold=cfg.fold,
         profile=cfg.profile, data_source=prepared.source, config_hash=cfg.hash(),
@@ -124,7 +124,8 @@ def train_and_score(cfg: RunConfig, out: Path, progress: bool) -> Path:
              "dataset_protocol": prepared.protocol, "mixed_precision": mixed,
              "jit_compile": bool(getattr(model, "jit_compile", False)),
              "noise": None if noise is None else noise.source,
-             "resumed_from_epoch": state.resumed_from, **task.record()},
+             "resumed_from_epoch": state.resumed_from, "model_sha256": model_sha256,
+             **task.record()},
         metrics=metrics, main_metric=task.main_metric,
         history={**monitor.hist, "best_epoch": int(monitor.best_epoch)},
         params={"frontend_trainable": count_params(model.get_layer(frontend_name).trainable_weights),
@@ -300,15 +301,23 @@ def gabor_record(model, cfg: RunConfig, learnable: bool, init: dict | None) -> d
             "learnable": bool(learnable)}
 
 
-def save_model(model, path: Path) -> None:
-    """Atomic: a per-process temporary file, renamed into place, removed on any failure."""
+def save_model(model, path: Path) -> str:
+    """Atomic: a per-process temporary file, renamed into place, removed on any failure
+    (and, after a kill, by the next save beside it). Returns the saved file's sha256,
+    which the run records so that ``predict`` can refuse a swapped model."""
+    from benchmark.io import remove_stale_temporaries
+    from benchmark.predict import file_sha256
+
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path.parent, path.stem, ".tmp.keras")
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")  # Keras wants .keras
     try:
         model.save(tmp)
+        digest = file_sha256(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+    return digest
 
 
 # ---------------------------------------------------------------------------
