@@ -132,7 +132,7 @@ def binarize_params(run: dict) -> tuple[dict, str | None]:
 
 
 def load_predictor(run_json) -> Predictor:
-    from benchmark.config import RunConfig
+    from benchmark.config import RunConfig, check_limits
     from benchmark.results import RunRecord
 
     run_json = Path(run_json)
@@ -144,6 +144,7 @@ def load_predictor(run_json) -> Predictor:
             raise ValueError("not a JSON object")
         RunRecord.from_json(run)
         config = RunConfig.from_json(run["config"])
+        check_limits(config)  # a run file's settings are bounded as a command line's are
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError,
             UserError) as e:
         raise UserError(f"{run_json} is not a readable run file ({type(e).__name__}: "

@@ -79,8 +79,11 @@ def train_and_score(cfg: RunConfig, out: Path, progress: bool) -> Path:
     task_cls = cfg.task_class
     system = get_system(cfg.system)
     prepared, root = load_data(cfg.dataset, cfg.data, cfg.twin, progress)
-    store = extract_features(prepared, cfg.features, progress=progress)
+    # Faults the manifest alone shows are said before the features are computed (minutes
+    # on real data): a missing noise corpus, a test class that training lacks.
     noise = load_noise(cfg, progress)
+    check_splits_early(task_cls, cfg, prepared)
+    store = extract_features(prepared, cfg.features, progress=progress)
     task = task_cls(cfg, prepared, store, noise)
 
     runtime = backend.setup(cfg.seed, cfg.train.deterministic)
@@ -173,6 +176,19 @@ def load_data(dataset: str, data: str, twin, progress: bool):
     if prepared.source != data:
         raise UserError(f"{root} holds {prepared.source} data but the run asks for {data} data")
     return prepared, root
+
+
+def check_splits_early(task_cls, cfg: RunConfig, prepared) -> None:
+    """The task's splits and class check on every manifest example (those that later fail
+    to decode can only shrink the splits), before any feature is computed."""
+    from benchmark.tasks.base import check_classes
+
+    if task_cls.output != "clip":
+        return
+    probe = task_cls.__new__(task_cls)  # make_splits reads cfg and prepared only
+    probe.cfg, probe.prepared, probe.store, probe.noise = cfg, prepared, None, None
+    where = cfg.dataset if cfg.fold is None else f"{cfg.dataset} fold {cfg.fold}"
+    check_classes(probe.make_splits(list(prepared.examples), cfg.fold), where)
 
 
 def load_noise(cfg: RunConfig, progress: bool):
