@@ -155,6 +155,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gaborbench {args.command}: error: input nested too deeply to read; check the "
               f"files this command reads", file=sys.stderr)
         return 2
+    except RuntimeError as e:
+        if type(e).__name__ != "LibsndfileError":
+            raise
+        # libsndfile says "System error" for a full or read-only disk when writing audio
+        print(f"gaborbench {args.command}: error: {_one_line(str(e))} (if it was writing: "
+              f"check that the folder is writable and the disk has space)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -391,6 +391,9 @@ def cli_reproduce(args) -> int:
     profile = args.profile
     data = args.data or default_data_source(profile)
     out = _out_root(args.out)
+    from benchmark.io import probe_writable
+
+    probe_writable(out)  # a read-only or full --out is refused before any cell runs
     jobs = max(1, int(getattr(args, "jobs", 1) or 1))
     cells = select_cells(profile, getattr(args, "dataset", None) or (),
                          getattr(args, "system", None) or ())

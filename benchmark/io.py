@@ -114,6 +114,18 @@ def read_json(path: str | os.PathLike) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def probe_writable(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` and write one byte in it (then remove it), so that a read-only,
+    full or misplaced output folder is refused before any work starts; OSError names it."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(prefix=".gaborbench-probe.", dir=folder) as f:
+        f.write(b"\0")
+        f.flush()
+        os.fsync(f.fileno())
+    return folder
+
+
 def read_regular_bytes(path: str | os.PathLike, limit: int = MAX_RECORD_BYTES) -> bytes:
     """The bytes of a regular file (links to one are followed), never more than ``limit``.
 

@@ -67,7 +67,9 @@ def check_out(out) -> Path:
     out = Path(out) if out is not None else results.default_out()
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a folder")
-    return out
+    from benchmark.io import probe_writable
+
+    return probe_writable(out)  # a read-only or full --out is said now, not after training
 
 
 def train_and_score(cfg: RunConfig, out: Path, progress: bool) -> Path:

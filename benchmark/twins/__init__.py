@@ -80,8 +80,14 @@ def _build(name: str, out: Path, size: str, seed: int, progress: bool | None) ->
         if out.is_dir() and not any(out.iterdir()):
             out.rmdir()
         os.rename(tmp, out)  # atomic; fails if ``out`` exists and is not empty
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if type(e).__name__ == "LibsndfileError":
+            # libsndfile reports a full or read-only disk as "System error": a one-byte
+            # probe turns it back into the OSError that names the cause
+            from benchmark.io import probe_writable
+
+            probe_writable(out.parent)
         raise
     return out
 
