@@ -317,7 +317,10 @@ def cpu_threads() -> int:
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.config.threading.get_intra_op_parallelism_threads() or _usable_cores()
+        # 0 means "not set in this process": TensorFlow then takes TF_NUM_INTRAOP_THREADS
+        # from the environment (how grid workers are limited), and only then the cores.
+        return (tf.config.threading.get_intra_op_parallelism_threads()
+                or _env_threads("TF_NUM_INTRAOP_THREADS") or _usable_cores())
     if backend == "torch":
         import torch
 
@@ -326,6 +329,14 @@ def cpu_threads() -> int:
                                 for f in JAX_ONE_THREAD_FLAGS):
         return 1
     return _usable_cores()
+
+
+def _env_threads(var: str) -> int | None:
+    try:
+        n = int(os.environ.get(var, ""))
+    except ValueError:
+        return None
+    return n if n > 0 else None
 
 
 def _usable_cores() -> int:

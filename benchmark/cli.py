@@ -146,11 +146,51 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(getattr(importlib.import_module(module), func)(args) or 0)
     except UserError as e:
-        print(f"gaborbench {args.command}: error: {e}", file=sys.stderr)
+        print(f"gaborbench {args.command}: error: {_one_line(str(e))}", file=sys.stderr)
         return 2
+    except OSError as e:  # a full disk, a read-only or vanished folder: the system's word, once
+        print(f"gaborbench {args.command}: error: {os_error_text(e)}", file=sys.stderr)
+        return 1
+    except RecursionError:  # input nested beyond reason (a recipe, a run file)
+        print(f"gaborbench {args.command}: error: input nested too deeply to read; check the "
+              f"files this command reads", file=sys.stderr)
+        return 2
+    except RuntimeError as e:
+        if type(e).__name__ != "LibsndfileError":
+            raise
+        # libsndfile says "System error" for a full or read-only disk when writing audio
+        print(f"gaborbench {args.command}: error: {_one_line(str(e))} (if it was writing: "
+              f"check that the folder is writable and the disk has space)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line(text: str) -> str:
+    """Control characters from a hostile name must not forge further lines."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def os_error_text(e: OSError) -> str:
+    """One line naming the file and what to do about the operating system's refusal."""
+    import errno
+
+    where = " and ".join(repr(str(f)) for f in (e.filename, e.filename2) if f is not None)
+    what = e.strerror or str(e) or type(e).__name__
+    remedy = {
+        errno.ENOSPC: "free some space or write elsewhere (--out, GABORBENCH_HOME)",
+        errno.EDQUOT: "free some space or write elsewhere (--out, GABORBENCH_HOME)",
+        errno.EFBIG: "the file size limit was reached: raise it (ulimit -f) or write elsewhere",
+        errno.EROFS: "write elsewhere (--out, GABORBENCH_HOME)",
+        errno.EACCES: "make it accessible or choose another folder (--out, GABORBENCH_HOME)",
+        errno.EPERM: "make it accessible or choose another folder (--out, GABORBENCH_HOME)",
+        errno.ENOENT: "check the path",
+        errno.ENOTDIR: "a file stands where a folder is needed: move it or choose another path",
+        errno.EEXIST: "another process may have written it meanwhile: check it and run again",
+        errno.ENOTEMPTY: "another process may have written it meanwhile: check it and run again",
+    }.get(e.errno, "check the path and the disk, then run again")
+    return _one_line(f"{what}{': ' + where if where else ''}; {remedy}")
 
 
 if __name__ == "__main__":

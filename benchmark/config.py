@@ -390,8 +390,75 @@ def resolve_config(dataset: str, system: str, profile: str = "demo",
     for where, by_section in layers:
         for section, values in by_section.items():
             _apply(sections, section, values, where)
-    return RunConfig(dataset=dataset, system=system, seed=int(seed), fold=fold, profile=prof.name,
-                     data=data, task=task.name, task_version=task.version, **sections)
+    cfg = RunConfig(dataset=dataset, system=system, seed=int(seed), fold=fold, profile=prof.name,
+                    data=data, task=task.name, task_version=task.version, **sections)
+    check_limits(cfg)
+    return cfg
+
+
+# ---------------------------------------------------------------------------
+# Limits: values each setting's own check accepts but no run could afford. Refused
+# here, before any data is read, instead of minutes into the run (a 1e7 ms window,
+# a batch of 1e9 clips, a chunk of a day).
+
+MAX_SAMPLE_RATE = 384_000           # the highest rate audio hardware records at
+MIN_SAMPLE_RATE = 1_000
+MAX_FRAME_MS = 1_000.0              # a window or hop beyond a second is no spectro-temporal frame
+MAX_FFT = 1 << 16
+MAX_MELS = 512
+MAX_EXAMPLE_SECONDS = 3_600.0       # a fixed clip or training chunk of at most an hour
+MAX_BATCH = 1 << 16
+MAX_EPOCHS = 100_000
+MAX_STEPS = 10_000_000
+MAX_FILTERS = 4_096
+MAX_KERNEL = 4_096
+
+
+def memory_bytes() -> int | None:
+    """Physical memory of this machine (None when the system does not say)."""
+    import os
+
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_limits(cfg: RunConfig) -> None:
+    """Refuse settings beyond what the data and this machine allow (one line each)."""
+    f, t, fe = cfg.features, cfg.train, cfg.frontend
+    check(MIN_SAMPLE_RATE <= f.sample_rate <= MAX_SAMPLE_RATE,
+          f"features.sample_rate must be in [{MIN_SAMPLE_RATE}, {MAX_SAMPLE_RATE}] Hz "
+          f"(got {f.sample_rate})")
+    check(f.win_ms <= MAX_FRAME_MS and f.hop_ms <= MAX_FRAME_MS,
+          f"features.win_ms and features.hop_ms must be at most {MAX_FRAME_MS:g} ms "
+          f"(got {f.win_ms:g}, {f.hop_ms:g})")
+    check(f.fft_size <= MAX_FFT, f"features.n_fft must be at most {MAX_FFT} "
+                                 f"(got {f.fft_size} at {f.sample_rate} Hz)")
+    check(f.n_mels <= min(MAX_MELS, f.fft_size // 2 + 1),
+          f"features.n_mels must be at most {min(MAX_MELS, f.fft_size // 2 + 1)} "
+          f"(the FFT's {f.fft_size // 2 + 1} bins; got {f.n_mels})")
+    check(t.batch_size <= MAX_BATCH, f"train.batch_size must be at most {MAX_BATCH} "
+                                     f"(got {t.batch_size})")
+    check(t.epochs <= MAX_EPOCHS and t.steps_per_epoch <= MAX_STEPS,
+          f"train.epochs must be at most {MAX_EPOCHS} and train.steps_per_epoch at most "
+          f"{MAX_STEPS} (got {t.epochs}, {t.steps_per_epoch})")
+    check(fe.filters <= MAX_FILTERS and max(fe.kernel_size) <= MAX_KERNEL,
+          f"frontend.filters and frontend.kernel_size must be at most {MAX_FILTERS} "
+          f"(got {fe.filters}, {fe.kernel_size})")
+    seconds = {k: v for k, v in (("protocol.chunk_seconds", getattr(cfg.protocol, "chunk_seconds", None)),
+                                 ("features.clip_seconds", f.clip_seconds)) if v}
+    for key, v in seconds.items():
+        check(v <= MAX_EXAMPLE_SECONDS, f"{key} must be at most {MAX_EXAMPLE_SECONDS:g} (got {v:g})")
+    # One batch of log-mel and of the frontend's output (float32; 2 x filters channels at
+    # most) must fit in this machine's memory, or training swaps and dies much later.
+    ram = memory_bytes()
+    if ram and seconds:
+        frames = max(seconds.values()) * 1000.0 / f.hop_ms
+        need = 4.0 * t.batch_size * frames * f.n_mels * (1 + 2 * fe.filters)
+        check(need <= ram, f"one batch (train.batch_size={t.batch_size} x {frames:.0f} frames x "
+                           f"{f.n_mels} mels x {2 * fe.filters} channels) needs {need / 2**30:.1f} GiB, "
+                           f"more than this machine's {ram / 2**30:.1f} GiB; lower train.batch_size")
 
 
 def override_keys(sections: dict) -> list[str]:

@@ -39,7 +39,6 @@ Frame ``i`` of a clip is centred at ``i * hop / sample_rate`` seconds.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
 import json
 import os
@@ -56,7 +55,7 @@ from benchmark import paths, units
 from benchmark.audio import AudioError, load_audio
 from benchmark.data import PreparedDataset, Skip
 from benchmark.errors import UserError
-from benchmark.io import read_json, write_json
+from benchmark.io import file_lock, read_json, write_json
 
 # Bump when the computation changes, so old caches are not reused.
 FEATURE_VERSION = 2
@@ -368,8 +367,8 @@ def extract_features(prepared: PreparedDataset, config: FeatureConfig, *,
     if _is_complete(folder):
         return FeatureStore(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    # file_lock neither truncates nor follows a link planted at the lock path
+    with file_lock(folder.parent / f".{folder.name}.lock"):
         if _is_complete(folder):  # another process finished while we waited
             return FeatureStore(folder)
         # Holding the lock, any leftover temporary folder is from a killed run.

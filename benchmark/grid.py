@@ -45,6 +45,7 @@ import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -218,24 +219,74 @@ def worker_env(slot: int, jobs: int, gpus: list[str], cores: int) -> dict[str, s
             "TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": "1"}
 
 
-def _init_worker(slots, jobs: int, gpus: list[str], cores: int) -> None:
+def _init_worker(slots, jobs: int, gpus: list[str], cores: int, parent: int | None = None) -> None:
     # Runs in the fresh worker before anything imports TensorFlow.
+    _die_with_parent(parent)
     os.environ.update(worker_env(slots.get(), jobs, gpus, cores))
-    _die_with_parent()
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int | None = None) -> None:
     """Linux: end this worker when the grid process dies (even by SIGKILL), so that a
-    killed grid leaves no orphan training in the background to race its resumption."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-        import signal
+    killed grid leaves no orphan training in the background to race its resumption.
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    The death signal only covers a parent that dies after it is set: a grid killed
+    while this worker was still starting (spawn takes a second or more) has already
+    gone, so the parent is checked once more afterwards."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)  # orphaned before the signal was set: nothing to run for
+
+
+def _stop_workers(pool) -> None:
+    """Kill the pool's worker processes now: a grid that stops (an error, Ctrl-C, a
+    SIGTERM) must not leave them training unattended, and the executor's own shutdown
+    would wait for each running cell to finish."""
+    for p in list(getattr(pool, "_processes", {}).values()):
+        try:
+            p.kill()
+        except (OSError, ValueError, AttributeError):
+            pass
+    for p in list(getattr(pool, "_processes", {}).values()):
+        try:
+            p.join(timeout=10)
+        except (OSError, ValueError, AssertionError, AttributeError):
+            pass
+
+
+class Terminated(UserError):
+    """SIGTERM or SIGHUP reached the grid process (its workers were stopped)."""
+
+
+@contextmanager
+def _workers_stop_with(pool):
+    """While the pool runs: SIGTERM and SIGHUP become an exception in the main thread,
+    and any exception (that one, Ctrl-C, an error) kills the workers before the
+    executor's shutdown, which would otherwise wait for every running cell."""
+    import signal
+    import threading
+
+    def handler(signum, frame):
+        raise Terminated(f"stopped by {signal.Signals(signum).name}; the grid's workers were "
+                         f"stopped too (finished cells are kept; rerun to resume)")
+
+    main = threading.current_thread() is threading.main_thread()
+    old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)} if main else {}
+    try:
+        yield
+    except BaseException:
+        _stop_workers(pool)
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 def _run_cell(cell: Cell, profile: str, data: str | None, out: str, progress: bool) -> dict:
@@ -317,7 +368,8 @@ def run_grid(cells: list[Cell], *, profile: str, data: str | None, out: Path,
             for i in range(jobs):
                 slots.put(i)
             with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
-                                     initargs=(slots, jobs, visible_gpus(), os.cpu_count() or 1)) as pool:
+                                     initargs=(slots, jobs, visible_gpus(), os.cpu_count() or 1,
+                                               os.getpid())) as pool, _workers_stop_with(pool):
                 futures = {pool.submit(runner, c, profile, data, str(out), False): c for c in cells}
                 for fut in as_completed(futures):
                     cell = futures[fut]
@@ -339,6 +391,9 @@ def cli_reproduce(args) -> int:
     profile = args.profile
     data = args.data or default_data_source(profile)
     out = _out_root(args.out)
+    from benchmark.io import probe_writable
+
+    probe_writable(out)  # a read-only or full --out is refused before any cell runs
     jobs = max(1, int(getattr(args, "jobs", 1) or 1))
     cells = select_cells(profile, getattr(args, "dataset", None) or (),
                          getattr(args, "system", None) or ())
@@ -392,6 +447,13 @@ def run_command(cell: Cell, profile: str, data: str | None, out: str | None) -> 
 def render_plan(cells: list[Cell], *, profile: str, fmt: str, data: str | None = None,
                 out: str | None = None) -> str:
     """A shell script (one command per line) or a SLURM job-array script of the grid."""
+    # Arguments are shell-quoted, but a newline would still end a comment line (the
+    # report command is written in one) and run what follows: refuse control characters.
+    for what, value in [("--out", out), ("--profile", profile), ("--data", data)] + [
+            (w, v) for c in cells for w, v in (("dataset", c.dataset), ("system", c.system))]:
+        if value is not None and not str(value).isprintable():
+            raise UserError(f"{what} {str(value)!r} holds control characters (a newline or tab "
+                            f"would break the generated script); choose another")
     commands = [run_command(c, profile, data, out) for c in cells]
     report = shlex.join(["gaborbench", "report"] + (
         ["--runs", str(Path(out) / "runs"), "--out", out] if out else []))
