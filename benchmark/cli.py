@@ -208,12 +208,14 @@ def _check_args(args: argparse.Namespace) -> None:
 
         resolve_config(args.dataset, args.system, args.profile, args.set, seed=args.seed,
                        fold=args.fold, data=args.data)
-    if command in ("reproduce", "plan"):
+    if command in ("reproduce", "plan"):  # whether the profile's grid has them is checked later
+        from benchmark.errors import unknown
+        from benchmark.recipes import recipe_names
         from benchmark.registry import check_system_name
-        from benchmark.tasks import dataset_info
 
         for d in args.dataset:
-            dataset_info(d)
+            if d not in recipe_names():
+                unknown("dataset", d, recipe_names())
         for s in args.system:
             check_system_name(s)
     if command == "predict":
