@@ -322,7 +322,10 @@ def cpu_threads() -> int:
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.config.threading.get_intra_op_parallelism_threads() or _usable_cores()
+        # A grid worker's share of the cores comes as TF_NUM_INTRAOP_THREADS, which the
+        # getter does not report; the run files' device line must name the real count.
+        return (tf.config.threading.get_intra_op_parallelism_threads()
+                or _env_count("TF_NUM_INTRAOP_THREADS") or _usable_cores())
     if backend == "torch":
         import torch
 
@@ -331,6 +334,13 @@ def cpu_threads() -> int:
                                 for f in JAX_ONE_THREAD_FLAGS):
         return 1
     return _usable_cores()
+
+
+def _env_count(name: str) -> int:
+    try:
+        return max(0, int(os.environ.get(name, "")))
+    except ValueError:
+        return 0
 
 
 def _usable_cores() -> int:
