@@ -144,10 +144,15 @@ def test_quiet_startup_filters_file_descriptor_2(capfd):
 
 def test_importing_tensorflow_through_the_package_prints_no_startup_line(tmp_path):
     code = ("import benchmark, keras, tensorflow as tf\n"
+            "from benchmark import backend\n"
+            "print(backend.device_description())  # a grid worker's share of the cores\n"
             "tf.config.threading.set_intra_op_parallelism_threads(1)  # still settable\n"
             "print(float(keras.ops.sum(keras.ops.ones(3))))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=_env(KERAS_BACKEND="tensorflow"), cwd=tmp_path, timeout=300)
+                          env=_env(KERAS_BACKEND="tensorflow", TF_NUM_INTRAOP_THREADS="3"),
+                          cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "3.0"
+    device, total = done.stdout.splitlines()
+    assert "tensorflow" in device and " 3 threads" in device
+    assert total == "3.0"
     assert done.stderr == ""
