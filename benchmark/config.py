@@ -350,13 +350,13 @@ def resolve_config(dataset: str, system: str, profile: str = "demo",
     system or key gets a did-you-mean, a value of the wrong type or out of its
     range a one-line error.
     """
-    from benchmark.registry import get_system
+    from benchmark.registry import check_system_name
     from benchmark.tasks import dataset_info, get_task
 
     info = dataset_info(dataset)
     task = get_task(info.task)
     prof = get_profile(profile)
-    get_system(system)
+    check_system_name(system)  # from the baseline files' decorators: no Keras import
     data = data or prof.data
     check(data in ("twin", "real"), f"data must be 'twin' or 'real', not {data!r}")
     check(isinstance(seed, int) and 0 <= seed <= MAX_SEED,
@@ -368,14 +368,7 @@ def resolve_config(dataset: str, system: str, profile: str = "demo",
         check(1 <= fold <= info.folds,
               f"--fold {fold} is out of range for {dataset} (folds 1..{info.folds})")
 
-    sections = {
-        "features": replace(task.features, **info.features),
-        "frontend": FrontendSettings(),
-        "head": task.head,
-        "protocol": task.protocol,
-        "train": task.train,
-        "twin": TwinSettings(size=prof.twin_size or "demo", seed=0) if data == "twin" else None,
-    }
+    sections = default_sections(dataset, data, prof.twin_size)
     # Each layer's values for one section are applied together: a block checks
     # its fields jointly (fmax against sample_rate), so no half-applied state is seen.
     layers = [(f"profile {prof.name!r}", {"frontend": prof.frontend, **prof.per_task.get(task.name, {})})]
@@ -459,6 +452,23 @@ def check_limits(cfg: RunConfig) -> None:
         check(need <= ram, f"one batch (train.batch_size={t.batch_size} x {frames:.0f} frames x "
                            f"{f.n_mels} mels x {2 * fe.filters} channels) needs {need / 2**30:.1f} GiB, "
                            f"more than this machine's {ram / 2**30:.1f} GiB; lower train.batch_size")
+
+
+def default_sections(dataset: str, data: str, twin_size: str | None = None) -> dict:
+    """Each section's settings before any profile or override: the task's own (the
+    reused paper protocol), with the dataset recipe's feature settings."""
+    from benchmark.tasks import dataset_info, get_task
+
+    info = dataset_info(dataset)
+    task = get_task(info.task)
+    return {
+        "features": replace(task.features, **info.features),
+        "frontend": FrontendSettings(),
+        "head": task.head,
+        "protocol": task.protocol,
+        "train": task.train,
+        "twin": TwinSettings(size=twin_size or "demo", seed=0) if data == "twin" else None,
+    }
 
 
 def override_keys(sections: dict) -> list[str]:

@@ -49,7 +49,6 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-import scipy.signal
 
 from benchmark import paths, units
 from benchmark.audio import AudioError, load_audio
@@ -210,6 +209,8 @@ def _plan(config: FeatureConfig) -> _Plan:
     plan = _plans.get(config)
     if plan is None:
         n_fft, win = config.fft_size, config.win_length
+        import scipy.signal  # here: importing it costs a second, which a CLI error should not wait for
+
         w = scipy.signal.get_window("hann", win, fftbins=True)  # periodic Hann
         left = (n_fft - win) // 2
         window = np.zeros(n_fft)

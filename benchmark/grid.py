@@ -43,7 +43,7 @@ import subprocess
 import sys
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -219,10 +219,27 @@ def worker_env(slot: int, jobs: int, gpus: list[str], cores: int) -> dict[str, s
             "TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": "1"}
 
 
-def _init_worker(slots, jobs: int, gpus: list[str], cores: int, parent: int | None = None) -> None:
+_worker: dict = {}   # in a worker process: its slot number and the parent's event queue
+
+
+def _init_worker(slots, jobs: int, gpus: list[str], cores: int, parent: int | None = None,
+                 events=None) -> None:
     # Runs in the fresh worker before anything imports TensorFlow.
     _die_with_parent(parent)
-    os.environ.update(worker_env(slots.get(), jobs, gpus, cores))
+    slot = slots.get()
+    _worker.update(slot=slot, events=events)
+    os.environ.update(worker_env(slot, jobs, gpus, cores))
+
+
+def _tell(cell: Cell, what: str) -> None:
+    """From a worker: tell the grid process that ``cell`` started (training is silent in
+    workers, whose progress bars would interleave)."""
+    events = _worker.get("events")
+    if events is not None:
+        try:
+            events.put_nowait((_worker["slot"] + 1, cell.name, what))
+        except Exception:  # noqa: BLE001 -- progress lines are never worth a failed cell
+            pass
 
 
 def _die_with_parent(parent: int | None = None) -> None:
@@ -294,6 +311,7 @@ def _run_cell(cell: Cell, profile: str, data: str | None, out: str, progress: bo
     from benchmark.train import run_cell
 
     start = time.time()
+    _tell(cell, "started")
     try:
         path = run_cell(cell.dataset, cell.system, seed=cell.seed, fold=cell.fold,
                         profile=profile, data=data, out=Path(out), progress=progress)
@@ -364,24 +382,44 @@ def run_grid(cells: list[Cell], *, profile: str, data: str | None, out: Path,
             if runner is _run_cell:  # real training: the data must exist before the workers
                 _warm_data(cells, profile, data)
             ctx = mp.get_context("spawn")
-            slots = ctx.Queue()
+            slots, events = ctx.Queue(), ctx.Queue()
             for i in range(jobs):
                 slots.put(i)
+            worker_of: dict[str, int] = {}
+
+            def show_events() -> None:
+                # One line per cell start, naming the worker: training in workers is silent.
+                while True:
+                    try:
+                        slot, name, what = events.get_nowait()
+                    except Exception:  # noqa: BLE001 -- queue.Empty, or a closed queue
+                        return
+                    worker_of[name] = slot
+                    bar.write(f"worker {slot}: {name} {what}")
+
             with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
                                      initargs=(slots, jobs, visible_gpus(), os.cpu_count() or 1,
-                                               os.getpid())) as pool, _workers_stop_with(pool):
+                                               os.getpid(), events)) as pool, \
+                    _workers_stop_with(pool):
                 futures = {pool.submit(runner, c, profile, data, str(out), False): c for c in cells}
-                for fut in as_completed(futures):
-                    cell = futures[fut]
-                    try:
-                        res = fut.result()
-                    except BrokenProcessPool as e:  # a worker died (killed, out of memory)
-                        res = {"ok": False, "error": f"worker process died: {e}"}
-                    except Exception as e:  # the runner itself raised (or its result would not pickle)
-                        res = {"ok": False, "error": f"{type(e).__name__}: {e}",
-                               "traceback": traceback.format_exc()}
-                    bar.set_postfix_str(cell.name)
-                    done(cell, res)
+                pending = set(futures)
+                while pending:
+                    finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+                    show_events()
+                    for fut in finished:
+                        cell = futures[fut]
+                        try:
+                            res = fut.result()
+                        except BrokenProcessPool as e:  # a worker died (killed, out of memory)
+                            res = {"ok": False, "error": f"worker process died: {e}"}
+                        except Exception as e:  # the runner itself raised (or its result would not pickle)
+                            res = {"ok": False, "error": f"{type(e).__name__}: {e}",
+                                   "traceback": traceback.format_exc()}
+                        if res["ok"] and cell.name in worker_of:
+                            bar.write(f"worker {worker_of[cell.name]}: {cell.name} done in "
+                                      f"{res.get('seconds', 0):.0f} s")
+                        bar.set_postfix_str(cell.name)
+                        done(cell, res)
     finally:
         bar.close()
     return results
@@ -393,8 +431,10 @@ def cli_reproduce(args) -> int:
     out = _out_root(args.out)
     from benchmark.io import probe_writable
 
+    jobs = int(getattr(args, "jobs", 1))
+    if jobs < 1:
+        raise UserError(f"--jobs must be at least 1 (got {jobs})")
     probe_writable(out)  # a read-only or full --out is refused before any cell runs
-    jobs = max(1, int(getattr(args, "jobs", 1) or 1))
     cells = select_cells(profile, getattr(args, "dataset", None) or (),
                          getattr(args, "system", None) or ())
 
