@@ -197,6 +197,8 @@ def _check_args(args: argparse.Namespace) -> None:
         if path is None:
             return
         p = Path(path)
+        if must_exist and not p.exists():
+            raise UserError(f"{what} {path} does not exist")
         if must_exist and not p.is_dir():
             raise UserError(f"{what} {path} is not a folder")
         if p.exists() and not p.is_dir():

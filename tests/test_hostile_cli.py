@@ -273,9 +273,10 @@ from pathlib import Path
 sys.path.insert(0, {here!r})
 import sleeper
 from benchmark.grid import Cell, run_grid
-cells = [Cell("esc50", "mel", s) for s in range(4)]
-print("started", flush=True)
-run_grid(cells, profile="ci", data="twin", out=Path({out!r}), jobs=2, runner=sleeper.run)
+if __name__ == "__main__":   # spawned workers import this file again
+    cells = [Cell("esc50", "mel", s) for s in range(4)]
+    print("started", flush=True)
+    run_grid(cells, profile="ci", data="twin", out=Path({out!r}), jobs=2, runner=sleeper.run)
 """
 
 _SLEEPER = """
