@@ -312,8 +312,10 @@ def feature_transfer(run: Run) -> dict[str, float] | None:
     out = {}
     for level in (-3.0, -20.0):
         below = np.nonzero(db < level)[0]
-        if below.size:
-            out[f"{level:g}"] = float(f[below[0]])
+        if below.size and below[0] > 0:   # linear between the grid points either side
+            i = below[0]
+            out[f"{level:g}"] = float(f[i - 1] + (level - db[i - 1]) * (f[i] - f[i - 1])
+                                      / (db[i] - db[i - 1]))
     return out
 
 
