@@ -97,12 +97,16 @@ def test_label_permuted_runs_are_a_null_never_learned():
     runs = _speech_and_bird([POINT_CORE])
     rng = np.random.default_rng(5)
     init = random_init(rng, 16)
-    permuted = gabor_run("ami", 9, init, init)
-    permuted = type(permuted)(**{**permuted.__dict__,
-                                 "config": {"train": {"permute_labels": True}}})
-    assert label_permuted(permuted) and not label_permuted(runs[0])
-    (c,) = hearing.hearing(runs + [permuted], logmels={"ami": _noise_logmels()})
-    assert c.banks["label_permuted"].n_runs == 1 and c.banks["learned"].n_runs == 3
+    # as the trainer files them: their own row, <system>+permuted, train.permute_labels on
+    filed = gabor_run("ami", 0, init, init, system="learnable_gabor+permuted")
+    filed = type(filed)(**{**filed.__dict__, "config": {"train": {"permute_labels": True}}})
+    # a run of the system's own row with the switch on is a null too
+    switched = gabor_run("ami", 9, init, init)
+    switched = type(switched)(**{**switched.__dict__, "config": {"train": {"permute_labels": True}}})
+    assert label_permuted(filed) and label_permuted(switched) and not label_permuted(runs[0])
+    (c,) = hearing.hearing(runs + [filed, switched], logmels={"ami": _noise_logmels()})
+    assert c.system == "learnable_gabor"                     # no comparison of its own
+    assert c.banks["label_permuted"].n_runs == 2 and c.banks["learned"].n_runs == 3
 
 
 def test_modulation_power_bank_finds_a_planted_ripple():

@@ -24,9 +24,9 @@ Each statistic is computed with a bootstrap 95 % interval over filters for the
 learned filters and for every null that exists: the same runs' initial filters,
 the same system's filters learned on the non-speech datasets, a bank drawn from
 the speech features' own modulation power spectrum (only where the run's
-feature cache is on this machine), and runs trained with permuted labels (any
-run whose configuration sets a ``*permut*`` switch; these are never counted as
-learned). A statement is written only where the learned interval clears every
+feature cache is on this machine), and runs trained with permuted labels
+(``train.permute_labels``, filed as ``<system>+permuted``, or any run whose
+configuration turns on a ``*permut*`` switch; never counted as learned). A statement is written only where the learned interval clears every
 available null's interval in the anchor's direction; otherwise the row says
 which nulls were not beaten. Filters of one run are not independent, so the
 intervals are optimistic; a statement is a necessary, not a sufficient,
@@ -52,6 +52,7 @@ from benchmark.report.runs import Run
 log = logging.getLogger("benchmark.report")
 
 SPEECH_TASKS = ("speech_activity", "speaker")
+PERMUTED_SUFFIX = "+permuted"   # the system name label-permuted runs are filed under
 CENTRE_KHZ = 1.0            # where cycles/kHz become cycles/octave (c/oct = c/kHz · f · ln 2)
 BOOTSTRAP = 1000
 SEED = 0
@@ -180,7 +181,10 @@ def is_speech(dataset: str, runs: list[Run]) -> bool:
 
 
 def label_permuted(run: Run) -> bool:
-    """Whether the run was trained with permuted labels (a ``*permut*`` setting that is on)."""
+    """Whether the run was trained with permuted labels (filed as ``<system>+permuted``,
+    or a ``*permut*`` setting that is on)."""
+    if run.system.endswith(PERMUTED_SUFFIX):
+        return True
     for block in run.config.values() if isinstance(run.config, dict) else ():
         if isinstance(block, dict):
             for k, v in block.items():
@@ -204,6 +208,10 @@ def extent_ms(run: Run, which: str = "final") -> np.ndarray:
     sigma_frames = np.asarray(g[which]["sigma_t"], dtype=float) / spacing
     frames = np.minimum(ENERGY_SPAN * sigma_frames, k_t)
     return frames / float(g["frame_rate_hz"]) * 1000.0
+
+
+def base_system(system: str) -> str:
+    return system[:-len(PERMUTED_SUFFIX)] if system.endswith(PERMUTED_SUFFIX) else system
 
 
 def run_bank(runs: list[Run], which: str) -> Bank | None:
@@ -372,16 +380,19 @@ def compare(dataset: str, system: str, runs: list[Run], all_runs: list[Run],
     ``logmels``: log-mel arrays of the dataset for the modulation-power null, or None to
     read them from this machine's feature cache (left out, with a note, if absent).
     """
+    groups = analysis.learnable_runs(all_runs)
     learned = [r for r in runs if not label_permuted(r)]
-    permuted = [r for r in runs if label_permuted(r)]
-    other = [r for (d, s), g in analysis.learnable_runs(all_runs).items()
+    permuted = [r for (d, s), g in groups.items() if d == dataset and base_system(s) == system
+                for r in g if label_permuted(r)]
+    other = [r for (d, s), g in groups.items()
              if s == system and not is_speech(d, all_runs) for r in g if not label_permuted(r)]
     banks: dict[str, Bank | None] = {"learned": run_bank(learned, "final"),
                                      "initial": run_bank(learned, "init"),
                                      "non_speech": run_bank(other, "final"),
                                      "label_permuted": run_bank(permuted, "final")}
     notes = {"non_speech": "no learnable run of this system on a non-speech dataset",
-             "label_permuted": "no run with permuted labels (a configuration *permut* switch on)"}
+             "label_permuted": f"no run with permuted labels ({system}{PERMUTED_SUFFIX}, "
+                               f"train.permute_labels)"}
     ref = learned[0] if learned else runs[0]
     why = ""
     if logmels is None:
@@ -431,8 +442,9 @@ def hearing(runs: list[Run], logmels: dict[str, list] | None = None) -> list[Com
     """One :class:`Comparison` per (speech dataset, learnable Gabor system) with runs."""
     out = []
     for (d, s), group in analysis.learnable_runs(runs).items():
-        if is_speech(d, runs):
-            out.append(compare(d, s, group, runs, None if logmels is None else logmels.get(d)))
+        learned = [r for r in group if not label_permuted(r)]   # permuted runs are a null only
+        if learned and is_speech(d, runs):
+            out.append(compare(d, s, learned, runs, None if logmels is None else logmels.get(d)))
     return out
 
 
