@@ -20,3 +20,14 @@ __version__ = "0.1.0"
 # set before TensorFlow is imported; an explicit setting is respected, and each run
 # records which kernels it used (provenance.device).
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+# TensorFlow, absl and CUDA print a dozen start-up lines to stderr on every command;
+# they are held back unless GABORBENCH_VERBOSE=1 (``gaborbench --verbose`` sets it, and
+# worker processes inherit it). TF_CPP_MIN_LOG_LEVEL=2 drops TensorFlow's later info
+# and warning lines; the absl lines written before absl::InitializeLog ignore it, so
+# the framework's import is filtered at file-descriptor level (benchmark.backend).
+if os.environ.get("GABORBENCH_VERBOSE", "") in ("", "0"):
+    from benchmark import backend as _backend
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _backend.quiet_framework_imports()

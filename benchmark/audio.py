@@ -19,6 +19,10 @@ import soxr
 # hour-long recordings (AMI meetings) while keeping the per-call overhead small.
 _BLOCK_FRAMES = 1 << 20
 EMPTY = "empty audio (0 samples)"
+# Sample rates a recording can have. A header is only a claim: a 100 kB file claiming
+# 1 Hz would be resampled 16,000-fold (gigabytes) before anything else noticed.
+MIN_SAMPLE_RATE = 1_000
+MAX_SAMPLE_RATE = 768_000
 
 
 class AudioError(Exception):
@@ -51,6 +55,9 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
         raise AudioError(path, f"unreadable: {_short(e)}") from None
     if info.samplerate <= 0 or info.channels <= 0:
         raise AudioError(path, f"bad header (rate {info.samplerate}, channels {info.channels})")
+    if not MIN_SAMPLE_RATE <= info.samplerate <= MAX_SAMPLE_RATE:
+        raise AudioError(path, f"sample rate {info.samplerate} Hz is outside "
+                               f"{MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz (a damaged or forged header)")
     return AudioInfo(int(info.samplerate), int(info.channels), int(info.frames),
                      str(info.subtype), str(info.format))
 

@@ -19,9 +19,14 @@ workspace setting when it starts.
 
 from __future__ import annotations
 
+import contextlib
+import importlib.abc
 import importlib.metadata
 import os
 import platform
+import re
+import sys
+import tempfile
 
 BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -317,7 +322,10 @@ def cpu_threads() -> int:
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.config.threading.get_intra_op_parallelism_threads() or _usable_cores()
+        # 0 means "not set in this process": TensorFlow then takes TF_NUM_INTRAOP_THREADS
+        # from the environment (how grid workers are limited), and only then the cores.
+        return (tf.config.threading.get_intra_op_parallelism_threads()
+                or _env_threads("TF_NUM_INTRAOP_THREADS") or _usable_cores())
     if backend == "torch":
         import torch
 
@@ -326,6 +334,14 @@ def cpu_threads() -> int:
                                 for f in JAX_ONE_THREAD_FLAGS):
         return 1
     return _usable_cores()
+
+
+def _env_threads(var: str) -> int | None:
+    try:
+        n = int(os.environ.get(var, ""))
+    except ValueError:
+        return None
+    return n if n > 0 else None
 
 
 def _usable_cores() -> int:
@@ -407,3 +423,122 @@ def environment() -> dict:
         "machine": platform.machine(),
         "platform": platform.platform(),
     }
+
+
+# --------------------------------------------------------------------------- start-up lines
+
+# What TensorFlow, XLA and CUDA print while the framework loads and finds its devices:
+# absl's C++ log lines (written before absl::InitializeLog, so TF_CPP_MIN_LOG_LEVEL does
+# not hold them back), their preamble, and the CPU-feature note's second line. Measured
+# on TF 2.21: "oneDNN custom operations are on", "Could not find cuda drivers", "failed
+# call to cuInit", twice each per process. A Python warning or traceback is kept.
+_ABSL_LINE = re.compile(r"^(?P<level>[IWEF])\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] ")
+_OLD_TF_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: (?P<level>[IWEF]) \S+:\d+\] ")
+_STARTUP_ERRORS = ("cuInit", "Unable to register cu", "already been registered",
+                   "computation placer already registered", "cuda drivers", "TensorRT")
+_STARTUP_LINES = ("WARNING: All log messages before absl::InitializeLog() is called",
+                  "To enable the following instructions:")
+QUIET_MODULES = ("tensorflow", "keras", "jax", "torch")
+VERBOSE_ENV = "GABORBENCH_VERBOSE"
+
+
+def startup_noise(line: str) -> bool:
+    """Whether a line of standard error is framework start-up chatter (info, warnings, and
+    the known device-discovery errors of a machine without CUDA); fatal lines are kept."""
+    if line.startswith(_STARTUP_LINES):
+        return True
+    m = _ABSL_LINE.match(line) or _OLD_TF_LINE.match(line)
+    if m is None:
+        return False
+    return m["level"] in "IW" or (m["level"] == "E" and any(s in line for s in _STARTUP_ERRORS))
+
+
+@contextlib.contextmanager
+def quiet_startup():
+    """Hold back file descriptor 2 (where the C++ libraries write) while the block runs,
+    then write what it received minus :func:`startup_noise`."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no stderr to filter
+        yield
+        return
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            try:
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            text = held.read().decode("utf-8", errors="replace")
+            kept = "".join(line for line in text.splitlines(keepends=True)
+                           if not startup_noise(line))
+            if kept:
+                sys.stderr.write(kept)
+                sys.stderr.flush()
+
+
+class _QuietLoader(importlib.abc.Loader):
+    """Runs a framework's top-level import, and TensorFlow's device discovery (where
+    CUDA prints), inside :func:`quiet_startup`."""
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        module.__loader__ = module.__spec__.loader = self.loader  # the real loader from now on
+        _QuietImports.active = True
+        try:
+            with quiet_startup():
+                self.loader.exec_module(module)
+                _discover_tf_devices()
+        finally:
+            _QuietImports.active = False
+
+
+def _discover_tf_devices() -> None:
+    # Listing physical devices runs cuInit but does not start the runtime: thread pools
+    # and GPU memory growth can still be set afterwards (backend.setup).
+    tf = sys.modules.get("tensorflow")
+    if tf is None or _QuietImports.discovered:
+        return
+    _QuietImports.discovered = True
+    try:
+        tf.config.list_physical_devices()
+    except Exception:  # noqa: BLE001 -- a broken device is reported where devices are used
+        pass
+
+
+class _QuietImports(importlib.abc.MetaPathFinder):
+    active = False
+    discovered = False
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in QUIET_MODULES or _QuietImports.active:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _QuietLoader(spec.loader)
+                return spec
+        return None
+
+
+def quiet_framework_imports(on: bool = True) -> None:
+    """Silence the frameworks' start-up lines (on, the default of the package) or show
+    them (off: ``gaborbench --verbose``, or GABORBENCH_VERBOSE=1 in the environment,
+    which worker processes inherit). Only imports that have not happened yet are affected."""
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _QuietImports)]
+    if on:
+        sys.meta_path.insert(0, _QuietImports())

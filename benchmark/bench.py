@@ -447,6 +447,8 @@ def run_bench(out: Path, quick: bool = False) -> dict:
 
 def cli_bench(args) -> int:
     out = Path(args.out) if args.out else paths.RESULTS_DIR / "bench"
-    run_bench(out, quick=args.quick)
+    from benchmark.io import probe_writable
+
+    run_bench(probe_writable(out), quick=args.quick)  # an unwritable --out refused before timing
     print(f"wrote {out}/layer.csv, memory.csv, sweep.csv, pipeline.csv, sweep.png, environment.json")
     return 0

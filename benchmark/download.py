@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import fcntl
 import gzip
 import hashlib
 import lzma
@@ -56,7 +55,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from benchmark import paths
 from benchmark.errors import UserError
-from benchmark.io import read_json, write_json
+from benchmark.io import file_lock, read_json, write_json
 from benchmark.recipes import FileEntry, Recipe, Source, load_recipe, recipe_names
 
 MIRROR_ENV = "GABORBENCH_MIRROR"
@@ -197,15 +196,10 @@ def _os_error_text(recipe: Recipe, e: OSError) -> str:
 @contextmanager
 def _dataset_lock(name: str):
     """Serialise downloads of one dataset across processes (the lock dies with its holder)."""
-    folder = paths.home() / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f"download-{name}.lock", "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"{name}: another gaborbench process is downloading it; waiting for it to finish",
-                  file=sys.stderr)
-            fcntl.flock(lock, fcntl.LOCK_EX)
+    # file_lock neither truncates nor follows a link planted at the lock path
+    with file_lock(paths.home() / "locks" / f"download-{name}.lock",
+                   waiting=f"{name}: another gaborbench process is downloading it; "
+                           f"waiting for it to finish"):
         yield
 
 
@@ -682,22 +676,95 @@ def cli_download(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _ours_to_delete() -> tuple[list[Path], list[Path]]:
+    """(what ``clean-data`` deletes, what it leaves alone) under GABORBENCH_HOME.
+
+    Deleted: extracted datasets that hold this module's completion marker (and
+    their half-built ``.NAME.partial-*`` siblings), and in ``downloads/NAME/`` the
+    files a recipe names, the pinned-digest record, transfer temporaries and
+    kagglehub's folder. Anything else (a manually placed dataset, a user's file, a
+    link) is left alone and listed. Links are never followed below ``data/`` and
+    ``downloads/`` (those two may be links to a larger disk: their content counts).
+    """
+    delete: list[Path] = []
+    keep: list[Path] = []
+    data = paths.home() / "data"
+    for p in sorted(data.iterdir()) if data.is_dir() else []:
+        if p.is_symlink() or not p.is_dir():
+            keep.append(p)
+        elif (p / COMPLETE_MARKER).is_file() and not (p / COMPLETE_MARKER).is_symlink():
+            delete.append(p)
+        elif p.name.startswith(".") and ".partial-" in p.name:
+            delete.append(p)
+        else:
+            keep.append(p)
+    dl = paths.downloads_dir()
+    try:
+        names = set(recipe_names())
+    except UserError:
+        names = set()
+    for d in sorted(dl.iterdir()) if dl.is_dir() else []:
+        if d.is_symlink() or not d.is_dir() or d.name not in names:
+            keep.append(d)
+            continue
+        try:
+            recipe = load_recipe(d.name)
+            named = {e.filename for e in recipe.files}
+        except UserError:
+            named = set()
+        for p in sorted(d.rglob("*")):
+            if p.is_dir() and not p.is_symlink():
+                continue
+            rel = p.relative_to(d).as_posix()
+            if (rel in named or rel == VERIFIED_RECORD or PART_INFIX in p.name
+                    or rel.startswith("kaggle/")):
+                delete.append(p)
+            else:
+                keep.append(p)
+    return delete, keep
+
+
+def _remove(p: Path) -> None:
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p)
+    else:
+        p.unlink(missing_ok=True)
+
+
+def _prune_empty(root: Path) -> None:
+    """Remove folders under ``root`` (not ``root`` itself) that deletion left empty."""
+    if not root.is_dir():
+        return
+    for d in sorted((p for p in root.rglob("*") if p.is_dir() and not p.is_symlink()),
+                    key=lambda p: len(p.parts), reverse=True):
+        try:
+            d.rmdir()
+        except OSError:
+            pass  # not empty: something we did not write is still there
+
+
 def cli_clean_data(args: argparse.Namespace) -> int:
-    """Delete downloaded archives and extracted datasets (never twins, prepared
-    manifests or feature caches: those are cheap to keep and keyed by data hash)."""
-    targets = [p for p in (paths.downloads_dir(), paths.home() / "data") if p.exists()]
-    if not targets:
+    """Delete downloaded archives and extracted datasets that this project wrote (never
+    twins, prepared manifests or feature caches: those are cheap to keep and keyed by
+    data hash; never manually placed datasets or files it did not write)."""
+    delete, keep = _ours_to_delete()
+    if keep:
+        print(f"leaving alone (not written by gaborbench downloads): "
+              f"{', '.join(str(p) for p in keep[:10])}{' ...' if len(keep) > 10 else ''}")
+    if not delete:
         print(f"nothing to delete under {paths.home()}")
         return 0
-    listing = ", ".join(str(t) for t in targets)
+    listing = ", ".join(str(t) for t in delete[:20]) + (f" and {len(delete) - 20} more"
+                                                        if len(delete) > 20 else "")
     if not args.yes:
         if not sys.stdin.isatty():
             raise UserError(f"would delete {listing}; pass --yes to confirm (no terminal to ask)")
-        answer = input(f"Delete {listing} (includes manually placed datasets)? [y/N] ")
+        answer = input(f"Delete {listing}? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing deleted")
             return 0
-    for t in targets:
-        shutil.rmtree(t)
+    for t in delete:
+        _remove(t)
         print(f"deleted {t}")
+    _prune_empty(paths.downloads_dir())
     return 0

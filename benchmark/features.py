@@ -39,7 +39,6 @@ Frame ``i`` of a clip is centred at ``i * hop / sample_rate`` seconds.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
 import json
 import os
@@ -50,13 +49,12 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-import scipy.signal
 
 from benchmark import paths, units
 from benchmark.audio import AudioError, load_audio
 from benchmark.data import PreparedDataset, Skip
 from benchmark.errors import UserError
-from benchmark.io import read_json, write_json
+from benchmark.io import file_lock, read_json, write_json
 
 # Bump when the computation changes, so old caches are not reused.
 FEATURE_VERSION = 2
@@ -211,6 +209,8 @@ def _plan(config: FeatureConfig) -> _Plan:
     plan = _plans.get(config)
     if plan is None:
         n_fft, win = config.fft_size, config.win_length
+        import scipy.signal  # here: importing it costs a second, which a CLI error should not wait for
+
         w = scipy.signal.get_window("hann", win, fftbins=True)  # periodic Hann
         left = (n_fft - win) // 2
         window = np.zeros(n_fft)
@@ -368,8 +368,8 @@ def extract_features(prepared: PreparedDataset, config: FeatureConfig, *,
     if _is_complete(folder):
         return FeatureStore(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    # file_lock neither truncates nor follows a link planted at the lock path
+    with file_lock(folder.parent / f".{folder.name}.lock"):
         if _is_complete(folder):  # another process finished while we waited
             return FeatureStore(folder)
         # Holding the lock, any leftover temporary folder is from a killed run.

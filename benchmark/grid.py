@@ -43,8 +43,9 @@ import subprocess
 import sys
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -218,24 +219,91 @@ def worker_env(slot: int, jobs: int, gpus: list[str], cores: int) -> dict[str, s
             "TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": "1"}
 
 
-def _init_worker(slots, jobs: int, gpus: list[str], cores: int) -> None:
+_worker: dict = {}   # in a worker process: its slot number and the parent's event queue
+
+
+def _init_worker(slots, jobs: int, gpus: list[str], cores: int, parent: int | None = None,
+                 events=None) -> None:
     # Runs in the fresh worker before anything imports TensorFlow.
-    os.environ.update(worker_env(slots.get(), jobs, gpus, cores))
-    _die_with_parent()
+    _die_with_parent(parent)
+    slot = slots.get()
+    _worker.update(slot=slot, events=events)
+    os.environ.update(worker_env(slot, jobs, gpus, cores))
 
 
-def _die_with_parent() -> None:
+def _tell(cell: Cell, what: str) -> None:
+    """From a worker: tell the grid process that ``cell`` started (training is silent in
+    workers, whose progress bars would interleave)."""
+    events = _worker.get("events")
+    if events is not None:
+        try:
+            events.put_nowait((_worker["slot"] + 1, cell.name, what))
+        except Exception:  # noqa: BLE001 -- progress lines are never worth a failed cell
+            pass
+
+
+def _die_with_parent(parent: int | None = None) -> None:
     """Linux: end this worker when the grid process dies (even by SIGKILL), so that a
-    killed grid leaves no orphan training in the background to race its resumption."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-        import signal
+    killed grid leaves no orphan training in the background to race its resumption.
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    The death signal only covers a parent that dies after it is set: a grid killed
+    while this worker was still starting (spawn takes a second or more) has already
+    gone, so the parent is checked once more afterwards."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)  # orphaned before the signal was set: nothing to run for
+
+
+def _stop_workers(pool) -> None:
+    """Kill the pool's worker processes now: a grid that stops (an error, Ctrl-C, a
+    SIGTERM) must not leave them training unattended, and the executor's own shutdown
+    would wait for each running cell to finish."""
+    for p in list(getattr(pool, "_processes", {}).values()):
+        try:
+            p.kill()
+        except (OSError, ValueError, AttributeError):
+            pass
+    for p in list(getattr(pool, "_processes", {}).values()):
+        try:
+            p.join(timeout=10)
+        except (OSError, ValueError, AssertionError, AttributeError):
+            pass
+
+
+class Terminated(UserError):
+    """SIGTERM or SIGHUP reached the grid process (its workers were stopped)."""
+
+
+@contextmanager
+def _workers_stop_with(pool):
+    """While the pool runs: SIGTERM and SIGHUP become an exception in the main thread,
+    and any exception (that one, Ctrl-C, an error) kills the workers before the
+    executor's shutdown, which would otherwise wait for every running cell."""
+    import signal
+    import threading
+
+    def handler(signum, frame):
+        raise Terminated(f"stopped by {signal.Signals(signum).name}; the grid's workers were "
+                         f"stopped too (finished cells are kept; rerun to resume)")
+
+    main = threading.current_thread() is threading.main_thread()
+    old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)} if main else {}
+    try:
+        yield
+    except BaseException:
+        _stop_workers(pool)
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 def _run_cell(cell: Cell, profile: str, data: str | None, out: str, progress: bool) -> dict:
@@ -243,6 +311,7 @@ def _run_cell(cell: Cell, profile: str, data: str | None, out: str, progress: bo
     from benchmark.train import run_cell
 
     start = time.time()
+    _tell(cell, "started")
     try:
         path = run_cell(cell.dataset, cell.system, seed=cell.seed, fold=cell.fold,
                         profile=profile, data=data, out=Path(out), progress=progress)
@@ -313,23 +382,44 @@ def run_grid(cells: list[Cell], *, profile: str, data: str | None, out: Path,
             if runner is _run_cell:  # real training: the data must exist before the workers
                 _warm_data(cells, profile, data)
             ctx = mp.get_context("spawn")
-            slots = ctx.Queue()
+            slots, events = ctx.Queue(), ctx.Queue()
             for i in range(jobs):
                 slots.put(i)
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
-                                     initargs=(slots, jobs, visible_gpus(), os.cpu_count() or 1)) as pool:
-                futures = {pool.submit(runner, c, profile, data, str(out), False): c for c in cells}
-                for fut in as_completed(futures):
-                    cell = futures[fut]
+            worker_of: dict[str, int] = {}
+
+            def show_events() -> None:
+                # One line per cell start, naming the worker: training in workers is silent.
+                while True:
                     try:
-                        res = fut.result()
-                    except BrokenProcessPool as e:  # a worker died (killed, out of memory)
-                        res = {"ok": False, "error": f"worker process died: {e}"}
-                    except Exception as e:  # the runner itself raised (or its result would not pickle)
-                        res = {"ok": False, "error": f"{type(e).__name__}: {e}",
-                               "traceback": traceback.format_exc()}
-                    bar.set_postfix_str(cell.name)
-                    done(cell, res)
+                        slot, name, what = events.get_nowait()
+                    except Exception:  # noqa: BLE001 -- queue.Empty, or a closed queue
+                        return
+                    worker_of[name] = slot
+                    bar.write(f"worker {slot}: {name} {what}")
+
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
+                                     initargs=(slots, jobs, visible_gpus(), os.cpu_count() or 1,
+                                               os.getpid(), events)) as pool, \
+                    _workers_stop_with(pool):
+                futures = {pool.submit(runner, c, profile, data, str(out), False): c for c in cells}
+                pending = set(futures)
+                while pending:
+                    finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+                    show_events()
+                    for fut in finished:
+                        cell = futures[fut]
+                        try:
+                            res = fut.result()
+                        except BrokenProcessPool as e:  # a worker died (killed, out of memory)
+                            res = {"ok": False, "error": f"worker process died: {e}"}
+                        except Exception as e:  # the runner itself raised (or its result would not pickle)
+                            res = {"ok": False, "error": f"{type(e).__name__}: {e}",
+                                   "traceback": traceback.format_exc()}
+                        if res["ok"] and cell.name in worker_of:
+                            bar.write(f"worker {worker_of[cell.name]}: {cell.name} done in "
+                                      f"{res.get('seconds', 0):.0f} s")
+                        bar.set_postfix_str(cell.name)
+                        done(cell, res)
     finally:
         bar.close()
     return results
@@ -339,7 +429,12 @@ def cli_reproduce(args) -> int:
     profile = args.profile
     data = args.data or default_data_source(profile)
     out = _out_root(args.out)
-    jobs = max(1, int(getattr(args, "jobs", 1) or 1))
+    from benchmark.io import probe_writable
+
+    jobs = int(getattr(args, "jobs", 1))
+    if jobs < 1:
+        raise UserError(f"--jobs must be at least 1 (got {jobs})")
+    probe_writable(out)  # a read-only or full --out is refused before any cell runs
     cells = select_cells(profile, getattr(args, "dataset", None) or (),
                          getattr(args, "system", None) or ())
 
@@ -392,6 +487,13 @@ def run_command(cell: Cell, profile: str, data: str | None, out: str | None) -> 
 def render_plan(cells: list[Cell], *, profile: str, fmt: str, data: str | None = None,
                 out: str | None = None) -> str:
     """A shell script (one command per line) or a SLURM job-array script of the grid."""
+    # Arguments are shell-quoted, but a newline would still end a comment line (the
+    # report command is written in one) and run what follows: refuse control characters.
+    for what, value in [("--out", out), ("--profile", profile), ("--data", data)] + [
+            (w, v) for c in cells for w, v in (("dataset", c.dataset), ("system", c.system))]:
+        if value is not None and not str(value).isprintable():
+            raise UserError(f"{what} {str(value)!r} holds control characters (a newline or tab "
+                            f"would break the generated script); choose another")
     commands = [run_command(c, profile, data, out) for c in cells]
     report = shlex.join(["gaborbench", "report"] + (
         ["--runs", str(Path(out) / "runs"), "--out", out] if out else []))

@@ -15,22 +15,183 @@ The tests check it against pyannote.metrics, which stays a test-only dependency.
 
 from __future__ import annotations
 
-import inspect
 import itertools
-from typing import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-METRIC_DIRECTIONS = {
-    "accuracy": "max",
-    "balanced_accuracy": "max",
-    "macro_f1": "max",
-    "detection_error_rate": "min",
-    "false_alarm_rate": "min",
-    "miss_rate": "min",
-    "eer": "min",
-    "eer_snorm": "min",   # EER after adaptive s-norm (benchmark.scoring)
-}
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """Everything the harness knows about one metric, in one place.
+
+    ``block`` names the per-item outputs block of a run record the metric is
+    recomputed from (``classification``: y_true / y_pred per item;
+    ``detection``: false alarm, missed and total reference speech per 10 s block;
+    ``verification``: score and target per trial), and ``from_items`` computes it
+    from that block's columns with per-row bootstrap weights (see
+    :mod:`benchmark.stats`). ``unit`` is what a table shows (fractions as %).
+    """
+
+    name: str
+    direction: str        # "max" | "min": which way is better
+    label: str            # column header
+    block: str
+    from_items: Callable = field(repr=False)
+    unit: str = "%"
+
+
+def _w(columns: Mapping, weights) -> np.ndarray:
+    return np.asarray(weights, np.float64)
+
+
+def _ratio(num: float, den: float) -> float:
+    return float(num / den) if den > 0 else 0.0
+
+
+def accuracy_items(columns: Mapping, weights) -> float:
+    w = _w(columns, weights)
+    return _ratio(float(w @ (np.asarray(columns["y_true"]) == np.asarray(columns["y_pred"]))), w.sum())
+
+
+def balanced_accuracy_items(columns: Mapping, weights) -> float:
+    """Mean per-class recall over the classes present (scikit-learn's definition)."""
+    w = _w(columns, weights)
+    y, p = np.asarray(columns["y_true"]), np.asarray(columns["y_pred"])
+    classes, inv = np.unique(y, return_inverse=True)
+    support = np.bincount(inv, weights=w, minlength=len(classes))
+    hits = np.bincount(inv, weights=w * (y == p), minlength=len(classes))
+    present = support > 0
+    return float(np.mean(hits[present] / support[present])) if present.any() else 0.0
+
+
+def macro_f1_items(columns: Mapping, weights) -> float:
+    """Unweighted mean F1 over the labels in y_true or y_pred (scikit-learn, zero_division=0)."""
+    w = _w(columns, weights)
+    y, p = np.asarray(columns["y_true"]), np.asarray(columns["y_pred"])
+    live = w > 0
+    y, p, w = y[live], p[live], w[live]
+    labels = np.unique(np.concatenate([y, p]))
+    f1 = []
+    for c in labels:
+        tp = float(w @ ((y == c) & (p == c)))
+        fp = float(w @ ((y != c) & (p == c)))
+        fn = float(w @ ((y == c) & (p != c)))
+        f1.append(_ratio(2 * tp, 2 * tp + fp + fn))
+    return float(np.mean(f1)) if f1 else 0.0
+
+
+def _detection(part: str):
+    def fn(columns: Mapping, weights) -> float:
+        w = _w(columns, weights)
+        err = {"detection_error_rate": np.asarray(columns["false_alarm"]) + np.asarray(columns["missed"]),
+               "false_alarm_rate": np.asarray(columns["false_alarm"]),
+               "miss_rate": np.asarray(columns["missed"])}[part]
+        return _rate(float(w @ err), float(w @ np.asarray(columns["total"], np.float64)))
+    fn.__name__ = f"{part}_items"
+    return fn
+
+
+def _eer_of(score_column: str):
+    def fn(columns: Mapping, weights) -> float:
+        """The EER of weighted trials (a trial drawn k times counts k times)."""
+        w = _w(columns, weights)
+        live = w > 0
+        return equal_error_rate(np.asarray(columns[score_column])[live],
+                                np.asarray(columns["target"])[live], sample_weight=w[live])
+    fn.__name__ = f"eer_items_{score_column}"
+    return fn
+
+
+eer_items = _eer_of("score")
+
+
+# Batched forms, ``fn(columns, W)`` for a (resamples, rows) weights array: the report's
+# bootstrap evaluates thousands of resamples per cell (see benchmark.stats).
+def _batched_accuracy(columns: Mapping, W: np.ndarray) -> np.ndarray:
+    hit = (np.asarray(columns["y_true"]) == np.asarray(columns["y_pred"])).astype(np.float64)
+    tot = W.sum(axis=1)
+    return np.where(tot > 0, (W @ hit) / np.maximum(tot, 1e-300), 0.0)
+
+
+def _class_masks(columns: Mapping):
+    y, p = np.asarray(columns["y_true"]), np.asarray(columns["y_pred"])
+    labels = np.unique(np.concatenate([y, p]))
+    return y, p, labels
+
+
+def _batched_balanced_accuracy(columns: Mapping, W: np.ndarray) -> np.ndarray:
+    y, p, labels = _class_masks(columns)
+    in_c = (y[:, None] == labels[None, :]).astype(np.float64)            # rows x classes
+    support, hits = W @ in_c, W @ (in_c * (y == p)[:, None])
+    present = support > 0
+    recall = np.where(present, hits / np.maximum(support, 1e-300), 0.0)
+    return recall.sum(axis=1) / np.maximum(present.sum(axis=1), 1)
+
+
+def _batched_macro_f1(columns: Mapping, W: np.ndarray) -> np.ndarray:
+    y, p, labels = _class_masks(columns)
+    is_y = (y[:, None] == labels[None, :]).astype(np.float64)
+    is_p = (p[:, None] == labels[None, :]).astype(np.float64)
+    tp, fp, fn = W @ (is_y * is_p), W @ ((1 - is_y) * is_p), W @ (is_y * (1 - is_p))
+    present = (W @ np.maximum(is_y, is_p)) > 0
+    den = 2 * tp + fp + fn
+    f1 = np.where(den > 0, 2 * tp / np.maximum(den, 1e-300), 0.0)
+    return np.where(present, f1, 0.0).sum(axis=1) / np.maximum(present.sum(axis=1), 1)
+
+
+def _batched_detection(part: str):
+    def fn(columns: Mapping, W: np.ndarray) -> np.ndarray:
+        fa, miss = np.asarray(columns["false_alarm"], np.float64), np.asarray(columns["missed"], np.float64)
+        err = {"detection_error_rate": fa + miss, "false_alarm_rate": fa, "miss_rate": miss}[part]
+        e, t = W @ err, W @ np.asarray(columns["total"], np.float64)
+        return np.where(t > 0, e / np.maximum(t, 1e-300), np.where(e > 0, 1.0, 0.0))
+    return fn
+
+
+accuracy_items.batched = _batched_accuracy
+balanced_accuracy_items.batched = _batched_balanced_accuracy
+macro_f1_items.batched = _batched_macro_f1
+
+
+def _with_batch(fn, batched):
+    fn.batched = batched
+    return fn
+
+
+METRICS: dict[str, MetricSpec] = {m.name: m for m in (
+    MetricSpec("accuracy", "max", "accuracy", "classification", accuracy_items),
+    MetricSpec("balanced_accuracy", "max", "balanced accuracy", "classification",
+               balanced_accuracy_items),
+    MetricSpec("macro_f1", "max", "macro-F1", "classification", macro_f1_items),
+    MetricSpec("detection_error_rate", "min", "DetER", "detection",
+               _with_batch(_detection("detection_error_rate"), _batched_detection("detection_error_rate"))),
+    MetricSpec("false_alarm_rate", "min", "false alarm", "detection", _with_batch(_detection("false_alarm_rate"), _batched_detection("false_alarm_rate"))),
+    MetricSpec("miss_rate", "min", "miss", "detection", _with_batch(_detection("miss_rate"), _batched_detection("miss_rate"))),
+    MetricSpec("eer", "min", "EER", "verification", eer_items),
+    # after adaptive s-norm (benchmark.scoring): the trials' "score_snorm" column
+    MetricSpec("eer_snorm", "min", "EER (s-norm)", "verification", _eer_of("score_snorm")),
+)}
+METRIC_DIRECTIONS = {name: m.direction for name, m in METRICS.items()}
+
+
+def metric_spec(name: str) -> MetricSpec:
+    if name not in METRICS:
+        from benchmark.errors import unknown
+
+        unknown("metric", name, METRICS)
+    return METRICS[name]
+
+
+def from_outputs(name: str, outputs: Mapping[str, Mapping[str, Sequence]]) -> float:
+    """Recompute metric ``name`` from a run's per-item outputs (every item counted once)."""
+    spec = metric_spec(name)
+    if spec.block not in outputs:
+        raise ValueError(f"metric {name!r} needs the {spec.block!r} outputs block, which the run lacks")
+    cols = outputs[spec.block]
+    n = len(cols["item"])
+    return spec.from_items(cols, np.ones(n))
 
 Segments = Sequence[tuple[float, float]]
 
@@ -116,6 +277,54 @@ def detection_error_components(reference: Mapping[str, Segments], hypothesis: Ma
         miss += float(width[u & r & ~h].sum())
         total += float(width[u & r].sum())
     return {"false_alarm": fa, "missed": miss, "total": total}
+
+
+def detection_blocks(reference: Mapping[str, Segments], hypothesis: Mapping[str, Segments],
+                     uem: Mapping[str, Segments | tuple[float, float]] | None = None,
+                     block_seconds: float = 10.0) -> dict[str, list]:
+    """False alarm, missed and total reference speech per ``block_seconds`` block of each file.
+
+    The scored region of each file (its UEM, else the extent of reference and
+    hypothesis, as :func:`detection_error_components`) is cut into consecutive
+    blocks; the components are additive in time (collar 0), so the blocks' sums
+    equal the file totals exactly. The report resamples these blocks for its
+    intervals: a meeting's errors are correlated within seconds, much less so
+    across tens of seconds.
+    """
+    out: dict[str, list] = {"item": [], "unit": [], "file": [], "start": [],
+                            "false_alarm": [], "missed": [], "total": []}
+    for fid in sorted(reference):
+        region = None if uem is None else uem.get(fid)
+        if region is None:
+            both = np.concatenate([_segments(reference[fid], "reference", fid),
+                                   _segments(hypothesis.get(fid, ()), "hypothesis", fid)])
+            if not len(both):
+                continue
+            scored = np.array([[both[:, 0].min(), both[:, 1].max()]])
+        else:
+            if len(region) == 2 and np.isscalar(region[0]):
+                region = [region]
+            scored = _support(_segments(region, "uem", fid))
+        if not len(scored):
+            continue
+        first = int(np.floor(scored[:, 0].min() / block_seconds))
+        last = int(np.ceil(scored[:, 1].max() / block_seconds))
+        for k in range(first, max(last, first + 1)):
+            a, b = k * block_seconds, (k + 1) * block_seconds
+            part = np.stack([np.maximum(scored[:, 0], a), np.minimum(scored[:, 1], b)], axis=1)
+            part = part[part[:, 1] - part[:, 0] > _PRECISION]
+            if not len(part):
+                continue
+            c = detection_error_components({fid: reference[fid]}, {fid: hypothesis.get(fid, ())},
+                                           {fid: [tuple(x) for x in part]})
+            name = f"{fid}@{a:g}"
+            out["item"].append(name)
+            out["unit"].append(name)
+            out["file"].append(fid)
+            out["start"].append(float(a))
+            for key in ("false_alarm", "missed", "total"):
+                out[key].append(c[key])
+    return out
 
 
 def _rate(error: float, total: float) -> float:
@@ -236,7 +445,8 @@ def tune_binarize(dev_scores: Mapping[str, np.ndarray], dev_reference: Mapping[s
 
 # ------------------------------------------------------------------ speaker
 
-def equal_error_rate(scores: Sequence[float], labels: Sequence[int | bool]) -> float:
+def equal_error_rate(scores: Sequence[float], labels: Sequence[int | bool],
+                     sample_weight: Sequence[float] | None = None) -> float:
     """Equal error rate (a fraction) of similarity scores against 0/1 target labels.
 
     Convention: pyannote.metrics ``det_curve`` -- sklearn ``roc_curve`` (with its
@@ -245,7 +455,8 @@ def equal_error_rate(scores: Sequence[float], labels: Sequence[int | bool]) -> f
     One deliberate difference: when the point i-1 has fpr == fnr exactly, the curve
     crosses there and that value is returned (pyannote would average it with point
     i, giving 0.25 rather than 0.0 for perfectly separated scores).
-    Higher score = more likely the same speaker.
+    Higher score = more likely the same speaker. ``sample_weight`` counts each
+    trial that many times (bootstrap resamples).
     """
     from sklearn.metrics import roc_curve
 
@@ -260,35 +471,12 @@ def equal_error_rate(scores: Sequence[float], labels: Sequence[int | bool]) -> f
         raise ValueError(f"labels must be 0/1 (or bool), got values {sorted(values)[:5]}")
     if len(values) < 2:
         raise ValueError("the EER needs both target and non-target trials; labels hold one class only")
-    fpr, tpr, _ = roc_curve(y.astype(bool), s, pos_label=True)
+    fpr, tpr, _ = roc_curve(y.astype(bool), s, pos_label=True, sample_weight=sample_weight)
     fnr = 1.0 - tpr
     i = int(np.flatnonzero(fpr > fnr)[0])
     if fpr[i - 1] == fnr[i - 1]:
         return float(fpr[i - 1])
     return float(0.25 * (fpr[i - 1] + fpr[i] + fnr[i - 1] + fnr[i]))
-
-
-def eer_confidence_interval(scores: Sequence[float], labels: Sequence[int | bool], seed: int = 0,
-                            confidence_level: float = 0.95, n_resamples: int = 1000) -> tuple[float, float]:
-    """Percentile bootstrap interval of the EER (scipy.stats.bootstrap, trials resampled
-    with replacement, stratified by label so both classes are always present)."""
-    from scipy.stats import bootstrap
-
-    s = np.asarray(scores, dtype=np.float64)
-    y = np.asarray(labels).astype(int)
-    pos, neg = s[y == 1], s[y == 0]
-    if pos.size == 0 or neg.size == 0:
-        raise ValueError("the EER needs both target and non-target trials; labels hold one class only")
-
-    def stat(p, n):
-        return equal_error_rate(np.concatenate([p, n]), np.r_[np.ones(p.size), np.zeros(n.size)])
-
-    # scipy >= 1.15 calls the generator argument rng; older releases random_state
-    key = "rng" if "rng" in inspect.signature(bootstrap).parameters else "random_state"
-    res = bootstrap((pos, neg), stat, vectorized=False, paired=False, n_resamples=n_resamples,
-                    confidence_level=confidence_level, method="percentile",
-                    **{key: np.random.default_rng(seed)})
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 # ----------------------------------------------------------- classification

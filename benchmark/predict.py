@@ -16,13 +16,15 @@ log-mel exactly as in training, then
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from benchmark.errors import UserError
-from benchmark.io import read_json
+from benchmark.io import read_record
 
 DEFAULT_BINARIZE = {"onset": 0.5, "offset": 0.5, "min_duration_on": 0.0, "min_duration_off": 0.0}
 
@@ -46,8 +48,14 @@ class Predictor:
 
 
 def results_root(run_json: Path) -> Path:
-    """``<out>`` of ``<out>/runs/<dataset>/<system>/<stem>.json``."""
-    return run_json.resolve().parents[3]
+    """``<out>`` of ``<out>/runs/<dataset>/<system>/<stem>.json``; a run file anywhere
+    else has no results root to find its model in (a one-line error, not an IndexError)."""
+    parents = Path(os.path.abspath(run_json)).parents
+    if len(parents) < 4 or parents[2].name != "runs":
+        raise UserError(f"{run_json} is not at <results>/runs/<dataset>/<system>/<file>.json, "
+                        f"so its model (saved under <results>/models/) cannot be found; "
+                        f"use the run file where training wrote it")
+    return parents[3]
 
 
 def model_file(run: dict, run_json: Path) -> Path:
@@ -55,12 +63,50 @@ def model_file(run: dict, run_json: Path) -> Path:
     if not rel:
         raise UserError(f"the model of {run_json} was not saved (its model_path is empty); "
                         f"rerun the cell to get one")
-    path = Path(rel) if Path(rel).is_absolute() else results_root(run_json) / rel
+    if not isinstance(rel, str):
+        raise UserError(f"{run_json}: model_path {rel!r} is not a path; rerun the cell")
+    if Path(rel).is_absolute():
+        # written by a person who moved the model on purpose; the digest check below
+        # still says whether it is the model this run saved
+        path = Path(rel)
+        if not path.is_file():
+            raise UserError(f"the model of {run_json} is missing: looked for {path}")
+        return path
+    if ".." in Path(rel).parts:
+        # a relative path read from a file must stay inside the results root it belongs to
+        raise UserError(f"{run_json}: model_path {rel!r} leads outside the results root; "
+                        f"rerun the cell")
+    root = results_root(run_json)
+    path = root / rel
+    if not Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root)):
+        raise UserError(f"{run_json}: model_path {rel!r} leads outside the results root {root} "
+                        f"(through a link); rerun the cell")
     if not path.is_file():
         raise UserError(f"the model of {run_json} is missing: looked for {path} "
                         f"(model_path {rel!r}, relative to the results root "
-                        f"{results_root(run_json)}); models are not committed, rerun the cell")
+                        f"{root}); models are not committed, rerun the cell")
     return path
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_model_digest(run: dict, path: Path) -> str | None:
+    """Refuse a model file that is not the one the run saved; a note when the run
+    (an older one) recorded no digest."""
+    want = (run.get("run") or {}).get("model_sha256") if isinstance(run.get("run"), dict) else None
+    if want is None:
+        return f"the run file records no model digest: {path} is used unchecked"
+    got = file_sha256(path)
+    if got != want:
+        raise UserError(f"{path} is not the model this run saved (sha256 {got[:12]}..., the run "
+                        f"recorded {str(want)[:12]}...); restore it or rerun the cell")
+    return None
 
 
 def class_labels(run: dict, n_outputs: int) -> tuple[list[str] | None, str | None]:
@@ -86,19 +132,25 @@ def binarize_params(run: dict) -> tuple[dict, str | None]:
 
 
 def load_predictor(run_json) -> Predictor:
-    from benchmark.config import RunConfig
+    from benchmark.config import RunConfig, check_limits
     from benchmark.results import RunRecord
 
     run_json = Path(run_json)
     if not run_json.is_file():
         raise UserError(f"run file not found: {run_json}")
     try:
-        run = read_json(run_json)
+        run = read_record(run_json)
+        if not isinstance(run, dict):
+            raise ValueError("not a JSON object")
         RunRecord.from_json(run)
         config = RunConfig.from_json(run["config"])
-    except (ValueError, KeyError, TypeError, UserError) as e:
-        raise UserError(f"{run_json} is not a readable run file ({type(e).__name__}: {e})") from None
+        check_limits(config)  # a run file's settings are bounded as a command line's are
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError,
+            UserError) as e:
+        raise UserError(f"{run_json} is not a readable run file ({type(e).__name__}: "
+                        f"{_printable(str(e))[:200]})") from None
     path = model_file(run, run_json)
+    digest_note = check_model_digest(run, path)
 
     import keras
 
@@ -113,7 +165,8 @@ def load_predictor(run_json) -> Predictor:
         raise UserError(f"cannot load the model {path}: {type(e).__name__}: "
                         f"{str(e).splitlines()[0] if str(e) else ''}") from None
 
-    notes = []
+    notes = [digest_note] if digest_note else []
+    check_model_fits(model, config, path)
     labels = binarize = None
     if config.task_class.output == "frame":
         binarize, note = binarize_params(run)
@@ -122,6 +175,26 @@ def load_predictor(run_json) -> Predictor:
     if note:
         notes.append(note)
     return Predictor(run, config, model, labels, binarize, tuple(notes))
+
+
+def check_model_fits(model, config, path: Path) -> None:
+    """The model takes the run's log-mel and gives the task's kind of output (a model
+    of another task behind this run file would otherwise crash mid-prediction)."""
+    try:
+        ins, outs = tuple(model.input_shape), tuple(model.output_shape)
+    except (AttributeError, ValueError):  # several inputs or outputs: not one of ours
+        raise UserError(f"{path} is not a model of this benchmark (one input, one output)") from None
+    frame = config.task_class.output == "frame"
+    # frame models keep the time axis (batch, time[, 1]); clip models give (batch, classes)
+    fits_out = (outs[1] is None) if frame else (len(outs) == 2 and isinstance(outs[1], int))
+    if len(ins) not in (3, 4) or ins[2] != config.features.n_mels or not fits_out:
+        raise UserError(f"{path} does not fit its run file ({config.task} on "
+                        f"{config.features.n_mels} mel bands): input {ins}, output {outs}; "
+                        f"restore the model this run saved or rerun the cell")
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 # ------------------------------------------------------------------ inference
@@ -157,6 +230,10 @@ def cli_predict(args) -> int:
     failed = 0
     for path in args.audio:
         try:
+            if not path.isprintable():
+                # a tab or newline in a name would forge output rows or RTTM segments
+                raise UserError(f"audio file name {_printable(path)!r} holds control characters; "
+                                f"rename it")
             if not Path(path).is_file():
                 raise UserError(f"audio file not found: {path}")
             lines = predict_file(p, path, args.top)

@@ -270,6 +270,15 @@ def load_recipe(name: str, root: Path | None = None) -> Recipe:
         raise UserError(f"unknown dataset {name!r}{hint} (known: {', '.join(names) or 'none'})")
     folder = root / name
     mpath = folder / "manifest.toml"
+    try:
+        return _load_recipe(name, folder, mpath)
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError, RecursionError) as e:
+        # the field checks name most faults; whatever slips past them is still one line
+        raise UserError(f"{mpath} (or its checksums.toml) is malformed ({type(e).__name__}: "
+                        f"{' '.join(str(e).split())[:200]}); restore it from the repository") from None
+
+
+def _load_recipe(name: str, folder: Path, mpath: Path) -> Recipe:
     f = _Fields(_read_toml(mpath), mpath)
     if f.get("name", str) != name:
         raise f._err("name", f"must equal the folder name {name!r}")

@@ -3,17 +3,28 @@
 Each file in ``baselines/`` registers one factory with :func:`register_system`.
 Importing the registry imports every such file, so dropping a new file into
 ``baselines/`` adds a system to every test, run, table and plot.
+
+A file that cannot be loaded (a syntax error, a failing import, a name another
+file already registered) is left out with one line on standard error naming the
+file; the other systems, and the commands that need none, still work.
+:func:`check_system_name` validates a name by reading the files' decorators,
+without importing them (and so Keras), so that a mistyped ``--system`` is
+answered before a framework loads.
 """
 
 from __future__ import annotations
 
-import math
+import ast
+import functools
 import importlib
+import math
 import pkgutil
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
-from benchmark.errors import unknown
+from benchmark.errors import UserError, unknown
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,7 @@ class System:
 
 
 _REGISTRY: dict[str, System] = {}
+_BROKEN: dict[str, str] = {}   # baselines/<file>.py -> why it was left out
 _loaded = False
 
 
@@ -65,8 +77,9 @@ def register_system(name: str, description: str, *, rank: int = 100,
 
     def deco(factory: Callable) -> Callable:
         if name in _REGISTRY and _REGISTRY[name].factory is not factory:
-            raise ValueError(f"system {name!r} is registered twice "
-                             f"({_REGISTRY[name].factory.__module__} and {factory.__module__})")
+            first = _REGISTRY[name].factory.__module__.replace(".", "/") + ".py"
+            raise ValueError(f"system {name!r} is already registered by {first}: "
+                             f"give this one another name")
         _REGISTRY[name] = System(name, description, factory, rank, gabor, learnable_gabor)
         return factory
 
@@ -77,12 +90,79 @@ def _load_baselines() -> None:
     global _loaded
     if _loaded:
         return
+    _loaded = True
     import baselines
 
     for mod in sorted(pkgutil.iter_modules(baselines.__path__), key=lambda m: m.name):
-        if not mod.name.startswith("_"):
+        if mod.name.startswith("_"):
+            continue
+        before = dict(_REGISTRY)
+        try:
             importlib.import_module(f"baselines.{mod.name}")
-    _loaded = True
+        except Exception as e:  # noqa: BLE001 -- one broken file must not stop the others
+            # A file that registered some systems before failing is left out whole.
+            _REGISTRY.clear()
+            _REGISTRY.update(before)
+            sys.modules.pop(f"baselines.{mod.name}", None)
+            where = f"baselines/{mod.name}.py"
+            _BROKEN[where] = _one_line(e)
+            print(f"gaborbench: left out {where}: {_BROKEN[where]}", file=sys.stderr)
+
+
+def _one_line(e: BaseException) -> str:
+    if isinstance(e, SyntaxError):
+        return f"SyntaxError: {e.msg} (line {e.lineno})"
+    first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"{type(e).__name__}: {first}".rstrip(": ")
+
+
+def broken_baselines() -> dict[str, str]:
+    """The baseline files that could not be loaded, with why (empty when all loaded)."""
+    _load_baselines()
+    return dict(_BROKEN)
+
+
+def _broken_note() -> str:
+    return "".join(f"; {where} was left out ({why})" for where, why in _BROKEN.items())
+
+
+@functools.lru_cache(maxsize=1)
+def declared_system_names() -> tuple[tuple[str, ...], bool]:
+    """The names that ``baselines/*.py`` register, read from their decorators without
+    importing them, and whether that list is conclusive (every ``register_system``
+    call names its system with a string literal; an unparsable file registers nothing)."""
+    import baselines
+
+    names: list[str] = []
+    conclusive = True
+    for path in sorted(Path(p) for d in baselines.__path__ for p in Path(d).glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        except (OSError, SyntaxError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and getattr(node.func, "id",
+                                                       getattr(node.func, "attr", None))
+                    == "register_system"):
+                first = node.args[0] if node.args else None
+                if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    names.append(first.value)
+                else:
+                    conclusive = False
+    return tuple(names), conclusive
+
+
+def check_system_name(name: str) -> None:
+    """Raise the did-you-mean error for an unknown system, without importing Keras
+    when the baseline files' decorators settle it (else by loading them)."""
+    declared, conclusive = declared_system_names()
+    if name in declared or name in _REGISTRY:
+        return
+    if conclusive and not _loaded:
+        unknown("system", name, declared)
+    get_system(name)
 
 
 def systems() -> list[System]:
@@ -98,7 +178,10 @@ def system_names() -> list[str]:
 def get_system(name: str) -> System:
     _load_baselines()
     if name not in _REGISTRY:
-        unknown("system", name, system_names())
+        try:
+            unknown("system", name, system_names())
+        except UserError as e:
+            raise UserError(f"{e}{_broken_note()}") from None
     return _REGISTRY[name]
 
 

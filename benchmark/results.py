@@ -1,7 +1,8 @@
 """Where run files and models live, what provenance they record, and loading them.
 
 One run = one JSON at ``<out>/runs/<dataset>/<system>/seed<N>[_fold<K>].json``
-(schema version 1) and one model at ``<out>/models/...keras`` (git-ignored).
+(schema version 3) and one model at ``<out>/models/...keras`` (git-ignored).
+:meth:`RunRecord.load` is the one way to read a run file.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from pathlib import Path
 from benchmark import paths
 from benchmark.io import read_json, write_json
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+# Per-item output blocks a run may carry, and the columns each must hold.
+OUTPUT_COLUMNS = {
+    "classification": ("item", "unit", "y_true", "y_pred"),
+    "detection": ("item", "unit", "false_alarm", "missed", "total"),
+    "verification": ("item", "unit", "score", "target"),
+}
 
 
 @dataclass(frozen=True)
@@ -30,7 +37,10 @@ class RunRecord:
     (splits, the task's record such as class names or tuned thresholds, noise,
     resume); ``gabor`` the first Gabor layer's initial and final parameters
     with the units to convert them; ``planted`` a synthetic twin's planted class
-    evidence (None on real data).
+    evidence (None on real data); ``outputs`` the per-item test outputs every
+    metric is recomputed from (blocks of :data:`OUTPUT_COLUMNS`); ``history``
+    the validation curve, the selected epoch and whether it was the last one
+    (``selected_last_epoch``: the run may not have converged).
     """
 
     dataset: str
@@ -53,11 +63,13 @@ class RunRecord:
     wall_time_s: float
     provenance: dict
     model_path: str
+    outputs: dict
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict:
         from benchmark.metrics import METRIC_DIRECTIONS
 
+        check_outputs(self.outputs)
         d = dataclasses.asdict(self)
         d["metrics"] = {k: (v if isinstance(v, list) else float(v)) for k, v in self.metrics.items()}
         d["metric_directions"] = {k: METRIC_DIRECTIONS[k] for k in self.metrics
@@ -66,6 +78,9 @@ class RunRecord:
 
     @classmethod
     def from_json(cls, d: dict) -> "RunRecord":
+        """A record from decoded JSON; ValueError says what is wrong with it."""
+        if not isinstance(d, dict):
+            raise ValueError("not a JSON object")
         if d.get("schema_version") != SCHEMA_VERSION:
             raise ValueError(f"run file schema {d.get('schema_version')!r}, this version reads "
                              f"{SCHEMA_VERSION}: rerun the cell")
@@ -73,11 +88,40 @@ class RunRecord:
         missing = sorted(names - set(d) - {"schema_version"})
         if missing:
             raise ValueError(f"run file lacks {missing}")
+        check_outputs(d["outputs"])
         return cls(**{k: v for k, v in d.items() if k in names})
+
+    @classmethod
+    def load(cls, path) -> "RunRecord":
+        """Read and validate one run file (ValueError names the file and the fault)."""
+        try:
+            return cls.from_json(read_json(path))
+        except (OSError, UnicodeDecodeError) as e:
+            raise ValueError(f"{path}: unreadable ({e})") from None
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
+
+
+def check_outputs(outputs) -> None:
+    """Validate a record's per-item outputs: known blocks, required columns, equal lengths."""
+    if not isinstance(outputs, dict):
+        raise ValueError("'outputs' is not an object")
+    for block, cols in outputs.items():
+        need = OUTPUT_COLUMNS.get(block)
+        if need is None:
+            raise ValueError(f"outputs block {block!r} is not one of {', '.join(OUTPUT_COLUMNS)}")
+        if not isinstance(cols, dict) or any(not isinstance(cols.get(c), list) for c in need):
+            raise ValueError(f"outputs.{block} lacks one of the columns {', '.join(need)}")
+        lengths = {len(v) for v in cols.values() if isinstance(v, list)}
+        if len(lengths) != 1 or not lengths.pop():
+            raise ValueError(f"outputs.{block} columns are empty or differ in length")
+        if len(set(cols["item"])) != len(cols["item"]):
+            raise ValueError(f"outputs.{block} repeats an item id")
 
 
 RUN_KEYS = tuple(f.name for f in dataclasses.fields(RunRecord)) + ("metric_directions",)
-HISTORY_KEYS = ("epoch", "loss", "val_loss", "val_main", "val_extra", "best_epoch")
+HISTORY_KEYS = ("epoch", "loss", "val_loss", "val_main", "val_extra", "best_epoch",
+                "selected_last_epoch")
 PROVENANCE_KEYS = ("git_commit", "git_dirty", "packages", "python", "platform", "device",
                    "keras_backend", "determinism", "data_checksum", "data_root", "twin",
                    "skipped_inputs", "created_utc")
@@ -159,15 +203,3 @@ def provenance(*, data_checksum: str, data_root: str, twin: dict | None,
 
 def write_run(path, run: RunRecord) -> None:
     write_json(path, run.to_json())
-
-
-def load_runs(runs_dir=None) -> list[dict]:
-    """Every run JSON under ``runs_dir`` (default results/runs), sorted by path."""
-    runs_dir = Path(runs_dir) if runs_dir is not None else default_out() / "runs"
-    out = []
-    for p in sorted(runs_dir.glob("*/*/*.json")):
-        run = read_json(p)
-        if run.get("schema_version") == SCHEMA_VERSION:
-            run["_path"] = str(p)
-            out.append(run)
-    return out

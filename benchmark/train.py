@@ -67,7 +67,9 @@ def check_out(out) -> Path:
     out = Path(out) if out is not None else results.default_out()
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a folder")
-    return out
+    from benchmark.io import probe_writable
+
+    return probe_writable(out)  # a read-only or full --out is said now, not after training
 
 
 def train_and_score(cfg: RunConfig, out: Path, progress: bool) -> Path:
@@ -79,8 +81,11 @@ def train_and_score(cfg: RunConfig, out: Path, progress: bool) -> Path:
     task_cls = cfg.task_class
     system = get_system(cfg.system)
     prepared, root = load_data(cfg.dataset, cfg.data, cfg.twin, progress)
-    store = extract_features(prepared, cfg.features, progress=progress)
+    # Faults the manifest alone shows are said before the features are computed (minutes
+    # on real data): a missing noise corpus, a test class that training lacks.
     noise = load_noise(cfg, progress)
+    check_splits_early(task_cls, cfg, prepared)
+    store = extract_features(prepared, cfg.features, progress=progress)
     task = task_cls(cfg, prepared, store, noise)
 
     runtime = backend.setup(cfg.seed, cfg.train.deterministic)
@@ -114,7 +119,7 @@ def train_and_score(cfg: RunConfig, out: Path, progress: bool) -> Path:
 
     metrics = task.test(model)
     mpath = results.model_path(out, cfg.dataset, cfg.system, cfg.seed, cfg.fold)
-    save_model(model, mpath)
+    model_sha256 = save_model(model, mpath)
     record = results.RunRecord(
         dataset=cfg.dataset, task=cfg.task, system=cfg.system, seed=cfg.seed, fold=cfg.fold,
         profile=cfg.profile, data_source=prepared.source, config_hash=cfg.hash(),
@@ -124,9 +129,13 @@ def train_and_score(cfg: RunConfig, out: Path, progress: bool) -> Path:
              "dataset_protocol": prepared.protocol, "mixed_precision": mixed,
              "jit_compile": bool(getattr(model, "jit_compile", False)),
              "noise": None if noise is None else noise.source,
-             "resumed_from_epoch": state.resumed_from, **task.record()},
+             "resumed_from_epoch": state.resumed_from, "model_sha256": model_sha256,
+             **task.record()},
         metrics=metrics, main_metric=task.main_metric,
-        history={**monitor.hist, "best_epoch": int(monitor.best_epoch)},
+        history={**monitor.hist, "best_epoch": int(monitor.best_epoch),
+                 # the best validation at the last epoch: the run may still have been improving
+                 "selected_last_epoch": bool(monitor.hist.get("epoch"))
+                 and int(monitor.best_epoch) == int(monitor.hist["epoch"][-1])},
         params={"frontend_trainable": count_params(model.get_layer(frontend_name).trainable_weights),
                 "total_trainable": count_params(model.trainable_weights)},
         gabor=gabor_record(model, cfg, system.learnable_gabor, state.gabor_init),
@@ -141,6 +150,7 @@ def train_and_score(cfg: RunConfig, out: Path, progress: bool) -> Path:
             skipped_inputs=len(prepared.skips) + len(getattr(store, "failed", [])),
             determinism=runtime),
         model_path=str(mpath.relative_to(out)),
+        outputs=task.outputs,
     )
     rpath = results.run_path(out, cfg.dataset, cfg.system, cfg.seed, cfg.fold)
     results.write_run(rpath, record)
@@ -172,6 +182,19 @@ def load_data(dataset: str, data: str, twin, progress: bool):
     if prepared.source != data:
         raise UserError(f"{root} holds {prepared.source} data but the run asks for {data} data")
     return prepared, root
+
+
+def check_splits_early(task_cls, cfg: RunConfig, prepared) -> None:
+    """The task's splits and class check on every manifest example (those that later fail
+    to decode can only shrink the splits), before any feature is computed."""
+    from benchmark.tasks.base import check_classes
+
+    if task_cls.output != "clip":
+        return
+    probe = task_cls.__new__(task_cls)  # make_splits reads cfg and prepared only
+    probe.cfg, probe.prepared, probe.store, probe.noise = cfg, prepared, None, None
+    where = cfg.dataset if cfg.fold is None else f"{cfg.dataset} fold {cfg.fold}"
+    check_classes(probe.make_splits(list(prepared.examples), cfg.fold), where)
 
 
 def load_noise(cfg: RunConfig, progress: bool):
@@ -300,15 +323,23 @@ def gabor_record(model, cfg: RunConfig, learnable: bool, init: dict | None) -> d
             "learnable": bool(learnable)}
 
 
-def save_model(model, path: Path) -> None:
-    """Atomic: a per-process temporary file, renamed into place, removed on any failure."""
+def save_model(model, path: Path) -> str:
+    """Atomic: a per-process temporary file, renamed into place, removed on any failure
+    (and, after a kill, by the next save beside it). Returns the saved file's sha256,
+    which the run records so that ``predict`` can refuse a swapped model."""
+    from benchmark.io import remove_stale_temporaries
+    from benchmark.predict import file_sha256
+
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path.parent, path.stem, ".tmp.keras")
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")  # Keras wants .keras
     try:
         model.save(tmp)
+        digest = file_sha256(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+    return digest
 
 
 # ---------------------------------------------------------------------------

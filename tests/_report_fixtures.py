@@ -1,4 +1,4 @@
-"""A small, fully synthetic runs folder for the report tests (schema_version 1)."""
+"""A small, fully synthetic runs folder for the report tests (schema_version 3)."""
 
 from __future__ import annotations
 
@@ -31,8 +31,7 @@ PLAN = {
             [0, 1], [None]),
 }
 SINGLE_SEED = ("zebra_finch", "free_cnn")   # this cell keeps only seed 0
-DIRECTIONS = {"accuracy": "max", "balanced_accuracy": "max", "macro_f1": "max",
-              "detection_error_rate": "min", "false_alarm_rate": "min", "miss_rate": "min"}
+from benchmark.metrics import METRIC_DIRECTIONS as DIRECTIONS  # noqa: E402
 
 # The twins' PLANTED_MODULATIONS.json content, as new runs carry it (ami: none,
 # as on real data). On zebra_finch the learnable filters end exactly on these
@@ -100,18 +99,33 @@ def _gabor(rng: np.random.Generator, dataset: str, learnable: bool, shift: float
     return gabor_block(init, final, rate, learnable)
 
 
+N_ITEMS = 60   # test clips per fold, or 10 s blocks per split, of every fixture cell
+
+
+def outputs_for(main: str, score: float, seed: int, fold, rng) -> dict:
+    """Per-item outputs whose metric is ``score`` (to 1/N_ITEMS): the same item ids for
+    every system of a cell, as a real grid writes them."""
+    cell = f"s{seed}f{fold}"
+    items = [f"{cell}/item{i:03d}" for i in range(N_ITEMS)]
+    if main in ("accuracy", "balanced_accuracy"):
+        y = np.arange(N_ITEMS) % 3
+        wrong = rng.permutation(N_ITEMS)[:round((1 - score) * N_ITEMS)]
+        pred = y.copy()
+        pred[wrong] = (pred[wrong] + 1) % 3
+        return {"classification": {"item": items, "unit": items, "y_true": y.tolist(),
+                                   "y_pred": pred.tolist()}}
+    total = np.full(N_ITEMS, 8.0)
+    err = np.clip(rng.normal(score, 0.05, N_ITEMS), 0, 1) * total
+    return {"detection": {"item": items, "unit": items, "false_alarm": (err / 2).tolist(),
+                          "missed": (err / 2).tolist(), "total": total.tolist()}}
+
+
 def run_obj(dataset: str, system: str, seed: int, fold, score: float, rng) -> dict:
+    from benchmark.metrics import METRICS, from_outputs
+
     task, main, _, _, _ = PLAN[dataset]
-    metrics = {main: score}
-    if main == "accuracy":
-        metrics["balanced_accuracy"] = score - 0.02
-    elif main == "balanced_accuracy":   # zebra finch: accuracy and macro-F1 beside it
-        metrics["accuracy"] = score + 0.02
-        metrics["macro_f1"] = score - 0.01
-    else:
-        metrics["false_alarm_rate"] = score / 2
-        metrics["miss_rate"] = score / 2
-        metrics["detection_error_rate_ci95"] = [score - 0.01, score + 0.01]
+    outputs = outputs_for(main, score, seed, fold, rng)
+    metrics = {m: from_outputs(m, outputs) for m, spec in METRICS.items() if spec.block in outputs}
     shift = {"urbansound8k": 0.5, "zebra_finch": 2.0, "ami": 0.6}[dataset]
     gabor = None
     if system in ("fixed_gabor", "cortical_gabor", "learnable_gabor"):
@@ -119,14 +133,15 @@ def run_obj(dataset: str, system: str, seed: int, fold, score: float, rng) -> di
     epochs = 4
     val = np.clip(score - 0.1 + 0.1 * np.arange(1, epochs + 1) / epochs + rng.normal(0, 0.01, epochs), 0, 1)
     return {
-        "schema_version": 2, "dataset": dataset, "task": task, "system": system,
+        "schema_version": 3, "dataset": dataset, "task": task, "system": system,
         "seed": seed, "fold": fold, "profile": "ci", "data_source": "twin",
         "config_hash": "abc", "config": {"epochs": epochs},
         "metrics": metrics,
         "metric_directions": {m: DIRECTIONS[m] for m in metrics if m in DIRECTIONS},
         "main_metric": main,
         "history": {"epoch": list(range(1, epochs + 1)), "loss": [1.0] * epochs,
-                    "val_loss": [1.0] * epochs, "val_main": val.tolist(), "best_epoch": epochs},
+                    "val_loss": [1.0] * epochs, "val_main": val.tolist(), "best_epoch": epochs,
+                    "selected_last_epoch": True},
         "params": {"frontend_trainable": 4 * FILTERS if system == "learnable_gabor" else 0,
                    "total_trainable": 1000},
         "gabor": gabor,
@@ -139,7 +154,7 @@ def run_obj(dataset: str, system: str, seed: int, fold, score: float, rng) -> di
                        "twin": {"size": "tiny", "seed": 0}, "skipped_inputs": 0,
                        "created_utc": f"2026-01-0{seed + 1}T00:00:00Z"},
         "model_path": None, "run": {"resumed_from_epoch": None},
-        "planted": PLANTED.get(dataset),
+        "planted": PLANTED.get(dataset), "outputs": outputs,
     }
 
 
@@ -159,7 +174,7 @@ def write_fixture_runs(root: Path) -> Path:
                                run_obj(dataset, system, seed, fold, score, rng))
     write_json(runs / "voxceleb1" / "MISSING.json",
                {"dataset": "voxceleb1", "reason": "manual download required (credentials)"})
-    (runs / "urbansound8k" / "mel" / "seed9.json").write_text('{"schema_version": 2, "data', "utf-8")
+    (runs / "urbansound8k" / "mel" / "seed9.json").write_text('{"schema_version": 3, "data', "utf-8")
     # Valid JSON, wrong content: a metric is NaN-free but the direction is absent.
     bad = run_obj("ami", "mel", 7, None, 0.3, rng)
     del bad["metric_directions"]["detection_error_rate"]
@@ -182,9 +197,12 @@ def gabor_run(dataset: str, seed: int, init: dict, final: dict, *, frame_rate: f
 
 def minimal_obj(dataset: str, system: str, seed: int) -> dict:
     """The smallest valid run file: every field of the schema, most of them empty."""
-    return {"schema_version": 2, "dataset": dataset, "task": "t", "system": system, "seed": seed,
+    items = [f"c{i}" for i in range(4)]
+    return {"schema_version": 3, "dataset": dataset, "task": "t", "system": system, "seed": seed,
             "fold": None, "profile": "ci", "data_source": "twin", "config_hash": "abc",
             "config": {}, "run": {}, "metrics": {"accuracy": 0.5},
             "metric_directions": {"accuracy": "max"}, "main_metric": "accuracy", "history": {},
             "params": {}, "gabor": None, "planted": None, "features": {}, "wall_time_s": 0.0,
-            "provenance": {}, "model_path": None}
+            "provenance": {}, "model_path": None,
+            "outputs": {"classification": {"item": items, "unit": items, "y_true": [0, 1, 0, 1],
+                                           "y_pred": [0, 1, 1, 0]}}}

@@ -52,29 +52,38 @@ def test_paper_profile_uses_the_protocol_settings():
 
 
 def test_grid_cells_follow_the_profile():
-    from benchmark.registry import systems
-
-    learnable = {s.name for s in systems() if s.learnable_gabor}
     demo = grid_cells("demo")
     p = PROFILES["demo"]
-    per_dataset = sum(len(p.learnable_seeds) if s in learnable else len(p.seeds)
-                      for s in system_names())
-    assert len(demo) == len(p.datasets) * per_dataset  # one test fold per seed
+    per_dataset = {d: len(p.dataset_seeds.get(d, p.seeds)) * len(system_names()) for d in p.datasets}
+    assert len(demo) == sum(per_dataset.values())  # one test fold per seed
     assert {s for _, s, _, _ in demo} == set(system_names())
     us = sorted({(seed, fold) for d, s, seed, fold in demo if d == "urbansound8k"})
-    assert us == [(s, s + 1) for s in p.learnable_seeds]  # rotating test folds
+    assert us == [(s, s + 1) for s in p.dataset_seeds["urbansound8k"]]  # rotating test folds
     assert all(fold is None for d, _, _, fold in demo if d in SPLIT_DATASETS)
     paper = grid_cells("paper")
     assert len([c for c in paper if c[0] == "urbansound8k" and c[1] == system_names()[0]]) == 30
     assert len(grid_cells("ci")) == len(dataset_names()) * len(system_names())
 
 
-def test_every_demo_run_takes_a_thousand_optimiser_steps():
-    """The filters need steps to move: every demo run, of every system, gets at least 1,000."""
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_every_system_of_a_dataset_runs_the_same_cells(profile):
+    """Rows of one dataset are compared on the same test sets: same (seed, fold) cells."""
+    cells: dict = {}
+    for d, s, seed, fold in grid_cells(profile):
+        cells.setdefault(d, {}).setdefault(s, set()).add((seed, fold))
+    for d, by_system in cells.items():
+        assert len({frozenset(c) for c in by_system.values()}) == 1, (profile, d, by_system)
+
+
+def test_every_demo_run_takes_the_same_optimiser_steps():
+    """The filters need steps to move, and systems are compared at one budget: every demo run,
+    of every system, gets the same 800 steps, none stopped early."""
+    steps = set()
     for dataset, system, seed, fold in grid_cells("demo"):
         cfg = resolve_config(dataset, system, "demo", seed=seed, fold=fold)
-        assert cfg.train.steps_per_epoch * cfg.train.epochs >= 1000, (dataset, system)
-        assert cfg.train.patience >= cfg.train.epochs  # no early stop before the 1,000
+        steps.add(cfg.train.steps_per_epoch * cfg.train.epochs)
+        assert cfg.train.patience >= cfg.train.epochs  # no early stop before the budget
+    assert steps == {800}
 
 
 def test_overrides_are_type_checked():

@@ -353,13 +353,14 @@ def test_placement_rules_rebuild_the_canonical_layout(tmp_path):
 # ------------------------------------------------------------- clean-data
 
 def test_clean_data_needs_confirmation_and_spares_twins(env, monkeypatch):
-    for sub in ("downloads/x", "data/x", "twins/t", "features/f"):
+    for sub in ("data/x", "twins/t", "features/f"):
         (env.home / sub).mkdir(parents=True)
         (env.home / sub / "f.bin").write_bytes(b"1")
+    (env.home / "data/x" / D.COMPLETE_MARKER).write_text("{}")   # extracted by the downloader
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # not a terminal
     with pytest.raises(UserError, match="--yes"):
         D.cli_clean_data(argparse.Namespace(yes=False))
     assert (env.home / "data/x/f.bin").exists()
     assert D.cli_clean_data(argparse.Namespace(yes=True)) == 0
-    assert not (env.home / "downloads").exists() and not (env.home / "data").exists()
+    assert not (env.home / "data/x").exists()
     assert (env.home / "twins/t/f.bin").exists() and (env.home / "features/f/f.bin").exists()

@@ -222,6 +222,27 @@ def test_parallel_failure_is_logged(monkeypatch, tmp_path):
     assert json.loads((tmp_path / "logs/failed/ami/bad/seed0.json").read_text())["system"] == "bad"
 
 
+def _telling_runner(cell, profile, data, out, progress):
+    """Runs in a spawned worker: announce the cell as the real runner does."""
+    grid._tell(cell, "started")
+    return {"ok": True, "seconds": 0.0}
+
+
+def test_parallel_workers_say_which_cell_each_runs(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    cells = [grid.Cell("ami", s) for s in ("mel", "free_cnn", "fixed_gabor")]
+    res = grid.run_grid(cells, profile="ci", data="twin", out=tmp_path, jobs=2,
+                        runner=_telling_runner)
+    assert all(r["ok"] for r in res.values())
+    captured = capsys.readouterr()
+    lines = [l for l in (captured.out + captured.err).splitlines() if l.startswith("worker ")]
+    for c in cells:
+        started = [l for l in lines if l.endswith(f": {c.name} started")]
+        finished = [l for l in lines if l.endswith(f": {c.name} done in 0 s")]
+        assert len(started) == 1 and len(finished) == 1, lines
+        assert started[0].split(":")[0] == finished[0].split(":")[0] in ("worker 1", "worker 2")
+
+
 def _sleep_runner(cell, profile, data, out, progress):
     """Runs in a spawned worker: say who it is, then train 'forever'."""
     import time

@@ -174,14 +174,40 @@ def test_eer_edge_cases():
         M.equal_error_rate([0.1, 0.2], [1, 2])
 
 
-def test_eer_interval_contains_estimate_and_is_seeded():
+def test_weighted_eer_counts_a_trial_k_times():
     rng = np.random.default_rng(5)
-    labels = np.r_[np.ones(60), np.zeros(90)]
-    scores = np.r_[rng.normal(1.5, 1, 60), rng.normal(0, 1, 90)]
-    eer = M.equal_error_rate(scores, labels)
-    lo, hi = M.eer_confidence_interval(scores, labels, seed=3, n_resamples=200)
-    assert lo <= eer <= hi and hi - lo > 0.01
-    assert (lo, hi) == M.eer_confidence_interval(scores, labels, seed=3, n_resamples=200)
+    labels = np.r_[np.ones(30), np.zeros(40)].astype(int)
+    scores = np.r_[rng.normal(1.0, 1, 30), rng.normal(0, 1, 40)]
+    w = rng.integers(0, 3, 70)
+    repeated = M.equal_error_rate(np.repeat(scores, w), np.repeat(labels, w))
+    assert M.equal_error_rate(scores, labels, sample_weight=w) == pytest.approx(repeated)
+    cols = {"item": np.arange(70), "score": scores, "target": labels}
+    assert M.METRICS["eer"].from_items(cols, w) == pytest.approx(repeated)
+
+
+def test_detection_blocks_sum_to_the_file_totals():
+    ref = {"a": [(0.5, 12.0), (14.0, 31.0)], "b": [(2.0, 5.0)]}
+    hyp = {"a": [(1.0, 13.0), (15.0, 25.0)], "b": [(2.5, 9.0)]}
+    uem = {"a": (0.0, 31.5), "b": None}
+    blocks = M.detection_blocks(ref, hyp, {"a": (0.0, 31.5)}, block_seconds=10.0)
+    assert blocks["item"] == ["a@0", "a@10", "a@20", "a@30", "b@0"]
+    total = M.detection_error_components(ref, hyp, {"a": (0.0, 31.5)})
+    for key in ("false_alarm", "missed", "total"):
+        assert sum(blocks[key]) == pytest.approx(total[key])
+    # the block of 10-20 s: speech 10-12 and 14-20 (8 s), missed 14-15 (1 s), none false
+    i = blocks["item"].index("a@10")
+    assert (blocks["false_alarm"][i], blocks["missed"][i], blocks["total"][i]) == \
+        pytest.approx((1.0, 1.0, 8.0))
+    assert uem  # (b has no UEM: its extent is scored, as detection_error_components does)
+    der = M.METRICS["detection_error_rate"].from_items(blocks, np.ones(len(blocks["item"])))
+    assert der == pytest.approx(M.detection_error_rate(ref, hyp, {"a": (0.0, 31.5)}))
+
+
+def test_every_metric_has_one_spec():
+    for name, spec in M.METRICS.items():
+        assert spec.name == name and spec.direction in ("max", "min") and spec.label
+        assert spec.block in ("classification", "detection", "verification")
+        assert M.METRIC_DIRECTIONS[name] == spec.direction
 
 
 def test_classification_wrappers_and_directions():

@@ -37,11 +37,14 @@ def _save_run(out: Path, dataset: str, n_classes: int, run_extra: dict) -> Path:
     rel = f"models/{dataset}/mel/{stem}.keras"
     (out / rel).parent.mkdir(parents=True, exist_ok=True)
     model.save(out / rel)
+    from benchmark.predict import file_sha256
+
+    run_extra = {**run_extra, "model_sha256": file_sha256(out / rel)}  # as training records it
     record = RunRecord(dataset=dataset, task=cfg.task, system="mel", seed=0, fold=cfg.fold,
                        profile="ci", data_source="twin", config_hash=cfg.hash(),
                        config=cfg.to_json(), run=run_extra, metrics={}, main_metric="",
                        history={}, params={}, gabor=None, planted=None, features={},
-                       wall_time_s=0.0, provenance={}, model_path=rel)
+                       wall_time_s=0.0, provenance={}, model_path=rel, outputs={})
     path = out / "runs" / dataset / "mel" / f"{stem}.json"
     write_json(path, record.to_json())
     return path

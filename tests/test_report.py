@@ -22,7 +22,7 @@ from _report_fixtures import (BINS_PER_OCT, PLANTED, gabor_run, minimal_obj, on_
                               random_init, write_fixture_runs)
 
 TABLES = ["summary.csv", "tables/main.md", "tables/main.tex", "tables/paired.md",
-          "tables/paired.csv", "tables/drift.csv", "tables/drift.md", "tables/recovery.csv",
+          "tables/differences.csv", "tables/drift.csv", "tables/drift.md", "tables/recovery.csv",
           "tables/recovery.md", "tables/task_similarity.csv", "tables/units.csv"]
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,28 +70,33 @@ def test_tables_are_byte_identical_across_builds(runs_dir, report, tmp_path):
         assert (tmp_path / "again" / name).read_bytes() == (report / name).read_bytes(), name
 
 
-def test_summary_columns_stats_and_single_seed(report):
+def test_summary_columns_intervals_and_refused_cells(report):
     header = (report / "summary.csv").read_text().splitlines()[0].split(",")
-    assert header == ["dataset", "system", "metric", "direction", "mean", "std", "n",
-                      "ci95_low", "ci95_high", "frontend_trainable", "total_trainable",
-                      "data_source", "profile"]
+    assert header == ["dataset", "system", "metric", "direction", "mean", "ci95_low",
+                      "ci95_high", "n_runs", "n_items", "n_units", "cells", "unconverged_runs",
+                      "refused", "frontend_trainable", "total_trainable", "data_source",
+                      "profile"]
     s = _summary(report)
     us = s[("urbansound8k", "learnable_gabor", "accuracy")]
-    # 2 seeds x 3 folds: 0.78 + 0.02*seed + 0.005*fold
-    vals = np.array([0.78 + 0.02 * sd + 0.005 * f for sd in (0, 1) for f in (1, 2, 3)])
-    assert int(us["n"]) == 6
+    # 2 seeds x 3 folds of 60 clips: 0.78 + 0.02*seed + 0.005*fold, to the clip
+    vals = np.array([round((0.78 + 0.02 * sd + 0.005 * f) * 60) / 60
+                     for sd in (0, 1) for f in (1, 2, 3)])
+    assert int(us["n_runs"]) == 6 and us["n_items"] == "60" and us["n_units"] == "60"
     assert float(us["mean"]) == pytest.approx(vals.mean(), rel=1e-5)
-    assert float(us["std"]) == pytest.approx(vals.std(ddof=1), rel=1e-5)
-    assert vals.min() <= float(us["ci95_low"]) < float(us["ci95_high"]) <= vals.max()
+    assert float(us["ci95_low"]) < float(us["mean"]) < float(us["ci95_high"])
+    assert us["cells"] == " ".join(f"seed{sd}_fold{f}" for sd in (0, 1) for f in (1, 2, 3))
     assert us["direction"] == "max" and us["frontend_trainable"] == "32"
-    assert us["data_source"] == "twin" and us["profile"] == "ci"
+    assert us["data_source"] == "twin" and us["profile"] == "ci" and us["refused"] == ""
+    assert us["unconverged_runs"] == "6"
     assert s[("ami", "mel", "detection_error_rate")]["direction"] == "min"
+    # every row has an interval: no empty ci95 anywhere
+    assert all(r["ci95_low"] and r["ci95_high"] for r in s.values())
+    # free_cnn ran seed 0 only on zebra_finch, where the others ran seeds 0-2: refused
     single = s[("zebra_finch", "free_cnn", "accuracy")]
-    assert single["n"] == "1" and float(single["std"]) == 0.0
-    assert single["ci95_low"] == "" and single["ci95_high"] == ""
-    assert "(n=1)" in (report / "tables/main.md").read_text()
-    # intervals given inside run files ("<metric>_ci95") are not metrics
-    assert not any(k[2].endswith("_ci95") for k in s)
+    assert single["n_runs"] == "1" and "lacks seed1 seed2" in single["refused"]
+    text = (report / "tables/main.md").read_text()
+    assert "refused (different test cells: lacks seed1 seed2)" in text
+    assert "± 0.0" not in text and "(n=1)" not in text
 
 
 def test_main_table_not_run_bold_and_footer(report):
@@ -100,12 +105,19 @@ def test_main_table_not_run_bold_and_footer(report):
     col = {c.split(" (%)")[0]: i for i, c in enumerate(cols)}
     assert cols[col["ami DetER"]].endswith("↓")
     assert cols[col["urbansound8k accuracy"]].endswith("↑")
-    # best per column respects direction: lowest DetER, highest accuracy
+    # bold only where the column's best beats every other system significantly
+    diffs = _csv_rows(report / "tables/differences.csv")
+    for (d, m), j in ((("ami", "detection_error_rate"), col["ami DetER"]),
+                      (("urbansound8k", "accuracy"), col["urbansound8k accuracy"])):
+        for system, r in rows.items():
+            if not r[j].startswith("**"):
+                continue
+            mine = [x for x in diffs if x["dataset"] == d and x["metric"] == m
+                    and system in (x["system_a"], x["system_b"])]
+            assert mine and all(float(x["p_holm"]) < 0.05 for x in mine), (d, system)
     ami = {s: r[col["ami DetER"]] for s, r in rows.items()}
-    assert ami["learnable_gabor"].startswith("**13.0 ± 1.4")
-    assert not ami["mel"].startswith("**") and not ami["free_cnn"].startswith("**")
-    us = {s: r[col["urbansound8k accuracy"]] for s, r in rows.items()}
-    assert us["free_cnn"].startswith("**") and sum(v.startswith("**") for v in us.values()) == 1
+    assert ami["learnable_gabor"].lstrip("*").startswith("1")
+    assert ami["learnable_gabor"].count("[") == 1 and "(runs 2, n 60)" in ami["learnable_gabor"]
     # missing cells explain themselves
     assert rows["mel"][col["voxceleb1 EER"]] == "not run (dataset missing)"
     assert rows["fixed_gabor"][col["chime5 DetER"]] == "not run (no run files)"
@@ -118,7 +130,7 @@ def test_main_table_not_run_bold_and_footer(report):
     assert "0123456789ab" in text and "Profile: ci." in text
     assert "collar 0" in text and "det_curve" in text and "scikit-learn" in text
     tex = (report / "tables/main.tex").read_text()
-    assert r"\textbf{13.0 $\pm$ 1.4}" in tex and r"$\downarrow$" in tex
+    assert r"$\downarrow$" in tex and "(runs 2, n 60)" in tex
     assert r"brand\_new\_system" in tex and "SYNTHETIC TWIN" in tex
 
 
@@ -132,21 +144,33 @@ def test_rows_follow_registry_then_unregistered(report):
     assert names[-1] == "brand_new_system"     # not registered: after the registry's rows
 
 
-def test_paired_comparison(report):
-    rows = list(csv.DictReader(io.StringIO((report / "tables/paired.csv").read_text())))
-    by = {(r["dataset"], r["other"]): r for r in rows}
-    mel = by[("urbansound8k", "mel")]
-    assert mel["n_pairs"] == "6" and mel["verdict"] == "better"
-    assert float(mel["mean_diff"]) == pytest.approx(0.18, abs=1e-6)
-    assert float(mel["p_value"]) == pytest.approx(2 / 64)   # exact: 6 of 6 pairs agree
-    assert by[("urbansound8k", "free_cnn")]["verdict"] == "worse"
-    ami = by[("ami", "free_cnn")]     # DetER: lower is better, so a negative diff is better
-    assert float(ami["mean_diff"]) < 0 and ami["verdict"] == "better"
-    assert ami["p_value"] == "" and ami["note"] == f"n/a (n<{analysis.MIN_PAIRS})"
-    assert by[("zebra_finch", "free_cnn")]["n_pairs"] == "1"   # only seed 0 matches
-    assert "wilcoxon" in mel["test"]
-    assert all(r["other"] != "learnable_gabor" for r in rows)
-    assert "n/a (n<6)" in (report / "tables/paired.md").read_text()
+def test_every_pair_differs_with_interval_and_holm(report):
+    rows = _csv_rows(report / "tables/differences.csv")
+    assert list(rows[0]) == ["dataset", "metric", "direction", "system_a", "system_b",
+                             "difference", "ci95_low", "ci95_high", "p", "p_holm", "n_runs",
+                             "n_items", "test"]
+    by = {(r["dataset"], r["metric"], r["system_a"], r["system_b"]): r for r in rows}
+    # every pair of comparable systems, once, per dataset and table metric
+    us = [k for k in by if k[:2] == ("urbansound8k", "accuracy")]
+    assert len(us) == 10 and len({frozenset(k[2:]) for k in us}) == 10   # 5 systems
+    # the refused cell takes part in no difference
+    assert not any("free_cnn" in k[2:] for k in by if k[0] == "zebra_finch")
+    mel_free = by[("urbansound8k", "accuracy", "mel", "free_cnn")]
+    s = _summary(report)
+    expect = (float(s[("urbansound8k", "mel", "accuracy")]["mean"])
+              - float(s[("urbansound8k", "free_cnn", "accuracy")]["mean"]))
+    assert float(mel_free["difference"]) == pytest.approx(expect, abs=1e-5)
+    assert float(mel_free["ci95_low"]) < float(mel_free["difference"]) < float(mel_free["ci95_high"])
+    assert mel_free["n_runs"] == "6" and mel_free["n_items"] == "60"
+    assert float(mel_free["p"]) < 0.01        # 24 points apart on 360 clips
+    for r in rows:
+        assert float(r["p"]) <= float(r["p_holm"]) <= 1.0
+    md = (report / "tables/paired.md").read_text()
+    assert "Holm" in md and "Minimum detectable difference" in md
+    main = (report / "tables/main.md").read_text()
+    assert "## What learning added: learnable_gabor − fixed_gabor" in main
+    assert "| urbansound8k | accuracy ↑ |" in main
+    assert "Minimum detectable difference" in main
 
 
 def test_bad_files_skipped_with_warning(runs_dir, caplog):

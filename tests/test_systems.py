@@ -49,17 +49,139 @@ def test_parameter_count_at_paper_configuration(name):
         assert count >= 4 * 64
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_serialisation_round_trip(name, tmp_path):
+REGISTER_HINT = ("a layer class of its own must be registered for serialisation: decorate it "
+                 "with @keras.saving.register_keras_serializable(package=\"baselines\") and give "
+                 "it a get_config() returning its constructor arguments (baselines/_template.py)")
+
+
+def _round_trip(name: str, layer, path):
+    """Save a model holding ``layer`` as .keras and load it back; fail saying how to register
+    a custom layer when it cannot be (runs, predict and checkpoint resume all load it)."""
     inp = keras.Input((16, 12, 1))
-    out = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(get_system(name).build(SMALL)(inp)))
+    out = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(layer(inp)))
     model = keras.Model(inp, out)
     x = np.random.default_rng(1).standard_normal((2, 16, 12, 1)).astype("float32")
     before = ops.convert_to_numpy(model(x))
-    model.save(tmp_path / "m.keras")
-    loaded = keras.models.load_model(tmp_path / "m.keras")
+    try:
+        model.save(path)
+        loaded = keras.models.load_model(path)
+    except Exception as e:  # noqa: BLE001 -- Keras raises TypeError or ValueError here
+        text = str(e).strip() or type(e).__name__
+        i = text.find("Could not locate")
+        why = (text[i:] if i >= 0 else text).splitlines()[0].split(". ")[0]
+        pytest.fail(f"system {name!r} does not survive a .keras round trip ({why}): "
+                    f"{REGISTER_HINT}", pytrace=False)
     np.testing.assert_allclose(ops.convert_to_numpy(loaded(x)), before, rtol=1e-6, atol=1e-6)
     assert len(loaded.trainable_weights) == len(model.trainable_weights)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_serialisation_round_trip(name, tmp_path):
+    _round_trip(name, get_system(name).build(SMALL), tmp_path / "m.keras")
+
+
+def test_every_baseline_file_loads():
+    from benchmark.registry import broken_baselines
+
+    assert broken_baselines() == {}, "baseline files left out of every test and run"
+
+
+def _scale_layer(register: bool):
+    class Scale(keras.layers.Layer):
+        def __init__(self, channels=3, **kwargs):
+            super().__init__(**kwargs)
+            self.channels = channels
+
+        def build(self, shape):
+            self.w = self.add_weight(shape=(self.channels,), initializer="ones")
+
+        def call(self, x):
+            return ops.concatenate([x] * self.channels, axis=-1) * self.w
+
+        def get_config(self):
+            return {**super().get_config(), "channels": self.channels}
+
+    if register:
+        Scale = keras.saving.register_keras_serializable(package="test_systems")(Scale)
+    return Scale()
+
+
+def test_an_unregistered_custom_layer_gets_the_registration_message(tmp_path):
+    with pytest.raises(pytest.fail.Exception) as failed:
+        _round_trip("custom", _scale_layer(register=False), tmp_path / "a.keras")
+    message = str(failed.value)
+    assert "Could not locate class 'Scale'" in message
+    assert "@keras.saving.register_keras_serializable(package=\"baselines\")" in message
+    assert "get_config()" in message
+    _round_trip("custom", _scale_layer(register=True), tmp_path / "b.keras")  # registered: fine
+
+
+@pytest.fixture
+def extra_baselines(tmp_path, monkeypatch):
+    """A second baselines folder (files written by the test) and a fresh registry."""
+    import sys
+
+    import baselines
+    from benchmark import registry
+
+    folder = tmp_path / "more_baselines"
+    folder.mkdir()
+    monkeypatch.setattr(baselines, "__path__", [*baselines.__path__, str(folder)])
+    for mod in [m for m in sys.modules if m.startswith("baselines.")]:
+        monkeypatch.delitem(sys.modules, mod)
+    monkeypatch.setattr(registry, "_REGISTRY", {})
+    monkeypatch.setattr(registry, "_BROKEN", {})
+    monkeypatch.setattr(registry, "_loaded", False)
+    registry.declared_system_names.cache_clear()
+    yield folder
+    registry.declared_system_names.cache_clear()
+
+
+def test_broken_baseline_files_are_left_out_in_one_line_each(extra_baselines, capsys):
+    from benchmark import registry
+    from benchmark.cli import main
+
+    (extra_baselines / "zz_syntax.py").write_text("def build(config:\n", "utf-8")
+    (extra_baselines / "zz_import.py").write_text("import no_such_module_here\n", "utf-8")
+    (extra_baselines / "zz_twice.py").write_text(
+        "from benchmark.registry import register_system\n"
+        "@register_system('zz_fine', 'registered before the failure')\n"
+        "def a(config): return None\n"
+        "@register_system('mel', 'a name mel.py has')\n"
+        "def b(config): return None\n", "utf-8")
+    assert main(["list", "datasets"]) == 0
+    assert "urbansound8k" in capsys.readouterr().out
+    assert main(["list", "systems"]) == 0
+    captured = capsys.readouterr()
+    assert all(n in captured.out for n in ("mel", "learnable_gabor", "free_cnn"))
+    assert "zz_fine" not in captured.out   # a file that failed is left out whole
+    left_out = [line for line in captured.err.splitlines() if line.startswith("gaborbench: left out")]
+    assert left_out == [
+        "gaborbench: left out baselines/zz_import.py: ModuleNotFoundError: No module named "
+        "'no_such_module_here'",
+        "gaborbench: left out baselines/zz_syntax.py: SyntaxError: '(' was never closed (line 1)",
+        "gaborbench: left out baselines/zz_twice.py: ValueError: system 'mel' is already "
+        "registered by baselines/mel.py: give this one another name",
+    ]
+    assert set(registry.broken_baselines()) == {f"baselines/zz_{n}.py" for n in
+                                                ("import", "syntax", "twice")}
+    with pytest.raises(UserError, match=r"zz_syntax.py was left out \(SyntaxError"):
+        get_system("zz_fine")
+
+
+def test_the_templates_custom_layer_round_trips(extra_baselines, tmp_path):
+    from pathlib import Path
+
+    import baselines
+
+    text = (Path(baselines.__path__[0]) / "_template.py").read_text("utf-8")
+    text = text.replace("    return keras.layers.Conv2D(channels, (5, 5), padding=\"same\", "
+                        "name=\"frontend_my_system\")\n    # or, with a layer of your own: ", "    ")
+    assert "return MyLayer(" in text
+    (extra_baselines / "my_system.py").write_text(text, "utf-8")
+    layer = get_system("my_system").build(SMALL)
+    assert type(layer).__name__ == "MyLayer"
+    _round_trip("my_system", layer, tmp_path / "m.keras")
 
 
 def _toy_problem(n=32, seed=0):

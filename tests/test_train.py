@@ -8,7 +8,7 @@ import pytest
 
 from benchmark.data import Example
 from benchmark.errors import UserError
-from benchmark.results import HISTORY_KEYS, PROVENANCE_KEYS, RUN_KEYS, load_runs, run_path
+from benchmark.results import HISTORY_KEYS, PROVENANCE_KEYS, RUN_KEYS, RunRecord, run_path
 from benchmark.tasks.base import frame_targets, make_splits
 from benchmark.train import run_cell
 
@@ -18,7 +18,7 @@ FAST = ["train.epochs=1"]
 
 def _check_schema(run: dict, dataset: str, system: str):
     assert set(RUN_KEYS) <= set(run), set(RUN_KEYS) - set(run)
-    assert run["schema_version"] == 2
+    assert run["schema_version"] == 3
     assert (run["dataset"], run["system"], run["profile"], run["data_source"]) == \
         (dataset, system, "ci", "twin")
     assert set(HISTORY_KEYS) <= set(run["history"])
@@ -33,6 +33,19 @@ def _check_schema(run: dict, dataset: str, system: str):
     for v in run["metrics"].values():
         assert all(math.isfinite(x) for x in (v if isinstance(v, list) else [v]))
     assert set(run["features"]) == {"sample_rate", "n_mels", "fmin", "fmax", "hop_ms", "win_ms"}
+    assert isinstance(run["history"]["selected_last_epoch"], bool)
+    _check_outputs(run)
+
+
+def _check_outputs(run: dict):
+    """Every metric of the run is recomputed exactly from its per-item outputs."""
+    from benchmark.metrics import METRICS, from_outputs
+
+    assert run["outputs"], "the run stores no per-item outputs"
+    checked = [m for m in run["metrics"] if m in METRICS]
+    assert checked and all(METRICS[m].block in run["outputs"] for m in checked)
+    for m in checked:
+        assert from_outputs(m, run["outputs"]) == pytest.approx(run["metrics"][m], abs=1e-12), m
 
 
 def test_clip_run_writes_schema_is_deterministic_and_skips(tmp_path, capsys):
@@ -65,7 +78,8 @@ def test_clip_run_writes_schema_is_deterministic_and_skips(tmp_path, capsys):
                     overrides=FAST, progress=False) == a
     assert "skip" in capsys.readouterr().out
     assert a.stat().st_mtime_ns == mtime
-    assert [r["system"] for r in load_runs(tmp_path / "a" / "runs")] == ["learnable_gabor"]
+    assert [RunRecord.load(f).system for f in sorted((tmp_path / "a" / "runs").rglob("*.json"))] \
+        == ["learnable_gabor"]
 
 
 def test_sad_run_writes_detection_metrics(tmp_path):
@@ -83,12 +97,19 @@ def test_sad_run_writes_detection_metrics(tmp_path):
     assert run["run"]["noise"].startswith("musan (twin")
 
 
-def test_speaker_run_reports_the_eer_raw_and_after_snorm(tmp_path):
-    p = run_cell("voxceleb1", "mel", profile="ci", out=tmp_path, overrides=FAST, progress=False)
+def test_speaker_run_stores_trials_and_identification_outputs(tmp_path):
+    p = run_cell("voxceleb1", "mel", profile="ci", out=tmp_path, overrides=["train.epochs=1"],
+                 progress=False)
     run = json.loads(p.read_text())
     _check_schema(run, "voxceleb1", "mel")
+    trials = run["outputs"]["verification"]
+    # trials are resampled by enrolment speaker: the unit is the speaker folder of the enrolment
+    assert all(u == e.split("/")[1] for u, e in zip(trials["unit"], trials["enroll"]))
+    assert set(trials["target"]) == {0, 1} and len(set(trials["item"])) == len(trials["item"])
+    ident = run["outputs"]["classification"]
+    assert len(ident["item"]) == run["run"]["n_test"]
     assert run["main_metric"] == "eer" and {"eer", "eer_snorm", "accuracy"} <= set(run["metrics"])
-    assert 0.0 <= run["metrics"]["eer_snorm"] <= 1.0
+    assert 0.0 <= run["metrics"]["eer_snorm"] <= 1.0 and "score_snorm" in trials
     assert run["metric_directions"]["eer_snorm"] == "min"
     assert run["config"]["protocol"]["snorm_top_n"] == 400
 

@@ -1,7 +1,7 @@
 """``gaborbench report``: run JSONs -> summary CSV, tables and plots.
 
 Layout of what :func:`build_report` writes under ``out_dir`` (see results/README.md):
-``summary.csv``; ``tables/`` main.md, main.tex, paired.md, paired.csv, drift.csv,
+``summary.csv``; ``tables/`` main.md, main.tex, paired.md, differences.csv, drift.csv,
 drift.md, recovery.csv, recovery.md, task_similarity.csv, units.csv, hearing.csv;
 ``plots/`` scores, filters_*, modulation_*, task_similarity, curves_*, drift,
 hearing_* (PNG and PDF each). Nothing here imports Keras or TensorFlow.
@@ -16,7 +16,7 @@ from pathlib import Path
 from benchmark import paths
 from benchmark.errors import UserError
 from benchmark.io import write_text
-from benchmark.report import analysis, hearing, tables
+from benchmark.report import analysis, hearing, scores, tables
 from benchmark.report.runs import RunSet, load_runs
 
 __all__ = ["build_report", "cli_report", "load_runs"]
@@ -30,7 +30,7 @@ def _suffix(dataset: str, system: str) -> str:
     return dataset if system == analysis.REFERENCE else f"{dataset}_{system}"
 
 
-def _write_plots(rs: RunSet, cells: list[analysis.Cell], drifts: dict,
+def _write_plots(rs: RunSet, cells: list[scores.Cell], drifts: dict,
                  sim: analysis.Similarity, recs: list[analysis.Recovery],
                  axes: list[analysis.AxisUnits], plot_dir: Path) -> list[Path]:
     from benchmark.report import plots  # matplotlib only when plots are asked for
@@ -75,8 +75,14 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
         raise UserError(f"runs folder {runs_dir} does not exist: train something first "
                         "(gaborbench run ... or make demo), or pass --runs")
     rs = load_runs(runs_dir)
-    cells = analysis.summarize(rs.runs)
-    pairs = analysis.paired(rs.runs)
+    order = analysis.system_order({r.system for r in rs.runs})
+    cells = scores.summarize(rs.runs, order, analysis.dataset_order({r.dataset for r in rs.runs}))
+    table_metrics: dict[str, list[str]] = {}
+    for d, m in analysis.table_columns(rs.runs, rs.missing):
+        table_metrics.setdefault(d, []).append(m)
+    diffs = scores.differences(rs.runs, cells, table_metrics, order)
+    mdd = scores.minimum_detectable(diffs)
+    best = scores.best_systems(diffs, cells)
     learn = analysis.learnable_runs(rs.runs)
     drifts = {k: (len(g), sum(len(r.gabor["final"]["sigma_t"]) for r in g), analysis.drift(g))
               for k, g in learn.items()}
@@ -90,10 +96,11 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
     texts = {
         out_dir / "summary.csv": tables.summary_csv(cells),
         tdir / "main.md": tables.main_markdown(
-            rs, cells, tables.drift_markdown(drifts, shifts, heading="##") if drifts else ""),
-        tdir / "main.tex": tables.main_latex(rs, cells),
-        tdir / "paired.md": tables.paired_markdown(pairs),
-        tdir / "paired.csv": tables.paired_csv(pairs),
+            rs, cells, diffs, best, mdd,
+            tables.drift_markdown(drifts, shifts, heading="##") if drifts else ""),
+        tdir / "main.tex": tables.main_latex(rs, cells, best, mdd),
+        tdir / "paired.md": tables.paired_markdown(diffs, mdd),
+        tdir / "differences.csv": tables.differences_csv(diffs),
         tdir / "drift.csv": tables.drift_csv(drifts),
         tdir / "drift.md": tables.drift_markdown(drifts, shifts),
         tdir / "recovery.csv": tables.recovery_csv(recs),

@@ -25,6 +25,7 @@ from scipy import stats
 from scipy.spatial.distance import cdist
 
 from benchmark import units
+from benchmark.metrics import METRICS
 from benchmark.report.runs import GABOR_KEYS, Run
 
 log = logging.getLogger("benchmark.report")
@@ -32,7 +33,6 @@ log = logging.getLogger("benchmark.report")
 REFERENCE = "learnable_gabor"      # the system under test in the paired comparison
 BOOTSTRAP_RESAMPLES = 9999
 BOOTSTRAP_SEED = 0
-MIN_PAIRS = 6   # below this a two-sided Wilcoxon test can never reach p < 0.05
 
 
 
@@ -50,23 +50,17 @@ def _declared_columns() -> tuple[tuple[tuple[str, str], ...], frozenset[str]]:
 
 
 COLUMNS, OPTIONAL_DATASETS = _declared_columns()
-DEFAULT_DIRECTIONS = {"detection_error_rate": "min", "false_alarm_rate": "min",
-                      "miss_rate": "min", "eer": "min", "eer_snorm": "min"}
-METRIC_LABELS = {"detection_error_rate": "DetER", "eer": "EER", "eer_snorm": "EER (s-norm)",
-                 "accuracy": "accuracy",
-                 "balanced_accuracy": "balanced accuracy", "macro_f1": "macro-F1",
-                 "false_alarm_rate": "false alarm", "miss_rate": "miss"}
 
 
 def direction_of(metric: str, runs: list[Run] = ()) -> str:
     for r in runs:
         if metric in r.directions:
             return r.directions[metric]
-    return DEFAULT_DIRECTIONS.get(metric, "max")
+    return METRICS[metric].direction if metric in METRICS else "max"
 
 
 def metric_label(metric: str) -> str:
-    return METRIC_LABELS.get(metric, metric.replace("_", " "))
+    return METRICS[metric].label if metric in METRICS else metric.replace("_", " ")
 
 
 # ---------------------------------------------------------------- ordering
@@ -149,27 +143,7 @@ def main_metric(runs: list[Run], dataset: str) -> str | None:
     return sorted(mains.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
 
 
-# ---------------------------------------------------------------- summary cells
-
-@dataclass(frozen=True)
-class Cell:
-    dataset: str
-    system: str
-    metric: str
-    direction: str
-    values: tuple[float, ...]     # one per (seed, fold), in (seed, fold) order
-    mean: float
-    std: float                    # sample std (ddof=1); 0.0 when n == 1
-    ci95: tuple[float, float] | None   # None when n < 2
-    frontend_trainable: int | None
-    total_trainable: int | None
-    data_source: str              # twin | real | mixed
-    profile: str                  # profiles joined by "+"
-
-    @property
-    def n(self) -> int:
-        return len(self.values)
-
+# ---------------------------------------------------------------- intervals of filter statistics
 
 def _rng_kwargs() -> dict:
     # scipy >= 1.15 takes ``rng``; older versions only ``random_state``.
@@ -179,10 +153,9 @@ def _rng_kwargs() -> dict:
 
 
 def ci95(values: np.ndarray) -> tuple[float, float] | None:
-    """Percentile bootstrap interval of the mean; None for fewer than two values.
+    """Percentile bootstrap interval of the mean of per-filter values; None for fewer than two.
 
-    Percentile rather than BCa: with 2-10 values BCa's acceleration estimate is
-    unstable and often undefined.
+    Percentile rather than BCa: with few values BCa's acceleration estimate is unstable.
     """
     values = np.asarray(values, dtype=float)
     if values.size < 2:
@@ -192,100 +165,6 @@ def ci95(values: np.ndarray) -> tuple[float, float] | None:
     res = stats.bootstrap((values,), np.mean, n_resamples=BOOTSTRAP_RESAMPLES,
                           confidence_level=0.95, method="percentile", **_rng_kwargs())
     return (float(res.confidence_interval.low), float(res.confidence_interval.high))
-
-
-def _first(values) -> int | None:
-    vals = [v for v in values if v is not None]
-    return Counter(vals).most_common(1)[0][0] if vals else None
-
-
-def summarize(runs: list[Run]) -> list[Cell]:
-    """One cell per dataset x system x metric, sorted by dataset, system order, metric."""
-    groups: dict[tuple[str, str], list[Run]] = {}
-    for r in runs:
-        groups.setdefault((r.dataset, r.system), []).append(r)
-    sys_rank = {s: i for i, s in enumerate(system_order({r.system for r in runs}))}
-    ds_rank = {d: i for i, d in enumerate(dataset_order({r.dataset for r in runs}))}
-    cells = []
-    for (dataset, system), group in sorted(groups.items(),
-                                           key=lambda kv: (ds_rank[kv[0][0]], sys_rank[kv[0][1]])):
-        group = sorted(group, key=lambda r: r.key)
-        sources = sorted({r.data_source for r in group})
-        source = sources[0] if len(sources) == 1 else "mixed"
-        for metric in sorted({m for r in group for m in r.metrics}):
-            have = [r for r in group if metric in r.metrics]
-            vals = np.array([r.metrics[metric] for r in have])
-            cells.append(Cell(
-                dataset, system, metric, direction_of(metric, have), tuple(float(v) for v in vals),
-                float(vals.mean()), float(vals.std(ddof=1)) if vals.size > 1 else 0.0,
-                ci95(vals),
-                _first(r.frontend_trainable for r in have), _first(r.total_trainable for r in have),
-                source,
-                "+".join(sorted({r.profile for r in have})),
-            ))
-    return cells
-
-
-# ---------------------------------------------------------------- paired comparison
-
-@dataclass(frozen=True)
-class Paired:
-    dataset: str
-    metric: str
-    direction: str
-    other: str
-    n: int
-    mean_diff: float | None       # reference - other, in metric units
-    wins: int                     # pairs where the reference is better
-    losses: int
-    p_value: float | None
-    note: str                     # why p is missing, else ""
-
-    @property
-    def verdict(self) -> str:
-        if self.mean_diff is None:
-            return "n/a"
-        gain = self.mean_diff if self.direction == "max" else -self.mean_diff
-        return "better" if gain > 0 else "worse" if gain < 0 else "tie"
-
-
-def paired(runs: list[Run], reference: str = REFERENCE) -> list[Paired]:
-    """The reference system against every other system, per dataset, on its main metric.
-
-    Runs are matched on (seed, fold). The test is the Wilcoxon signed-rank test
-    (two-sided, zero differences dropped): seed/fold differences are few and need
-    not be normal, which a paired t-test assumes.
-    """
-    out = []
-    datasets = dataset_order({r.dataset for r in runs})
-    order = system_order({r.system for r in runs})
-    for d in datasets:
-        metric = main_metric(runs, d)
-        here = [r for r in runs if r.dataset == d and metric in r.metrics]
-        ref = {r.key: r.metrics[metric] for r in here if r.system == reference}
-        if not ref:
-            continue
-        direction = direction_of(metric, here)
-        for other in order:
-            if other == reference:
-                continue
-            oth = {r.key: r.metrics[metric] for r in here if r.system == other}
-            if not oth:
-                continue
-            keys = sorted(set(ref) & set(oth))
-            diff = np.array([ref[k] - oth[k] for k in keys])
-            gain = diff if direction == "max" else -diff
-            p, note = None, ""
-            if len(keys) < MIN_PAIRS:
-                note = f"n/a (n<{MIN_PAIRS})"
-            elif not np.any(diff):
-                note = "n/a (all differences zero)"
-            else:
-                p = float(stats.wilcoxon(diff, zero_method="wilcox").pvalue)
-            out.append(Paired(d, metric, direction, other, len(keys),
-                              float(diff.mean()) if keys else None,
-                              int((gain > 0).sum()), int((gain < 0).sum()), p, note))
-    return out
 
 
 # ---------------------------------------------------------------- kernels (NumPy)

@@ -20,8 +20,9 @@ from scipy.spatial.distance import squareform
 
 from benchmark.io import atomic_path
 from benchmark.report import analysis
-from benchmark.report.analysis import Cell, Moves, metric_label, moves, run_kernels, run_modulations
+from benchmark.report.analysis import Moves, metric_label, moves, run_kernels, run_modulations
 from benchmark.report.runs import Run
+from benchmark.report.scores import Cell
 
 RC = {"font.size": 8, "axes.titlesize": 9, "figure.titlesize": 10, "axes.labelsize": 8,
       "legend.fontsize": 7, "xtick.labelsize": 7, "ytick.labelsize": 7,
@@ -73,8 +74,11 @@ def _styled(fn):
 @_styled
 def scores(base: Path, columns: list[tuple[str, str]], systems: list[str],
            cells: dict[tuple[str, str, str], Cell], runs: list[Run]) -> list[Path]:
-    """Bar chart: each column's metric per system, error bars = sample std."""
-    cols = [(d, m) for d, m in columns if any((d, s, m) in cells for s in systems)]
+    """Each column's metric per system: every run as a point, the cell's 95 % interval as a bar.
+
+    Refused cells (different test cells from the rest of their dataset) are left out."""
+    cols = [(d, m) for d, m in columns
+            if any((d, s, m) in cells and not cells[(d, s, m)].refused for s in systems)]
     if not cols:
         return []
     colors = _colors(systems)
@@ -83,18 +87,26 @@ def scores(base: Path, columns: list[tuple[str, str]], systems: list[str],
     fig = _figure(2.6 * ncols + 0.4, 2.4 * nrows + 0.4)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     for ax, (d, m) in zip(axes, cols):
-        here = [cells[(d, s, m)] for s in systems if (d, s, m) in cells]
-        x = np.arange(len(here))
-        ax.bar(x, [100 * c.mean for c in here], yerr=[100 * c.std for c in here],
-               color=[colors[c.system] for c in here], capsize=3)
-        ax.set_xticks(x, [c.system for c in here], rotation=40, ha="right")
-        ax.set_xlim(-0.6, max(len(here), 3) - 0.4)   # one bar alone stays bar-sized
+        here = [cells[(d, s, m)] for s in systems
+                if (d, s, m) in cells and not cells[(d, s, m)].refused]
+        for i, c in enumerate(here):
+            if c.ci95 is not None:
+                lo, hi = c.ci95
+                ax.plot([i, i], [100 * lo, 100 * hi], color=colors[c.system], lw=6, alpha=0.35,
+                        solid_capstyle="butt")
+            ax.plot([i - 0.25, i + 0.25], [100 * c.mean] * 2, color=colors[c.system], lw=1.5)
+            jitter = np.linspace(-0.12, 0.12, len(c.values)) if len(c.values) > 1 else [0.0]
+            ax.scatter(i + np.asarray(jitter), [100 * v for v in c.values], s=12, zorder=3,
+                       color=colors[c.system], edgecolor="black", linewidth=0.4)
+        ax.set_xticks(np.arange(len(here)), [c.system for c in here], rotation=40, ha="right")
+        ax.set_xlim(-0.6, max(len(here), 3) - 0.4)
         ax.set_title(f"{d}: {metric_label(m)} {ARROW[here[0].direction]}")
         ax.set_ylabel("%")
         ax.grid(axis="y", alpha=0.3)
     for ax in axes[len(cols):]:
         ax.set_axis_off()
-    fig.suptitle("Score per system (mean ± std over seeds × folds)" + data_label(runs))
+    fig.suptitle("Score per system: runs (points), mean (line), 95 % interval over runs and "
+                 "test items (bar)" + data_label(runs), fontsize=8)
     return save(fig, base)
 
 

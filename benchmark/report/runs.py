@@ -7,19 +7,34 @@ naming it; nothing here raises on bad input.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 log = logging.getLogger("benchmark.report")
 
-from benchmark.results import SCHEMA_VERSION, RunRecord  # the one run-file schema
+from benchmark.io import read_record  # noqa: E402
+from benchmark.metrics import METRICS  # noqa: E402  (NumPy only: no Keras)
+from benchmark.results import SCHEMA_VERSION, RunRecord  # noqa: E402  the one run-file schema
 MISSING_MARKER = "MISSING.json"
 GABOR_KEYS = ("sigma_t", "sigma_f", "frequency", "orientation")
 GRIDS = ("centered", "reference")
+# Dataset and system names become file names (plots, tables) and table cells: a
+# plain identifier-like name, so that no '../', separator, newline or '|' in a run
+# file can write outside the output folder or forge a row.
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+def plain_name(value: Any, what: str) -> str:
+    """``value`` when it is a plain identifier-like name, else ValueError naming it."""
+    if not isinstance(value, str) or not NAME.match(value):
+        raise ValueError(f"'{what}' is {value!r}, not a plain name (letters, digits, '_', '-')")
+    return value
 
 
 @dataclass(frozen=True)
@@ -47,6 +62,9 @@ class Run:
     # [{"temporal_hz", "spectral_cyc_per_oct", "direction", "class", "what"}, ...].
     planted: tuple[dict[str, Any], ...] | None = None
     resumed_from_epoch: int | None = None  # trained in two parts (a checkpoint resumed)
+    # Per-item test outputs by block, as NumPy columns (see benchmark.results.OUTPUT_COLUMNS).
+    outputs: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    selected_last_epoch: bool = False      # best validation at the last epoch: maybe unconverged
 
     @property
     def key(self) -> tuple[int, int]:
@@ -138,10 +156,14 @@ def parse_run(obj: Any, rel: Path) -> Run:
         raise ValueError("not a JSON object")
     if obj.get("schema_version") != SCHEMA_VERSION:
         raise ValueError(f"schema_version is {obj.get('schema_version')!r}, expected {SCHEMA_VERSION}")
-    RunRecord.from_json(obj)  # every field the training writes is there
+    RunRecord.from_json(obj)  # every field the training writes is there, outputs well formed
     for k in ("dataset", "system", "main_metric"):
         if not isinstance(obj.get(k), str) or not obj[k]:
             raise ValueError(f"'{k}' is missing or not a string")
+        plain_name(obj[k], k)
+    if not isinstance(obj.get("profile"), (str, type(None))) or (
+            obj.get("profile") and not NAME.match(obj["profile"])):
+        raise ValueError(f"'profile' is {obj.get('profile')!r}, not a plain name")
     seed, fold = obj.get("seed"), obj.get("fold")
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ValueError("'seed' is not an integer")
@@ -151,6 +173,8 @@ def parse_run(obj: Any, rel: Path) -> Run:
     if not isinstance(raw, dict):
         raise ValueError("'metrics' is not an object")
     # "<name>_ci95" intervals are lists; the report recomputes its own intervals.
+    for k in raw:
+        plain_name(k, "metrics key")  # metric names become CSV columns and table cells
     metrics = {k: float(v) for k, v in raw.items() if not isinstance(v, list)}
     bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
     bad += sorted(k for k, v in raw.items() if not isinstance(v, list) and not _finite(v))
@@ -175,6 +199,21 @@ def parse_run(obj: Any, rel: Path) -> Run:
     if source not in ("twin", "real"):
         raise ValueError(f"data_source is {source!r}, expected 'twin' or 'real'")
 
+    outputs = _outputs(obj["outputs"])
+    for m in metrics:
+        spec = METRICS.get(m)
+        if spec is None or spec.block not in outputs:
+            continue
+        try:
+            recomputed = spec.from_items(outputs[spec.block],
+                                         np.ones(len(outputs[spec.block]["item"])))
+        except (KeyError, ValueError) as e:
+            raise ValueError(f"metric {m} cannot be recomputed from outputs.{spec.block} "
+                             f"({type(e).__name__}: {e})") from None
+        if not math.isclose(recomputed, metrics[m], rel_tol=1e-9, abs_tol=1e-9):
+            raise ValueError(f"metric {m} is {metrics[m]!r} but its per-item outputs give "
+                             f"{recomputed!r} (edited file?)")
+
     def count(k: str) -> int | None:
         v = params.get(k)
         return int(v) if isinstance(v, int) and not isinstance(v, bool) else None
@@ -190,7 +229,28 @@ def parse_run(obj: Any, rel: Path) -> Run:
         features=obj.get("features") if isinstance(obj.get("features"), dict) else {},
         planted=_planted(obj.get("planted")),
         resumed_from_epoch=_resumed(obj.get("run")),
+        outputs=outputs,
+        selected_last_epoch=bool(history.get("selected_last_epoch", False)),
     )
+
+
+def _outputs(raw: dict) -> dict[str, dict[str, np.ndarray]]:
+    """The outputs blocks as NumPy columns (ids as strings); ValueError on bad values."""
+    out = {}
+    for block, cols in raw.items():
+        arrays = {}
+        for name, values in cols.items():
+            if name in ("item", "unit"):
+                arrays[name] = np.asarray([str(v) for v in values])
+            elif all(_finite(v) for v in values):
+                arrays[name] = np.asarray(values, np.float64)
+            elif all(isinstance(v, str) for v in values):
+                arrays[name] = np.asarray(values)
+            else:
+                raise ValueError(f"outputs.{block}.{name} holds values that are neither finite "
+                                 "numbers nor strings")
+        out[block] = arrays
+    return out
 
 
 def _resumed(run: Any) -> int | None:
@@ -210,23 +270,28 @@ def load_runs(runs_dir: Path) -> RunSet:
         if any(part.startswith(".") for part in rel.parts):
             continue  # atomic-write temporaries and hidden folders
         try:
-            obj = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            skipped.append((rel.as_posix(), f"unreadable JSON ({e})"))
+            # regular files only, size-capped: a FIFO named *.json must not hang the report
+            obj = read_record(path)
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            skipped.append((_shown(rel), f"unreadable JSON ({_printable(str(e))})"))
             continue
         if path.name == MISSING_MARKER:
             reason = obj.get("reason") if isinstance(obj, dict) else None
             dataset = obj.get("dataset") if isinstance(obj, dict) and obj.get("dataset") else rel.parts[0]
-            missing[str(dataset)] = str(reason or "dataset not available")
+            if not isinstance(dataset, str) or not NAME.match(dataset):
+                skipped.append((_shown(rel), f"'dataset' is {dataset!r}, not a plain name"))
+                continue
+            missing[dataset] = _printable(str(reason or "dataset not available"))
             continue
         try:
             run = parse_run(obj, rel)
-        except ValueError as e:
-            skipped.append((rel.as_posix(), str(e)))
+        except (ValueError, TypeError, AttributeError, KeyError, RecursionError) as e:
+            # whatever a hand-edited file holds, it costs this file only
+            skipped.append((_shown(rel), _printable(str(e) or type(e).__name__)))
             continue
         ident = (run.dataset, run.system, run.seed, run.fold, run.profile)
         if ident in seen:
-            skipped.append((rel.as_posix(), f"duplicate of {seen[ident].as_posix()}"))
+            skipped.append((_shown(rel), f"duplicate of {_shown(seen[ident])}"))
             continue
         seen[ident] = rel
         runs.append(run)
@@ -243,12 +308,24 @@ def load_failures(runs_dir: Path) -> dict[tuple[str, str], list[tuple[str, str]]
     root = Path(runs_dir).parent / "logs" / "failed"
     out: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for path in sorted(root.glob("*/*/*.json")) if root.is_dir() else []:
-        try:
-            obj = json.loads(path.read_text(encoding="utf-8"))
-            error = str(obj.get("error") or "unknown error")
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-            error = "unknown error (unreadable failure log)"
         dataset, system = path.parts[-3], path.parts[-2]
+        if not (NAME.match(dataset) and NAME.match(system) and NAME.match(path.stem)):
+            log.warning("skipping failure log %s: not a dataset/system/cell name", path)
+            continue
+        try:
+            obj = read_record(path)
+            error = str(obj.get("error") or "unknown error")
+        except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+            error = "unknown error (unreadable failure log)"
         first = error.strip().splitlines()[0] if error.strip() else "unknown error"
-        out.setdefault((dataset, system), []).append((path.stem, first[:160]))
+        out.setdefault((dataset, system), []).append((path.stem, _printable(first[:160])))
     return out
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters written as escapes (they would forge table rows)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _shown(rel: Path) -> str:
+    return _printable(rel.as_posix())

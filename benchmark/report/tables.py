@@ -11,11 +11,12 @@ import io
 from collections import defaultdict
 
 
-from benchmark.report.analysis import (ALPHA, MIN_PAIRS, REFERENCE, SPECTRAL_REF_CYC_PER_OCT,
-                                       TEMPORAL_REF_HZ, AxisUnits, Cell, Paired, Recovery,
+from benchmark.report.analysis import (ALPHA, REFERENCE, SPECTRAL_REF_CYC_PER_OCT,
+                                       TEMPORAL_REF_HZ, AxisUnits, Recovery,
                                        Similarity, metric_label, direction_of, system_order,
                                        table_columns)
 from benchmark.report.runs import RunSet
+from benchmark.report.scores import HEADLINE, POWER, Cell, Difference
 
 ARROW = {"max": "↑", "min": "↓"}
 METRIC_CONVENTIONS = (
@@ -46,17 +47,18 @@ def _csv(rows: list[list]) -> str:
 
 # ---------------------------------------------------------------- summary.csv
 
-SUMMARY_COLUMNS = ["dataset", "system", "metric", "direction", "mean", "std", "n",
-                   "ci95_low", "ci95_high", "frontend_trainable", "total_trainable",
-                   "data_source", "profile"]
+SUMMARY_COLUMNS = ["dataset", "system", "metric", "direction", "mean", "ci95_low", "ci95_high",
+                   "n_runs", "n_items", "n_units", "cells", "unconverged_runs", "refused",
+                   "frontend_trainable", "total_trainable", "data_source", "profile"]
 
 
 def summary_csv(cells: list[Cell]) -> str:
     rows: list[list] = [SUMMARY_COLUMNS]
     for c in cells:
         lo, hi = c.ci95 if c.ci95 else (None, None)
-        rows.append([c.dataset, c.system, c.metric, c.direction, fmt(c.mean), fmt(c.std),
-                     c.n, fmt(lo), fmt(hi),
+        rows.append([c.dataset, c.system, c.metric, c.direction, fmt(c.mean), fmt(lo), fmt(hi),
+                     c.n, "" if c.n_items is None else c.n_items,
+                     "" if c.n_units is None else c.n_units, c.cells, c.unconverged, c.refused,
                      "" if c.frontend_trainable is None else c.frontend_trainable,
                      "" if c.total_trainable is None else c.total_trainable,
                      c.data_source, c.profile])
@@ -70,12 +72,17 @@ def _pct(x: float) -> float:
 
 
 def _cell_text(c: Cell) -> str:
-    text = f"{_pct(c.mean):.1f} ± {_pct(c.std):.1f}"
-    return text + " (n=1)" if c.n == 1 else text
+    if c.refused:
+        return f"refused ({c.refused})"
+    mark = "†" if c.unconverged else ""
+    if c.ci95 is None:
+        return f"{_pct(c.mean):.1f} [no per-item outputs] (runs {c.n}){mark}"
+    lo, hi = c.ci95
+    return f"{_pct(c.mean):.1f} [{_pct(lo):.1f}, {_pct(hi):.1f}] (runs {c.n}, n {c.n_items}){mark}"
 
 
-def _grid(rs: RunSet, cells: list[Cell]):
-    """Rows, columns and, per (row, column), (text, is_number, bold)."""
+def _grid(rs: RunSet, cells: list[Cell], best: set):
+    """Rows, columns and, per (row, column), (text, bold)."""
     by_key = {(c.dataset, c.system, c.metric): c for c in cells}
     present = {r.system for r in rs.runs}
     rows = system_order(present)
@@ -84,16 +91,10 @@ def _grid(rs: RunSet, cells: list[Cell]):
     with_runs = {r.dataset for r in rs.runs}
     body: dict[tuple[str, int], tuple[str, bool]] = {}
     for j, (d, m) in enumerate(cols):
-        direction = direction_of(m, [r for r in rs.runs if r.dataset == d])
-        found = [by_key[(d, s, m)] for s in rows if (d, s, m) in by_key]
-        best = None
-        if found:
-            pick = max if direction == "max" else min
-            best = pick(_pct(c.mean) for c in found)
         for s in rows:
             c = by_key.get((d, s, m))
             if c is not None:
-                body[(s, j)] = (_cell_text(c), _pct(c.mean) == best)
+                body[(s, j)] = (_cell_text(c), (d, s, m) in best)
             elif d not in with_runs and d in rs.missing:
                 body[(s, j)] = ("not run (dataset missing)", False)
             elif (d, s) in ran:
@@ -105,14 +106,37 @@ def _grid(rs: RunSet, cells: list[Cell]):
     return rows, cols, body
 
 
-def _notes(rs: RunSet) -> list[str]:
+def _notes(rs: RunSet, cells: list[Cell], mdd: dict) -> list[str]:
     notes = [
-        "Cells: mean ± sample standard deviation over seeds × folds, in percent "
-        "(fraction × 100); (n=1) marks a single run, whose spread is shown as 0.0. "
-        "Bold: best mean in the column (↑ higher is better, ↓ lower is better). "
-        "not run (no run files) means that no run JSON exists for that dataset and system.",
+        "Cells: mean over runs [95 % interval] (runs, n test items per run), in percent "
+        "(fraction × 100). The interval is a two-level bootstrap: runs (seeds × folds) "
+        "are resampled, then the test units within each run (clips; 10 s blocks of "
+        "meetings; speakers for the EER and speaker identification), so a single run "
+        "still gets an interval from its test set. Every system of a dataset is measured "
+        "on the same (seed, fold) cells; a system whose cells differ is refused rather "
+        "than averaged.",
+        f"Bold: the system whose paired difference with every other system of the column "
+        f"is significant (paired randomisation test, Holm-adjusted over the whole table, "
+        f"α = {ALPHA:g}; see paired.md). No bold: the test sets cannot tell the best "
+        "system from the next.",
         *METRIC_CONVENTIONS,
     ]
+    if mdd:
+        notes.append("Minimum detectable difference (paired, α = 0.05, "
+                     f"{POWER:.0%} power, from the median standard error of the column's "
+                     "paired differences): "
+                     + "; ".join(f"{d} {metric_label(m)} {100 * v:.1f} pp"
+                                 for (d, m), v in mdd.items()) + ".")
+    single = sorted({c.dataset for c in cells if c.n == 1 and not c.refused})
+    if single:
+        notes.append("One run (one seed) per system on " + ", ".join(single) + ": smoke "
+                     "cells, whose interval covers the test items only, not training "
+                     "randomness.")
+    late = sorted({(c.dataset, c.system, c.unconverged, c.n) for c in cells if c.unconverged})
+    if late:
+        notes.append("† Not converged: the run(s) selected their last validation epoch, so "
+                     "more training could have helped (" + "; ".join(
+                         f"{d} / {s}: {k} of {n}" for d, s, k, n in late) + ").")
     profiles = sorted({r.profile for r in rs.runs})
     notes.append(f"Profile: {', '.join(profiles) if profiles else 'none (no runs)'}.")
     sources: dict[str, set[str]] = defaultdict(set)
@@ -154,9 +178,30 @@ def _header(d: str, m: str, rs: RunSet) -> str:
     return f"{d} {metric_label(m)} (%) {ARROW[direction]}"
 
 
-def main_markdown(rs: RunSet, cells: list[Cell], appendix: str = "") -> str:
-    """The main table; ``appendix`` (Markdown) follows the footer, e.g. the drift table."""
-    rows, cols, body = _grid(rs, cells)
+def headline_markdown(diffs: list[Difference]) -> str:
+    """What learning added: learnable minus fixed Gabor (same initial filters), per column."""
+    a, b = HEADLINE
+    rows = [x for x in diffs if {x.a, x.b} == {a, b}]
+    lines = [f"## What learning added: {a} − {b}", ""]
+    if not rows:
+        return "\n".join(lines + [f"No dataset has comparable runs of both {a} and {b}."]) + "\n"
+    lines += ["| dataset | metric | difference (pp) | 95 % interval | p (Holm) | runs | n |",
+              "|---|---|---:|---:|---:|---:|---:|"]
+    for x in rows:
+        sign = 1 if x.a == a else -1
+        lo, hi = sorted((sign * x.ci95[0], sign * x.ci95[1]))
+        lines.append(f"| {x.dataset} | {metric_label(x.metric)} {ARROW[x.direction]} | "
+                     f"{100 * sign * x.difference:+.1f} | [{100 * lo:+.1f}, {100 * hi:+.1f}] | "
+                     f"{x.p_holm:.3g} | {x.n_runs} | {x.n_items} |")
+    lines += ["", f"- Both systems start from the same filters in each seed; {b} keeps them, "
+              f"{a} trains them. The difference is paired over the same runs and test items."]
+    return "\n".join(lines) + "\n"
+
+
+def main_markdown(rs: RunSet, cells: list[Cell], diffs: list[Difference], best: set,
+                  mdd: dict, appendix: str = "") -> str:
+    """The main table, the headline difference, then ``appendix`` (Markdown), e.g. drift."""
+    rows, cols, body = _grid(rs, cells, best)
     lines = ["# Main results", "",
              "| system | " + " | ".join(_header(d, m, rs) for d, m in cols) + " |",
              "|---|" + "---:|" * len(cols)]
@@ -167,8 +212,8 @@ def main_markdown(rs: RunSet, cells: list[Cell], appendix: str = "") -> str:
             texts.append(f"**{text}**" if bold else text)
         lines.append(f"| {s} | " + " | ".join(texts) + " |")
     lines.append("")
-    lines += [f"- {n}" for n in _notes(rs)]
-    text = "\n".join(lines) + "\n"
+    lines += [f"- {n}" for n in _notes(rs, cells, mdd)]
+    text = "\n".join(lines) + "\n\n" + headline_markdown(diffs)
     return text + "\n" + appendix if appendix else text
 
 
@@ -184,8 +229,8 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX_UNICODE.get(ch, ch) for ch in out)
 
 
-def main_latex(rs: RunSet, cells: list[Cell]) -> str:
-    rows, cols, body = _grid(rs, cells)
+def main_latex(rs: RunSet, cells: list[Cell], best: set, mdd: dict) -> str:
+    rows, cols, body = _grid(rs, cells, best)
     lines = [r"% Generated by gaborbench report. Needs \usepackage{booktabs}.",
              r"\begin{table}[t]", r"\centering", r"\small",
              r"\begin{tabular}{l" + "c" * len(cols) + "}", r"\toprule",
@@ -200,55 +245,55 @@ def main_latex(rs: RunSet, cells: list[Cell]) -> str:
         lines.append(latex_escape(s) + " & " + " & ".join(texts) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\par\smallskip",
               r"\begin{minipage}{\linewidth}\footnotesize"]
-    lines += [latex_escape(n) + r"\par" for n in _notes(rs)]
+    lines += [latex_escape(n) + r"\par" for n in _notes(rs, cells, mdd)]
     lines += [r"\end{minipage}",
               r"\caption{Main results per system and dataset.}",
               r"\label{tab:main}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 
 
-# ---------------------------------------------------------------- paired comparison
+# ---------------------------------------------------------------- paired differences
 
-PAIRED_COLUMNS = ["dataset", "metric", "direction", "reference", "other", "n_pairs",
-                  "mean_diff", "verdict", "wins", "losses", "p_value", "test", "note"]
-TEST_NAME = "wilcoxon signed-rank (two-sided)"
+DIFFERENCE_COLUMNS = ["dataset", "metric", "direction", "system_a", "system_b", "difference",
+                      "ci95_low", "ci95_high", "p", "p_holm", "n_runs", "n_items", "test"]
+TEST_NAME = "paired randomisation (units swapped between systems), two-sided"
 
 
-def paired_csv(rows: list[Paired], reference: str = REFERENCE) -> str:
-    out: list[list] = [PAIRED_COLUMNS]
-    for p in rows:
-        out.append([p.dataset, p.metric, p.direction, reference, p.other, p.n,
-                    fmt(p.mean_diff), p.verdict, p.wins, p.losses, fmt(p.p_value),
-                    TEST_NAME, p.note])
+def differences_csv(rows: list[Difference]) -> str:
+    out: list[list] = [DIFFERENCE_COLUMNS]
+    for x in rows:
+        out.append([x.dataset, x.metric, x.direction, x.a, x.b, fmt(x.difference),
+                    fmt(x.ci95[0]), fmt(x.ci95[1]), fmt(x.p), fmt(x.p_holm), x.n_runs,
+                    x.n_items, TEST_NAME])
     return _csv(out)
 
 
-def paired_markdown(rows: list[Paired], reference: str = REFERENCE) -> str:
-    lines = [f"# {reference} against each other system", ""]
+def paired_markdown(rows: list[Difference], mdd: dict) -> str:
+    lines = ["# Every pair of systems, per dataset", ""]
     if not rows:
-        lines.append(f"No dataset has runs of both {reference} and another system: "
+        lines.append("No dataset has comparable runs of two systems with per-item outputs: "
                      "nothing to compare.")
         return "\n".join(lines) + "\n"
-    lines += ["| dataset | metric | other system | n pairs | difference (pp) | "
-              f"{reference} is | wins / losses | p |",
-              "|---|---|---|---:|---:|---|---:|---:|"]
-    for p in rows:
-        diff = "" if p.mean_diff is None else f"{100 * p.mean_diff:+.2f}"
-        pval = p.note if p.p_value is None else f"{p.p_value:.3g}"
-        lines.append(f"| {p.dataset} | {metric_label(p.metric)} {ARROW[p.direction]} | "
-                     f"{p.other} | {p.n} | {diff} | {p.verdict} | {p.wins} / {p.losses} | {pval} |")
+    lines += ["| dataset | metric | A | B | A − B (pp) | 95 % interval | better | p | p (Holm) | runs | n |",
+              "|---|---|---|---|---:|---:|---|---:|---:|---:|---:|"]
+    for x in rows:
+        better = "—" if not x.significant else (x.a if x.a_better else x.b)
+        lines.append(f"| {x.dataset} | {metric_label(x.metric)} {ARROW[x.direction]} | {x.a} | "
+                     f"{x.b} | {100 * x.difference:+.1f} | [{100 * x.ci95[0]:+.1f}, "
+                     f"{100 * x.ci95[1]:+.1f}] | {better} | {x.p:.3g} | {x.p_holm:.3g} | "
+                     f"{x.n_runs} | {x.n_items} |")
     lines += [
         "",
-        f"- Runs are paired on (seed, fold); a pair exists only where both systems ran "
-        f"that seed and fold. Difference = {reference} − other, mean over pairs, in "
-        "percentage points of the metric; 'better'/'worse' accounts for the metric's "
-        "direction (↑ higher is better, ↓ lower is better).",
-        "- p: two-sided Wilcoxon signed-rank test on the paired differences (zero "
-        "differences dropped), chosen over the paired t-test because a handful of "
-        "seed/fold differences need not be normally distributed. With fewer than "
-        f"{MIN_PAIRS} pairs no outcome can reach p < 0.05, so p is reported as "
-        f"n/a (n<{MIN_PAIRS}). No correction for multiple comparisons is applied.",
+        "- Paired over the same runs (seed, fold) and the same test items. Interval: "
+        "two-level bootstrap with the same draws for both systems. p: paired randomisation "
+        "test (each test unit's outputs swapped between the two systems with probability "
+        "1/2; for accuracy on clips this is the exact sign test on the discordant clips). "
+        f"Holm: adjusted over all {len(rows)} differences of this table. better: the "
+        f"better system where p (Holm) < {ALPHA:g}, else —.",
     ]
+    if mdd:
+        lines.append("- Minimum detectable difference at 80 % power: " + "; ".join(
+            f"{d} {metric_label(m)} {100 * v:.1f} pp" for (d, m), v in mdd.items()) + ".")
     return "\n".join(lines) + "\n"
 
 

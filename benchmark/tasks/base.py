@@ -88,7 +88,13 @@ class Task:
         raise NotImplementedError
 
     def test(self, model) -> dict:
+        """The test metrics; also sets :attr:`outputs`, the per-item outputs they come from."""
         raise NotImplementedError
+
+    # Per-item test outputs, by block (see ``benchmark.metrics.MetricSpec.block``): columns of
+    # equal length with an ``item`` id and a resampling ``unit`` per row. Every metric of the
+    # run can be recomputed from them, and the report's intervals resample them.
+    outputs: dict
 
     def record(self) -> dict:
         """What the run file keeps about this run beyond the configuration (for prediction)."""

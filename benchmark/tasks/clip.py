@@ -70,7 +70,9 @@ class ClipClassification(Task):
         self.n_frames = clip_frames(cfg.features, max(store.n_frames(e.id) for e in s.train))
         self.x = {name: np.stack([fix_length(store.get(e.id), self.n_frames) for e in exs])
                   for name, exs in (("train", s.train), ("val", s.val), ("test", s.test))}
-        self.y = {name: np.array([self.index[e.label] for e in exs], np.int64)
+        # A validation class that training lacks (allowed: see check_classes) gets index -1:
+        # never predicted, so it counts as an error, and its one-hot row is all zeros.
+        self.y = {name: np.array([self.index.get(e.label, -1) for e in exs], np.int64)
                   for name, exs in (("train", s.train), ("val", s.val), ("test", s.test))}
         self.norm = (self.x["train"].mean(axis=(0, 1)), self.x["train"].var(axis=(0, 1)))
 
@@ -111,7 +113,7 @@ class ClipClassification(Task):
 
     def validate(self, model, epoch: int) -> dict:
         p = predict_batched(model, self.x["val"], self.cfg.train.batch_size)
-        y1 = np.eye(self.n_outputs, dtype=np.float32)[self.y["val"]]
+        y1 = np.eye(self.n_outputs + 1, dtype=np.float32)[self.y["val"]][:, :self.n_outputs]
         # the model is selected on the task's own main metric, as it is scored on test
         return {"val_loss": mean_loss(self.loss(), y1, p),
                 "val_main": metrics.classification_metrics(self.y["val"],
@@ -119,6 +121,11 @@ class ClipClassification(Task):
 
     def test(self, model) -> dict:
         p = predict_batched(model, self.x["test"], self.cfg.train.batch_size)
+        ids = [e.id for e in self.splits.test]
+        # A clip is its own resampling unit: the report's intervals resample clips.
+        self.outputs = {"classification": {"item": ids, "unit": ids,
+                                           "y_true": self.y["test"].tolist(),
+                                           "y_pred": p.argmax(1).tolist()}}
         return metrics.classification_metrics(self.y["test"], p.argmax(1))
 
     def record(self) -> dict:

@@ -193,8 +193,8 @@ class Speaker(Task):
         self._trial_emb = (emb[[pos[a] for a, _, _ in trials]], emb[[pos[b] for _, b, _ in trials]])
         return metrics.equal_error_rate(cos, lab), cos, lab
 
-    def _eer_snorm(self, model, cos: np.ndarray, lab: np.ndarray) -> float:
-        """EER after adaptive s-norm of the last ``_eer`` call's trials; the cohort is the
+    def _snorm_scores(self, model, cos: np.ndarray) -> np.ndarray:
+        """Adaptive s-norm of the last ``_eer`` call's trial scores; the cohort is the
         training speakers' mean embeddings (their first SNORM_UTTERANCES utterances)."""
         from benchmark import scoring
         from benchmark.heads import embedding_model
@@ -206,8 +206,7 @@ class Speaker(Task):
         ids = [i for spk in sorted(per) for i in per[spk]]
         spk = [s for s in sorted(per) for _ in per[s]]
         cohort = scoring.cohort_means(self._outputs(embedding_model(model), ids), spk)
-        snorm = scoring.adaptive_snorm(cos, *self._trial_emb, cohort, self.cfg.protocol.snorm_top_n)
-        return metrics.equal_error_rate(snorm, lab)
+        return scoring.adaptive_snorm(cos, *self._trial_emb, cohort, self.cfg.protocol.snorm_top_n)
 
     def validate(self, model, epoch: int) -> dict:
         p = predict_batched(model, self.val_x, self.cfg.train.batch_size)
@@ -227,11 +226,21 @@ class Speaker(Task):
               f"with readable audio ({len(trials)} usable)")
         eer, cos, lab = self._eer(model, trials)
         out["eer"] = eer
+        # Trials of one enrolment speaker are resampled together (they share a voice), and
+        # identification items by their speaker: the report's intervals resample speakers.
+        speaker = {e.id: e.label or e.group or e.id for e in self.prepared.examples}
+        trial_cols = {"item": [f"{a} {b}" for a, b, _ in trials],
+                      "unit": [speaker.get(a, a) for a, _, _ in trials],
+                      "enroll": [a for a, _, _ in trials], "test": [b for _, b, _ in trials],
+                      "score": [float(c) for c in cos], "target": [int(v) for v in lab]}
         if self.cfg.protocol.snorm_top_n > 0 and len(set(e.label for e in self.splits.train)) > 1:
-            out["eer_snorm"] = self._eer_snorm(model, cos, lab)
-        if len(trials) >= 20:
-            out["eer_ci95"] = list(metrics.eer_confidence_interval(
-                cos, lab, seed=self.cfg.seed, n_resamples=200))
+            snorm = self._snorm_scores(model, cos)
+            out["eer_snorm"] = metrics.equal_error_rate(snorm, lab)
+            trial_cols["score_snorm"] = [float(c) for c in snorm]
+        self.outputs = {
+            "classification": {"item": [e.id for e in test], "unit": [e.label for e in test],
+                               "y_true": y.tolist(), "y_pred": scores.argmax(1).tolist()},
+            "verification": trial_cols}
         return out
 
     def record(self) -> dict:

@@ -53,12 +53,14 @@ class SadProtocol:
     tune_every: int = 10               # epochs between threshold tunings on development
     noise_prob: float = 1.0            # fraction of training chunks mixed with noise
     noise_snr_db: tuple[float, float] = (5.0, 20.0)
+    block_seconds: float = 10.0        # test errors are stored (and resampled) per block
 
     def __post_init__(self):
         check(self.chunk_seconds > 0, f"protocol.chunk_seconds must be positive (got {self.chunk_seconds})")
         check(self.chunks_per_epoch > 0, "protocol.chunks_per_epoch must be positive")
         check(0 < self.eval_hop_fraction <= 1, "protocol.eval_hop_fraction must be in (0, 1]")
         check(self.tune_every > 0, "protocol.tune_every must be at least 1")
+        check(self.block_seconds > 0, f"protocol.block_seconds must be positive (got {self.block_seconds})")
         check(0 <= self.noise_prob <= 1, f"protocol.noise_prob must be in [0, 1] (got {self.noise_prob})")
         check(self.noise_snr_db[0] <= self.noise_snr_db[1],
               f"protocol.noise_snr_db must be (low, high) (got {self.noise_snr_db})")
@@ -177,8 +179,13 @@ class SpeechActivity(Task):
         ref, uem = self.reference(self.splits.val)
         self.final_thresholds = metrics.tune_binarize(self.scores(model, self.splits.val), ref,
                                                       uem, self.fr)
-        return self._der(self.scores(model, self.splits.test), self.splits.test,
-                         self.final_thresholds)
+        scores = self.scores(model, self.splits.test)
+        ref, uem = self.reference(self.splits.test)
+        kw = {k: self.final_thresholds[k] for k in metrics.BINARIZE_KEYS}
+        hyp = {i: metrics.binarize(s, self.fr, **kw) for i, s in scores.items()}
+        self.outputs = {"detection": metrics.detection_blocks(ref, hyp, uem,
+                                                              self.cfg.protocol.block_seconds)}
+        return metrics.detection_metrics(ref, hyp, uem)
 
     def record(self) -> dict:
         return {"binarize": self.final_thresholds}

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from benchmark.data import TWIN_MARKER
 from benchmark.errors import UserError, unknown
-from benchmark.io import read_json, write_json
+from benchmark.io import read_json, remove_stale_temporaries, temp_prefix, write_json
 from benchmark.paths import twins_dir
 
 # Bump when any generator's output changes: cached twins are then rebuilt.
@@ -69,7 +69,8 @@ def _tracker(progress: bool | None):
 def _build(name: str, out: Path, size: str, seed: int, progress: bool | None) -> Path:
     """Write the twin into a sibling temporary folder, then rename it to ``out``."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    remove_stale_temporaries(out.parent, out.name)  # builds killed before their clean-up ran
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(out.name), suffix=".tmp", dir=out.parent))
     try:
         module = importlib.import_module(f"benchmark.twins.{name}")
         module.write(tmp, size, seed, _tracker(progress))
@@ -79,8 +80,14 @@ def _build(name: str, out: Path, size: str, seed: int, progress: bool | None) ->
         if out.is_dir() and not any(out.iterdir()):
             out.rmdir()
         os.rename(tmp, out)  # atomic; fails if ``out`` exists and is not empty
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if type(e).__name__ == "LibsndfileError":
+            # libsndfile reports a full or read-only disk as "System error": a one-byte
+            # probe turns it back into the OSError that names the cause
+            from benchmark.io import probe_writable
+
+            probe_writable(out.parent)
         raise
     return out
 
@@ -92,7 +99,13 @@ def synth(name: str, out: str | os.PathLike, size: str = "tiny", seed: int = 0,
     out = Path(out).expanduser().resolve()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out} already exists and is not empty; remove it or choose another --out.")
-    return _build(name, out, size, seed, progress)
+    try:
+        return _build(name, out, size, seed, progress)
+    except OSError:
+        if out.is_dir() and any(out.iterdir()):  # two writers of one --out: the first one won
+            raise UserError(f"another process wrote {out} while this one was building it; "
+                            f"theirs is kept (remove it to build again)") from None
+        raise
 
 
 def ensure_twin(name: str, size: str = "demo", seed: int = 0, progress: bool | None = None) -> Path:

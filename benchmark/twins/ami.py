@@ -19,7 +19,7 @@ from benchmark.twins.tts import MEETING_WORDS, VARIANTS, f0_estimate, make_voice
 SR = 16000
 SIZES = {  # meetings per split, meeting seconds, speakers per meeting
     "tiny": dict(train=1, dev=1, test=1, duration=(12.0, 15.0), speakers=3),
-    "demo": dict(train=4, dev=1, test=2, duration=(60.0, 90.0), speakers=4),
+    "demo": dict(train=4, dev=1, test=6, duration=(60.0, 90.0), speakers=4),
 }
 PREFIX = {"train": ("ES", 2002), "dev": ("IS", 1008), "test": ("TS", 3003)}
 

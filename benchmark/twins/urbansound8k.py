@@ -25,7 +25,7 @@ FORMATS = ((44100, "PCM_16", 2), (22050, "PCM_U8", 1), (16000, "FLOAT", 1), (480
            (8000, "PCM_16", 1), (11025, "PCM_24", 1), (16000, "PCM_16", 2), (32000, "FLOAT", 2))
 SIZES = {  # clips per class, clip seconds (lo, hi), slices per source recording
     "tiny": dict(per_class=3, duration=(0.5, 0.75), per_source=1),  # 3 consecutive folds a class
-    "demo": dict(per_class=30, duration=(1.0, 2.0), per_source=3),
+    "demo": dict(per_class=150, duration=(1.0, 2.0), per_source=3),  # 150 test clips a fold
 }
 NOTE = ("classes differ in temporal pattern (AM rate, impulse rate, onsets, sweeps, pitch steps) "
         "applied to carriers drawn from one shared pool")

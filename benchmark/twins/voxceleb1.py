@@ -23,7 +23,7 @@ from benchmark.twins.tts import MEETING_WORDS, f0_estimate, make_voice, sentence
 SR = 16000
 SIZES = {
     "tiny": dict(iden=4, videos=3, per_video=1, veri=2, duration=(0.8, 1.2)),
-    "demo": dict(iden=16, videos=4, per_video=3, veri=4, duration=(1.5, 2.5)),
+    "demo": dict(iden=16, videos=4, per_video=3, veri=10, duration=(1.5, 2.5)),
 }
 ALPHABET = np.array(list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"))
 

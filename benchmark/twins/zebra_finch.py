@@ -30,7 +30,7 @@ CLIP_SECONDS = 1.0
 COLOURS = ("Bla", "Blu", "Gre", "Ora", "Pin", "Red", "Whi", "Yel", "Bro", "LBl", "Vio", "DGr")
 SIZES = {  # birds, clips per (bird, type) spread so that every type reaches several birds
     "tiny": dict(birds=5, per_type=3, span=(0.5, 0.7)),  # 3 birds a type: one always trains
-    "demo": dict(birds=10, per_type=24, span=(0.6, 1.0)),
+    "demo": dict(birds=10, per_type=120, span=(0.6, 1.0)),  # about 260 test clips a fold
 }
 
 
