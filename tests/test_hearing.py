@@ -98,8 +98,9 @@ def test_label_permuted_runs_are_a_null_never_learned():
     rng = np.random.default_rng(5)
     init = random_init(rng, 16)
     # as the trainer files them: their own row, <system>+permuted, train.permute_labels on
-    filed = gabor_run("ami", 0, init, init, system="learnable_gabor+permuted")
-    filed = type(filed)(**{**filed.__dict__, "config": {"train": {"permute_labels": True}}})
+    filed = gabor_run("ami", 0, init, init)
+    filed = type(filed)(**{**filed.__dict__, "system": "learnable_gabor+permuted",
+                           "config": {"train": {"permute_labels": True}}})
     # a run of the system's own row with the switch on is a null too
     switched = gabor_run("ami", 9, init, init)
     switched = type(switched)(**{**switched.__dict__, "config": {"train": {"permute_labels": True}}})
