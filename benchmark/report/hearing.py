@@ -26,9 +26,10 @@ the same system's filters learned on the non-speech datasets, a bank drawn from
 the speech features' own modulation power spectrum (only where the run's
 feature cache is on this machine), and runs trained with permuted labels
 (``train.permute_labels``, filed as ``<system>+permuted``, or any run whose
-configuration turns on a ``*permut*`` switch; never counted as learned). A statement is written only where the learned interval clears every
-available null's interval in the anchor's direction; otherwise the row says
-which nulls were not beaten. Filters of one run are not independent, so the
+configuration turns on a ``*permut*`` switch; never counted as learned). A
+statement is written only where the learned interval clears every available
+null's interval in the anchor's direction (the initial filters always among
+them); otherwise the row says which nulls were not beaten. Filters of one run are not independent, so the
 intervals are optimistic; a statement is a necessary, not a sufficient,
 condition for a claim. NumPy, SciPy and (for the figure) matplotlib only.
 """
@@ -340,7 +341,9 @@ def _statistic(name: str, bank: Bank, idx: np.ndarray) -> np.ndarray:
             return inside.mean(axis=1)
     nan = np.full(len(idx), np.nan)
     if name == "extent_in_cortex":
-        return nan if e is None else ((e >= CORTEX_IQR_MS[0]) & (e <= CORTEX_IQR_MS[1])).mean(axis=1)
+        if e is None:
+            return nan
+        return ((e >= CORTEX_IQR_MS[0]) & (e <= CORTEX_IQR_MS[1])).mean(axis=1)
     if name == "extent_median_ms":
         return nan if e is None else np.median(e, axis=1)
     if name == "tradeoff_rho":   # Spearman: Pearson correlation of the ranks (ties averaged)
@@ -530,9 +533,9 @@ def hearing_plot(base: Path, c: Comparison) -> list[Path]:
         ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.13), fontsize=5, frameon=False)
 
         # temporal extent beside cortical integration windows
-        bins = np.linspace(0, max(400.0, float(np.nanmax(
-            [np.max(x.extent_ms) for x in b.values() if x is not None and x.extent_ms is not None]))),
-            30)
+        longest = max(float(np.max(x.extent_ms)) for x in b.values()
+                      if x is not None and x.extent_ms is not None)
+        bins = np.linspace(0, max(400.0, longest), 30)
         for key, color in (("initial", "0.6"), ("non_speech", "0.35"), ("learned", "tab:red")):
             if b.get(key) is not None and b[key].extent_ms is not None:
                 ex.hist(b[key].extent_ms, bins=bins, histtype="step", color=color,
