@@ -29,9 +29,10 @@ feature cache is on this machine), and runs trained with permuted labels
 configuration turns on a ``*permut*`` switch; never counted as learned). A
 statement is written only where the learned interval clears every available
 null's interval in the anchor's direction (the initial filters always among
-them); otherwise the row says which nulls were not beaten. Filters of one run are not independent, so the
-intervals are optimistic; a statement is a necessary, not a sufficient,
-condition for a claim. NumPy, SciPy and (for the figure) matplotlib only.
+them); otherwise the row says which nulls were not beaten. Filters of one run
+are not independent, so the intervals are optimistic; a statement is a
+necessary, not a sufficient, condition for a claim. NumPy, SciPy and (for the
+figure) matplotlib only.
 """
 
 from __future__ import annotations
