@@ -2,9 +2,9 @@
 
 Layout of what :func:`build_report` writes under ``out_dir`` (see results/README.md):
 ``summary.csv``; ``tables/`` main.md, main.tex, paired.md, differences.csv, drift.csv,
-drift.md, recovery.csv, recovery.md, task_similarity.csv, units.csv; ``plots/``
-scores, filters_*, modulation_*, task_similarity, curves_*, drift (PNG and PDF
-each). Nothing here imports Keras or TensorFlow.
+drift.md, recovery.csv, recovery.md, task_similarity.csv, units.csv, hearing.csv;
+``plots/`` scores, filters_*, modulation_*, task_similarity, curves_*, drift,
+hearing_* (PNG and PDF each). Nothing here imports Keras or TensorFlow.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ from pathlib import Path
 from benchmark import paths
 from benchmark.errors import UserError
 from benchmark.io import write_text
-from benchmark.report import analysis, scores, tables
+from benchmark.report import analysis, hearing, scores, tables
 from benchmark.report.runs import RunSet, load_runs
 
 __all__ = ["build_report", "cli_report", "load_runs"]
 
 # Plot files this command owns; stale ones (a dataset no longer present) are removed.
-_OWNED_PLOTS = re.compile(r"^(scores|drift|task_similarity|(filters|modulation|curves)_.+)\.(png|pdf)$")
+_OWNED_PLOTS = re.compile(r"^(scores|drift|task_similarity|(filters|modulation|curves|hearing)_.+)"
+                          r"\.(png|pdf)$")
 
 
 def _suffix(dataset: str, system: str) -> str:
@@ -89,6 +90,7 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
     sim = analysis.task_similarity(rs.runs)
     recs = analysis.recovery(rs.runs)
     axes = analysis.axis_units(rs.runs)
+    hear = hearing.hearing(rs.runs)   # speech filters beside human hearing, with nulls
 
     tdir = out_dir / "tables"
     texts = {
@@ -105,6 +107,7 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
         tdir / "recovery.md": tables.recovery_markdown(recs),
         tdir / "task_similarity.csv": tables.similarity_csv(sim),
         tdir / "units.csv": tables.units_csv(axes),
+        tdir / "hearing.csv": hearing.hearing_csv(hear),
     }
     for path, text in texts.items():
         write_text(path, text)
@@ -114,6 +117,7 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
         plot_dir = out_dir / "plots"
         plot_dir.mkdir(parents=True, exist_ok=True)
         made = _write_plots(rs, cells, drifts, sim, recs, axes, plot_dir)
+        made += hearing.write_plots(plot_dir, hear)
         for old in sorted(plot_dir.iterdir()):
             if _OWNED_PLOTS.match(old.name) and old not in made:
                 old.unlink()

@@ -218,6 +218,15 @@ def modulation_map(base: Path, group: list[Run], grid: dict[str, np.ndarray] | N
             ax.annotate(p["class"], (x, y), xytext=(3, 3), textcoords="offset points",
                         fontsize=5, color="0.2")
     ax.axvline(nyquist, color="0.5", linestyle=":", linewidth=0.8)
+    # What the features' analysis window lets through: no filter can find temporal
+    # modulation the window has already averaged away.
+    from benchmark.report.hearing import feature_transfer
+
+    cut = feature_transfer(run) or {}
+    for level, shade in (("-3", 0.07), ("-20", 0.14)):
+        if level in cut and cut[level] < t_max:
+            ax.axvspan(cut[level], t_max, color="0.35", alpha=shade, linewidth=0,
+                       label=f"features pass < {level} dB (window)")
     ax.set_xlabel("temporal modulation (Hz)")
     ax.set_ylabel("spectral modulation (cycles/octave)\n↑ upward sweeps, ↓ downward sweeps")
     bpo = float(run.gabor["mel_bins_per_octave"])
@@ -240,6 +249,9 @@ def modulation_map(base: Path, group: list[Run], grid: dict[str, np.ndarray] | N
     if axis is not None and axis.bins_per_octave_500hz is not None:
         text += [f"at 500 Hz: × {axis.bins_per_octave_500hz:.3g}",
                  f"({axis.bins_per_octave_500hz / bpo:.2f} of the value used)"]
+    if cut:
+        text += ["", "features' temporal transfer", "(analysis window):"] + [
+            f"{level} dB at {cut[level]:.3g} Hz" for level in ("-3", "-20") if level in cut]
     side.text(0.0, 1.0, "\n".join(text), va="top", fontsize=6.5, transform=side.transAxes)
     fig.suptitle(f"{run.dataset}: {run.system} filters in modulation space{data_label(group)}\n"
                  f"arrows: init → final of one run; dotted: temporal Nyquist ({nyquist:.0f} Hz)")
