@@ -197,8 +197,8 @@ def _check_args(args: argparse.Namespace) -> None:
         if path is None:
             return
         p = Path(path)
-        if must_exist and not p.is_dir():
-            raise UserError(f"{what} {path} is not a folder")
+        if must_exist and not p.exists():
+            raise UserError(f"{what} folder {path} does not exist")
         if p.exists() and not p.is_dir():
             raise UserError(f"{what} {path} is a file, not a folder")
 
@@ -218,10 +218,9 @@ def _check_args(args: argparse.Namespace) -> None:
                 unknown("dataset", d, recipe_names())
         for s in args.system:
             check_system_name(s)
-    if command == "predict":
-        for path, what in [(args.run_json, "run file")] + [(a, "audio file") for a in args.audio]:
-            if not os.path.isfile(path):
-                raise UserError(f"{what} {path} does not exist")
+    if command == "predict":  # an unreadable audio file is reported and skipped there
+        if not os.path.isfile(args.run_json):
+            raise UserError(f"run file not found: {args.run_json}")
     if command in ("report", "transfer"):
         folder(args.runs, "--runs", must_exist=True)
     for attr in ("out",) if command in ("run", "reproduce", "report", "transfer", "bench") else ():

@@ -62,7 +62,7 @@ def test_mistakes_are_answered_before_a_framework_is_imported(tmp_path):
     assert "unknown configuration key 'head.lstm_units'" in errors[6]
     assert "unknown system 'nope'" in errors[7] and "did you mean 'ami'?" in errors[8]
     assert "unknown dataset 'nope'" in errors[9]
-    assert "none.json does not exist" in errors[10] and "is not a folder" in errors[11]
+    assert "run file not found" in errors[10] and "none does not exist" in errors[11]
 
 
 @pytest.mark.parametrize("argv", [["reproduce", "--jobs", "0"], ["reproduce", "--jobs", "-2"],
