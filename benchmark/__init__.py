@@ -29,5 +29,4 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 if os.environ.get("GABORBENCH_VERBOSE", "") in ("", "0"):
     from benchmark import backend as _backend
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     _backend.quiet_framework_imports()

@@ -535,10 +535,24 @@ class _QuietImports(importlib.abc.MetaPathFinder):
         return None
 
 
+_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
+_log_level_ours = False   # whether TF_CPP_MIN_LOG_LEVEL was set here, not by the caller
+
+
 def quiet_framework_imports(on: bool = True) -> None:
     """Silence the frameworks' start-up lines (on, the default of the package) or show
     them (off: ``gaborbench --verbose``, or GABORBENCH_VERBOSE=1 in the environment,
-    which worker processes inherit). Only imports that have not happened yet are affected."""
+    which worker processes inherit). Only imports that have not happened yet are affected.
+
+    On also sets TF_CPP_MIN_LOG_LEVEL=2 (TensorFlow's later info and warning lines)
+    unless the caller set it; off removes it again if it was set here."""
+    global _log_level_ours
     sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _QuietImports)]
     if on:
         sys.meta_path.insert(0, _QuietImports())
+        if _LOG_LEVEL not in os.environ:
+            os.environ[_LOG_LEVEL] = "2"
+            _log_level_ours = True
+    elif _log_level_ours:
+        os.environ.pop(_LOG_LEVEL, None)
+        _log_level_ours = False

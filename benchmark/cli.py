@@ -2,7 +2,11 @@
 
 Each sub-command is declared here (its arguments) and implemented in the module
 that owns the work; modules are imported only when their command runs, so
-``gaborbench --help`` is instant and never loads TensorFlow.
+``gaborbench --help`` is instant and never loads TensorFlow. Names, ``--set``
+keys and values, paths and counts are checked here first (:func:`_check_args`),
+without a framework, so that a mistake is answered in a fraction of a second.
+Framework start-up lines are held back unless ``--verbose`` (see
+:func:`benchmark.backend.quiet_framework_imports`).
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ def _build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(_target=target)
         return sp
 
-    def add_config(sp, *, profile_default: str = "demo") -> None:
+    def add_config(sp) -> None:
         sp.add_argument("--dataset", required=True, metavar="DATASET",
                         help="dataset name (gaborbench list datasets)")
         sp.add_argument("--system", required=True, metavar="SYSTEM",
@@ -63,8 +67,8 @@ def _build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--seed", type=_natural, default=0, help="training seed (default 0)")
         sp.add_argument("--fold", type=_positive, default=None,
                         help="test fold of a fold-based dataset (default 1)")
-        sp.add_argument("--profile", choices=PROFILES, default=profile_default,
-                        help=f"sizes and lengths (default {profile_default})")
+        sp.add_argument("--profile", choices=PROFILES, default="demo",
+                        help="sizes and lengths: ci, demo or paper (default demo)")
         sp.add_argument("--data", choices=("twin", "real"), default=None,
                         help="override the profile's data source (paper: real; ci, demo: twin)")
         sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -198,7 +202,7 @@ def _check_args(args: argparse.Namespace) -> None:
             return
         p = Path(path)
         if must_exist and not p.exists():
-            raise UserError(f"{what} {path} does not exist")
+            raise UserError(f"{what} folder {path} does not exist")
         if must_exist and not p.is_dir():
             raise UserError(f"{what} {path} is not a folder")
         if p.exists() and not p.is_dir():
@@ -220,10 +224,9 @@ def _check_args(args: argparse.Namespace) -> None:
                 unknown("dataset", d, recipe_names())
         for s in args.system:
             check_system_name(s)
-    if command == "predict":
-        for path, what in [(args.run_json, "run file")] + [(a, "audio file") for a in args.audio]:
-            if not os.path.isfile(path):
-                raise UserError(f"{what} {path} does not exist")
+    if command == "predict":  # an unreadable audio file is reported and skipped there
+        if not os.path.isfile(args.run_json):
+            raise UserError(f"run file not found: {args.run_json}")
     if command in ("report", "transfer"):
         folder(args.runs, "--runs", must_exist=True)
     for attr in ("out",) if command in ("run", "reproduce", "report", "transfer", "bench") else ():

@@ -488,7 +488,8 @@ def _key(sections: dict, key: str, where: str) -> tuple[str, str]:
             raise UserError(f"{where}: {key} does not apply: this run uses real data, not a twin")
         raise UserError(f"{where}: unknown configuration key {key!r} for this task{hint} "
                         f"(keys are section.field with sections "
-                        f"{', '.join(s for s in SECTIONS if sections.get(s) is not None)})")
+                        f"{', '.join(s for s in SECTIONS if sections.get(s) is not None)}; "
+                        f"`gaborbench config show` lists every key)")
     section, name = key.split(".", 1)
     return section, name
 

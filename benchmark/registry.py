@@ -96,14 +96,15 @@ def _load_baselines() -> None:
     for mod in sorted(pkgutil.iter_modules(baselines.__path__), key=lambda m: m.name):
         if mod.name.startswith("_"):
             continue
-        before = dict(_REGISTRY)
+        module = f"baselines.{mod.name}"
         try:
-            importlib.import_module(f"baselines.{mod.name}")
+            importlib.import_module(module)
         except Exception as e:  # noqa: BLE001 -- one broken file must not stop the others
-            # A file that registered some systems before failing is left out whole.
-            _REGISTRY.clear()
-            _REGISTRY.update(before)
-            sys.modules.pop(f"baselines.{mod.name}", None)
+            # A file that registered some systems before failing is left out whole (what
+            # another file it imported registered stays: that file loaded).
+            for name in [n for n, s in _REGISTRY.items() if s.factory.__module__ == module]:
+                del _REGISTRY[name]
+            sys.modules.pop(module, None)
             where = f"baselines/{mod.name}.py"
             _BROKEN[where] = _one_line(e)
             print(f"gaborbench: left out {where}: {_BROKEN[where]}", file=sys.stderr)

@@ -62,7 +62,7 @@ def test_mistakes_are_answered_before_a_framework_is_imported(tmp_path):
     assert "unknown configuration key 'head.lstm_units'" in errors[6]
     assert "unknown system 'nope'" in errors[7] and "did you mean 'ami'?" in errors[8]
     assert "unknown dataset 'nope'" in errors[9]
-    assert "none.json does not exist" in errors[10] and "is not a folder" in errors[11]
+    assert "run file not found" in errors[10] and "none does not exist" in errors[11]
 
 
 @pytest.mark.parametrize("argv", [["reproduce", "--jobs", "0"], ["reproduce", "--jobs", "-2"],
@@ -156,3 +156,23 @@ def test_importing_tensorflow_through_the_package_prints_no_startup_line(tmp_pat
     assert "tensorflow" in device and " 3 threads" in device
     assert total == "3.0"
     assert done.stderr == ""
+
+
+def test_verbose_lets_the_lines_through_here_and_in_workers(monkeypatch):
+    monkeypatch.setattr(backend, "_log_level_ours", False)
+    monkeypatch.setenv(backend.VERBOSE_ENV, "0")
+    hooked = lambda: any(isinstance(f, backend._QuietImports) for f in sys.meta_path)  # noqa: E731
+    try:
+        monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL")
+        backend.quiet_framework_imports(True)          # what importing the package did
+        assert hooked() and os.environ["TF_CPP_MIN_LOG_LEVEL"] == "2"
+        assert main(["list", "tasks", "--verbose"]) == 0
+        assert not hooked() and "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+        assert os.environ[backend.VERBOSE_ENV] == "1"   # inherited by worker processes
+
+        monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")  # the caller's own setting stays
+        backend.quiet_framework_imports(True)
+        assert main(["list", "tasks", "--verbose"]) == 0
+        assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"
+    finally:
+        backend.quiet_framework_imports(True)

@@ -143,6 +143,8 @@ def test_broken_baseline_files_are_left_out_in_one_line_each(extra_baselines, ca
 
     (extra_baselines / "zz_syntax.py").write_text("def build(config:\n", "utf-8")
     (extra_baselines / "zz_import.py").write_text("import no_such_module_here\n", "utf-8")
+    (extra_baselines / "a_imports_then_fails.py").write_text(  # loads learnable_gabor early
+        "import baselines.learnable_gabor\nraise RuntimeError('broken after its import')\n", "utf-8")
     (extra_baselines / "zz_twice.py").write_text(
         "from benchmark.registry import register_system\n"
         "@register_system('zz_fine', 'registered before the failure')\n"
@@ -157,14 +159,18 @@ def test_broken_baseline_files_are_left_out_in_one_line_each(extra_baselines, ca
     assert "zz_fine" not in captured.out   # a file that failed is left out whole
     left_out = [line for line in captured.err.splitlines() if line.startswith("gaborbench: left out")]
     assert left_out == [
+        "gaborbench: left out baselines/a_imports_then_fails.py: RuntimeError: broken after its "
+        "import",
         "gaborbench: left out baselines/zz_import.py: ModuleNotFoundError: No module named "
         "'no_such_module_here'",
         "gaborbench: left out baselines/zz_syntax.py: SyntaxError: '(' was never closed (line 1)",
         "gaborbench: left out baselines/zz_twice.py: ValueError: system 'mel' is already "
         "registered by baselines/mel.py: give this one another name",
     ]
-    assert set(registry.broken_baselines()) == {f"baselines/zz_{n}.py" for n in
-                                                ("import", "syntax", "twice")}
+    assert set(registry.broken_baselines()) == {f"baselines/{n}.py" for n in (
+        "a_imports_then_fails", "zz_import", "zz_syntax", "zz_twice")}
+    assert registry.system_names()[:5] == ["mel", "fixed_gabor", "cortical_gabor",
+                                           "learnable_gabor", "free_cnn"]
     with pytest.raises(UserError, match=r"zz_syntax.py was left out \(SyntaxError"):
         get_system("zz_fine")
 

@@ -16,8 +16,7 @@ were made:
   difference in the first step changes every later step of training, so the
   metrics of another machine differ by about what another seed gives. Each
   metric is then allowed :data:`TOLERANCE` (absolute, in the metric's own unit,
-  fractions of 1), chosen from what a different thread count did to the demo
-  (see :data:`TOLERANCE`).
+  fractions of 1), sized from what a different thread count did to the demo.
 
 The verdict is one of ``REPRODUCED (bit-identical)``, ``CONSISTENT (<why the
 runs can differ>: all cells within tolerance)`` and ``DIFFERENT: <cells>``;
@@ -40,28 +39,28 @@ from benchmark.errors import UserError
 _COMMIT_LINE = "- Code: git commit"
 
 # Allowed absolute difference per metric when the runs were made on different
-# devices, thread counts or software (fractions: 0.05 is 5 percentage points).
-# Measured: the demo's learnable_gabor and mel cells of every dataset, rerun at 2
-# intra-op threads against the reference's 1, moved by up to 3.3 points of
-# accuracy (one clip of a 30-clip test fold) and 1.4 points of error rate. The
-# demo's own spread across seeds is 0.3-13.5 points, so a tolerance below one
-# test item would flag rounding, and one above the seed spread would hide a real
-# change: 5 points for accuracies (about two items of the smallest test set),
-# 3 points for error rates (measured on hours of frames or hundreds of trials).
-# A metric not listed here uses DEFAULT_TOLERANCE; an interval (``*_ci95``) uses
-# its metric's tolerance on each end.
+# devices, thread counts or software (fractions: 0.15 is 15 percentage points).
+# Measured on the project's 2-core machine: ten demo cells (learnable_gabor and mel,
+# seed 0, on each of the five datasets) rerun at 2 intra-op threads against the
+# reference's 1 (its grid workers). Three came out identical; the others moved by up
+# to 11.4 points of accuracy or macro-F1 (5 of 48 voxceleb1 test utterances, 3 of 30
+# urban clips) and 2.1 points of an error rate (chime5 misses; EER 1.8). An interval
+# (``*_ci95``) uses its metric's tolerance on each end. Rounding in the first step
+# changes all of training, so the demo's small test sets move by about what
+# another seed moves them (learnable_gabor's own range over three seeds: 9-26
+# points of accuracy, 0.6-8 points of DetER). The tolerance covers what was
+# measured with a margin of a test item or two; it cannot be tighter without
+# flagging rounding, and it says nothing about differences between systems.
 TOLERANCE: dict[str, float] = {
-    "accuracy": 0.05,
-    "balanced_accuracy": 0.05,
-    "macro_f1": 0.05,
-    "detection_error_rate": 0.03,
-    "false_alarm_rate": 0.03,
-    "miss_rate": 0.03,
-    "eer": 0.03,
+    "accuracy": 0.15,
+    "balanced_accuracy": 0.15,
+    "macro_f1": 0.15,
+    "detection_error_rate": 0.05,
+    "false_alarm_rate": 0.05,
+    "miss_rate": 0.05,
+    "eer": 0.05,
 }
-DEFAULT_TOLERANCE = 0.05
-# The provenance fields that decide whether bit-identical results are expected.
-_MACHINE_FIELDS = ("device", "platform", "python", "keras_backend", "packages")
+DEFAULT_TOLERANCE = 0.15   # a metric not listed: the widest listed
 
 
 def tolerance(metric: str) -> float:
