@@ -51,7 +51,7 @@ import numpy as np
 
 from benchmark import backend, paths
 from benchmark.errors import UserError
-from benchmark.io import read_json, write_json, write_text
+from benchmark.io import write_json, write_text
 
 PAPER_SIZES = {"batch": 8, "frames": 400, "mel": 64, "filters": 64, "kernel": (111, 9)}
 CPU_SIZES = {"batch": 2, "frames": 48, "mel": 16, "filters": 4, "kernel": (9, 5)}
@@ -265,7 +265,9 @@ def _grid_runner(cell, profile: str, data, out: str, progress: bool) -> dict:
 
 
 def _run_summary(path: Path) -> dict:
-    run = read_json(path)
+    from benchmark.results import RunRecord
+
+    run = RunRecord.load(path).to_json()
     extra = run.get("run", {})
     return {"config_hash": run["config_hash"], "metrics": run["metrics"],
             "epochs": len(run["history"]["epoch"]), "wall_time_s": round(run["wall_time_s"], 1),
@@ -325,8 +327,10 @@ def run_determinism_check(work: Path, dataset: str, system: str, timeout_s: floa
             tail = (proc.stderr or proc.stdout).strip().splitlines()
             return {"cell": f"{dataset}/{system}", "identical": None,
                     "error": f"run {i} failed: {tail[-1] if tail else proc.returncode}"}
+        from benchmark.results import RunRecord
+
         path = next(out.glob("runs/*/*/*.json"))
-        runs.append(read_json(path))
+        runs.append(RunRecord.load(path).to_json())
         summaries.append(_run_summary(path))
     a, b = runs
     same = {"metrics": a["metrics"] == b["metrics"],

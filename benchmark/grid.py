@@ -111,8 +111,8 @@ def _run_file(out: Path, cell: Cell) -> Path:
 def is_done(out: Path, cell: Cell, profile: str, data: str | None) -> bool:
     """Whether the cell's run file exists with the configuration it would run now
     (the test ``run_cell`` itself applies before skipping)."""
-    from benchmark.io import read_json
     from benchmark.config import resolve_config
+    from benchmark.results import RunRecord
 
     path = _run_file(out, cell)
     if not path.is_file():
@@ -120,7 +120,7 @@ def is_done(out: Path, cell: Cell, profile: str, data: str | None) -> bool:
     try:
         cfg = resolve_config(cell.dataset, cell.system, profile, seed=cell.seed, fold=cell.fold,
                              data=data)
-        return read_json(path).get("config_hash") == cfg.hash()
+        return RunRecord.configured_hash(path) == cfg.hash()
     except Exception:  # unreadable or unresolvable: it will run (and say why if it fails)
         return False
 

@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.errors import UserError
-from benchmark.io import read_record
 
 DEFAULT_BINARIZE = {"onset": 0.5, "offset": 0.5, "min_duration_on": 0.0, "min_duration_off": 0.0}
 
@@ -139,10 +138,7 @@ def load_predictor(run_json) -> Predictor:
     if not run_json.is_file():
         raise UserError(f"run file not found: {run_json}")
     try:
-        run = read_record(run_json)
-        if not isinstance(run, dict):
-            raise ValueError("not a JSON object")
-        RunRecord.from_json(run)
+        run = RunRecord.load(run_json).to_json()
         config = RunConfig.from_json(run["config"])
         check_limits(config)  # a run file's settings are bounded as a command line's are
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark import paths
-from benchmark.io import read_json, write_json
+from benchmark.io import read_record, write_json
 
 SCHEMA_VERSION = 3
 # Per-item output blocks a run may carry, and the columns each must hold.
@@ -93,13 +93,30 @@ class RunRecord:
 
     @classmethod
     def load(cls, path) -> "RunRecord":
-        """Read and validate one run file (ValueError names the file and the fault)."""
+        """Read and validate one run file: the one way any module reads a run.
+
+        Regular files only, size-capped (a FIFO or a huge file named ``*.json`` must
+        not hang or exhaust a reader). ValueError says what is wrong; the caller names
+        the file.
+        """
         try:
-            return cls.from_json(read_json(path))
-        except (OSError, UnicodeDecodeError) as e:
-            raise ValueError(f"{path}: unreadable ({e})") from None
-        except ValueError as e:
-            raise ValueError(f"{path}: {e}") from None
+            obj = read_record(path)
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            raise ValueError(f"unreadable JSON ({e})") from None
+        try:
+            return cls.from_json(obj)
+        except (TypeError, AttributeError, KeyError, RecursionError) as e:
+            raise ValueError(f"malformed run file ({type(e).__name__}: {e})") from None
+
+    def configured_hash(path) -> str | None:
+        """The configuration hash of the run file at ``path``, or None when it cannot be read
+        (a skip check: an unreadable file is a cell to run again)."""
+        try:
+            return RunRecord.load(path).config_hash
+        except ValueError:
+            return None
+
+    configured_hash = staticmethod(configured_hash)
 
 
 def check_outputs(outputs) -> None:

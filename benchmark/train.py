@@ -50,10 +50,7 @@ def run_cell(dataset: str, system: str, seed: int = 0, fold: int | None = None,
     rpath = results.run_path(out, dataset, system, seed, cfg.fold)
     chash = cfg.hash()
     if rpath.exists():
-        try:
-            old = read_json(rpath).get("config_hash")
-        except (OSError, ValueError):
-            old = None
+        old = results.RunRecord.configured_hash(rpath)
         cell = f"{dataset}/{system} seed {seed}{'' if cfg.fold is None else f' fold {cfg.fold}'}"
         if old == chash:
             print(f"skip {cell}: {rpath} already holds config {chash}")
@@ -465,8 +462,8 @@ def cli_run(args) -> int:
     path = run_cell(args.dataset, args.system, seed=args.seed, fold=args.fold,
                     profile=args.profile, data=args.data, out=args.out, overrides=args.set,
                     progress=True)
-    run = read_json(path)
-    shown = ", ".join(f"{k} {v:.4f}" for k, v in run["metrics"].items() if not isinstance(v, list))
-    print(f"{run['dataset']}/{run['system']} seed {run['seed']}: {shown}")
+    run = results.RunRecord.load(path)
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in run.metrics.items() if not isinstance(v, list))
+    print(f"{run.dataset}/{run.system} seed {run.seed}: {shown}")
     print(f"run file: {path}")
     return 0

@@ -131,13 +131,13 @@ def score_predictor(predictor, examples, gain_db: float = 0.0) -> dict[str, floa
 
 
 def _twin_sad_runs(runs_dir: Path) -> list[tuple[Path, dict]]:
-    from benchmark.io import read_json
+    from benchmark.results import RunRecord
 
     found = []
     for path in sorted((runs_dir / "ami").glob("*/seed*.json")):
         try:
-            run = read_json(path)
-        except (OSError, ValueError) as e:
+            run = RunRecord.load(path).to_json()
+        except ValueError as e:
             raise UserError(f"{path} is not a readable run file ({e})") from None
         if run.get("task") == "speech_activity" and run.get("data_source") == "twin":
             found.append((path, run))

@@ -175,9 +175,9 @@ def write_fixture_runs(root: Path) -> Path:
     write_json(runs / "voxceleb1" / "MISSING.json",
                {"dataset": "voxceleb1", "reason": "manual download required (credentials)"})
     (runs / "urbansound8k" / "mel" / "seed9.json").write_text('{"schema_version": 3, "data', "utf-8")
-    # Valid JSON, wrong content: a metric is NaN-free but the direction is absent.
+    # Valid JSON, wrong content: a metric no MetricSpec knows, so no direction.
     bad = run_obj("ami", "mel", 7, None, 0.3, rng)
-    del bad["metric_directions"]["detection_error_rate"]
+    bad["metrics"]["made_up_rate"] = 0.5
     (runs / "ami" / "mel" / "seed7.json").write_text(json.dumps(bad), "utf-8")
     write_json(Path(root) / "logs" / "failed" / "chime5" / "mel" / "seed0.json",
                {"dataset": "chime5", "system": "mel", "seed": 0, "fold": None,

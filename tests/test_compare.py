@@ -115,8 +115,8 @@ def test_unreadable_cells_are_never_reproduced(folders, capsys):
         (root / "runs" / "/".join(BROKEN)).with_suffix(".json").write_text('{"metr', "utf-8")
     c = compare(new, ref)
     assert not c.reproduced and not c.agrees
-    assert c.unreadable == ["urbansound8k/mel/seed9: new not JSON (JSONDecodeError); "
-                            "reference not JSON (JSONDecodeError)"]
+    assert c.unreadable == ["urbansound8k/mel/seed9: new not a run file (unreadable JSON); "
+                            "reference not a run file (unreadable JSON)"]
     assert main(["compare", str(new), str(ref), "--strict"]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[-1] == "INCOMPLETE: cells 1 unreadable"
@@ -124,4 +124,4 @@ def test_unreadable_cells_are_never_reproduced(folders, capsys):
 
     # valid JSON without metrics counts as unreadable too
     (new / "runs" / "/".join(BROKEN)).with_suffix(".json").write_text('{"seed": 9}', "utf-8")
-    assert compare(new, ref).unreadable[0].startswith("urbansound8k/mel/seed9: new no metrics")
+    assert compare(new, ref).unreadable[0].startswith("urbansound8k/mel/seed9: new not a run file (run file schema None")

@@ -28,13 +28,13 @@ bit-identical: otherwise its numbers differ with the cells.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmark.errors import UserError
+from benchmark.results import RunRecord
 
 _COMMIT_LINE = "- Code: git commit"
 
@@ -130,14 +130,9 @@ def _runs(root: Path) -> dict[str, dict | str]:
     for p in sorted((root / "runs").glob("*/*/*.json")):
         cell = str(p.relative_to(root / "runs").with_suffix(""))
         try:
-            obj = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            out[cell] = f"not JSON ({type(e).__name__})"
-            continue
-        if not isinstance(obj, dict) or not isinstance(obj.get("metrics"), dict):
-            out[cell] = "no metrics"
-        else:
-            out[cell] = obj
+            out[cell] = RunRecord.load(p).to_json()
+        except ValueError as e:
+            out[cell] = f"not a run file ({str(e).split(' (')[0]})"
     return out
 
 

@@ -269,13 +269,13 @@ def load_runs(runs_dir: Path) -> RunSet:
         rel = path.relative_to(runs_dir)
         if any(part.startswith(".") for part in rel.parts):
             continue  # atomic-write temporaries and hidden folders
-        try:
-            # regular files only, size-capped: a FIFO named *.json must not hang the report
-            obj = read_record(path)
-        except (OSError, UnicodeDecodeError, ValueError) as e:
-            skipped.append((_shown(rel), f"unreadable JSON ({_printable(str(e))})"))
-            continue
         if path.name == MISSING_MARKER:
+            try:
+                # regular files only, size-capped: a FIFO named *.json must not hang the report
+                obj = read_record(path)
+            except (OSError, UnicodeDecodeError, ValueError) as e:
+                skipped.append((_shown(rel), f"unreadable JSON ({_printable(str(e))})"))
+                continue
             reason = obj.get("reason") if isinstance(obj, dict) else None
             dataset = obj.get("dataset") if isinstance(obj, dict) and obj.get("dataset") else rel.parts[0]
             if not isinstance(dataset, str) or not NAME.match(dataset):
@@ -284,7 +284,7 @@ def load_runs(runs_dir: Path) -> RunSet:
             missing[dataset] = _printable(str(reason or "dataset not available"))
             continue
         try:
-            run = parse_run(obj, rel)
+            run = parse_run(RunRecord.load(path).to_json(), rel)
         except (ValueError, TypeError, AttributeError, KeyError, RecursionError) as e:
             # whatever a hand-edited file holds, it costs this file only
             skipped.append((_shown(rel), _printable(str(e) or type(e).__name__)))
