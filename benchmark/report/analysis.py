@@ -355,10 +355,14 @@ def _grid_of(run: Run) -> str:
 
 
 def run_modulations(run: Run, which: str = "final") -> dict[str, np.ndarray]:
+    """The run's filters in modulation space, read from the 2-D DFT of the built
+    kernels (peak, half-power bandwidths, resolved axes), not from the parameters:
+    see :func:`benchmark.kernels.kernel_modulation`."""
+    from benchmark.kernels import kernel_modulation
+
     g = run.gabor
-    kind = _grid_of(run)
-    spacing = tuple(grid_spacing(k, kind) for k in g["kernel_size"])
-    return modulations(g[which], g["frame_rate_hz"], g["mel_bins_per_octave"], spacing)
+    return kernel_modulation(gabor_arrays(g[which]), tuple(g["kernel_size"]), g["frame_rate_hz"],
+                             g["mel_bins_per_octave"], _grid_of(run))
 
 
 def run_kernels(run: Run) -> tuple[np.ndarray, np.ndarray]:
