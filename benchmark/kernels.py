@@ -28,7 +28,11 @@ from benchmark.units import mel_bins_per_octave
 EPS = 1e-3  # added to σ inside the exponent, as the reference implementation does
 
 GRIDS = ("centered", "reference")
-INITS = ("reference", "physical")
+INITS = ("reference", "physical", "low")
+# ``low``: the physical draw with every modulation LOW_FACTOR times lower (at most
+# 25/4 Hz and 3.6/4 cycles/octave): filters that start in the low-modulation
+# corner, at least 1 log2 unit from any point the calibration twins plant.
+LOW_FACTOR = 4.0
 
 # Parameter ranges (the layer holds them with weight constraints). σ >= 0.1
 # keeps the normalisation 1/(2π σ_t σ_f) finite; the upper bound covers the
@@ -120,16 +124,20 @@ def initial_params(filters: int, rng: np.random.Generator, init: str = "referenc
     tasks at different hops and mel scales start from the same distribution in
     seconds, octaves, Hz and cycles/octave. Values that the setting cannot
     represent (above its Nyquist limit, or outside the σ ranges) are clipped.
+    ``low``: ``physical`` with F divided by :data:`LOW_FACTOR` (the calibration
+    task's start, far from its planted points).
     """
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}, received init={init!r}")
     params = reference_init(filters, rng)
-    if init == "physical":
+    if init in ("physical", "low"):
         if frame_rate_hz is None or bins_per_octave is None:
-            raise ValueError("init='physical' needs frame_rate_hz and bins_per_octave "
+            raise ValueError(f"init={init!r} needs frame_rate_hz and bins_per_octave "
                              f"(received frame_rate_hz={frame_rate_hz!r}, "
                              f"bins_per_octave={bins_per_octave!r})")
         params = rescale_setting(params, frame_rate_hz, bins_per_octave)
+        if init == "low":
+            params["frequency"] = params["frequency"] / LOW_FACTOR
     return clip_to_ranges(params, kernel_size)
 
 
