@@ -166,8 +166,8 @@ PROFILES: dict[str, Profile] = {
             # corner, away from every planted point, and must travel to the class points.
             "calibration": {
                 "frontend": {"filters": 8, "kernel_size": (15, 7), "init": "low", "output_mode": "abs"},
-                "train": {"epochs": 3, "steps_per_epoch": 100, "batch_size": 16, "learning_rate": 3e-3,
-                          "optimizer": "adam", "patience": 3, "frontend_lr_scale": 10.0}},
+                "train": {"epochs": 5, "steps_per_epoch": 100, "batch_size": 16, "learning_rate": 1e-2,
+                          "optimizer": "adam", "patience": 5, "frontend_lr_scale": 3.0}},
         },
         description="tiny twins, one seed, a few seconds per run (tests)",
     ),
