@@ -141,6 +141,7 @@ def test_calibration_end_to_end(tmp_path, monkeypatch):
     import functools
 
     import baselines.learnable_gabor as lg
+    from benchmark import kernels as K
     from benchmark.layers import GaborLayer
     from benchmark.report import analysis, calibration, nulls
     from benchmark.report.runs import load_runs
@@ -160,3 +161,12 @@ def test_calibration_end_to_end(tmp_path, monkeypatch):
     init = analysis.run_points(run, "init")
     mirrored = _mirrored(run.planted)
     assert nulls.coverage_gain(init, final, run.planted) > nulls.coverage_gain(init, final, mirrored) + 0.5
+    # The parameter conversion (grid spacing included) says what the trained kernels do.
+    g = run.gabor
+    spacing = tuple(K.grid_spacing(k, g["grid"]) for k in g["kernel_size"])
+    said = units.modulations(g["final"], g["frame_rate_hz"], g["mel_bins_per_octave"], spacing=spacing)
+    read = analysis.run_modulations(run, "final")
+    ok = read["resolved_t"] & read["resolved_f"] & (read["temporal_hz"] > 2) & (read["spectral_cyc_per_oct"] > 0.5)
+    assert ok.sum() >= 3
+    np.testing.assert_allclose(said["temporal_hz"][ok], read["temporal_hz"][ok], rtol=0.1)
+    np.testing.assert_allclose(said["spectral_cyc_per_oct"][ok], read["spectral_cyc_per_oct"][ok], rtol=0.1)
