@@ -2,9 +2,10 @@
 
 Layout of what :func:`build_report` writes under ``out_dir`` (see results/README.md):
 ``summary.csv``; ``tables/`` main.md, main.tex, paired.md, paired.csv, drift.csv,
-drift.md, recovery.csv, recovery.md, task_similarity.csv, units.csv; ``plots/``
-scores, filters_*, modulation_*, task_similarity, curves_*, drift (PNG and PDF
-each). Nothing here imports Keras or TensorFlow.
+drift.md, recovery.csv, recovery.md, task_similarity.csv, units.csv, nulls.md,
+nulls.csv, calibration.csv (with calibration runs); ``plots/`` scores, filters_*,
+modulation_*, task_similarity, curves_*, drift, calibration (PNG and PDF each).
+Nothing here imports Keras or TensorFlow.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from pathlib import Path
 from benchmark import paths
 from benchmark.errors import UserError
 from benchmark.io import write_text
-from benchmark.report import analysis, tables
+from benchmark.report import analysis, calibration, nulls, tables
 from benchmark.report.runs import RunSet, load_runs
 
 __all__ = ["build_report", "cli_report", "load_runs"]
 
 # Plot files this command owns; stale ones (a dataset no longer present) are removed.
-_OWNED_PLOTS = re.compile(r"^(scores|drift|task_similarity|(filters|modulation|curves)_.+)\.(png|pdf)$")
+_OWNED_PLOTS = re.compile(r"^(scores|drift|task_similarity|calibration|(filters|modulation|curves)_.+)\.(png|pdf)$")
 
 
 def _suffix(dataset: str, system: str) -> str:
@@ -99,6 +100,13 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
         tdir / "task_similarity.csv": tables.similarity_csv(sim),
         tdir / "units.csv": tables.units_csv(axes),
     }
+    # Every filter-analysis number beside its nulls; the calibration check when it ran.
+    drift_nulls, rec_nulls = nulls.drift_nulls(rs.runs), nulls.recovery_nulls(rs.runs)
+    texts[tdir / "nulls.md"] = nulls.nulls_markdown(drift_nulls, rec_nulls)
+    texts[tdir / "nulls.csv"] = nulls.nulls_csv(drift_nulls, rec_nulls)
+    cal_rows = calibration.calibration(rs.runs)
+    if cal_rows:
+        texts[tdir / "calibration.csv"] = calibration.calibration_csv(cal_rows)
     for path, text in texts.items():
         write_text(path, text)
     written = list(texts)
@@ -107,6 +115,8 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
         plot_dir = out_dir / "plots"
         plot_dir.mkdir(parents=True, exist_ok=True)
         made = _write_plots(rs, cells, drifts, sim, recs, axes, plot_dir)
+        if cal_rows:
+            made += calibration.plot(plot_dir / "calibration", cal_rows, rs.runs)
         for old in sorted(plot_dir.iterdir()):
             if _OWNED_PLOTS.match(old.name) and old not in made:
                 old.unlink()

@@ -124,3 +124,45 @@ def verdict(rows: list[CalibrationRow]) -> str:
         return "No learnable Gabor runs on the calibration twins."
     parts = [f"{s}: {sum(v)}/{len(v)} seeds pass" for s, v in learn.items()]
     return "Calibration (planted points recovered beyond the null): " + "; ".join(parts) + "."
+
+
+def plot(base, rows: list[CalibrationRow], runs: list[Run]) -> list:
+    """Left: one learnable run's filters moving onto the planted points (both variants'
+    points drawn); right: gain per system and seed beside the null's 95th percentile."""
+    from benchmark.report import plots   # matplotlib only when plots are asked for
+
+    fig = plots._figure(11, 4.2)
+    ax, bx = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.3]})
+    cal = [r for r in calibration_runs(runs) if r.gabor["learnable"] and not nulls.is_permuted(r)]
+    planted = {r.dataset: r.planted for r in calibration_runs(runs)}
+    for d, marker in zip(VARIANTS, ("*", "X")):
+        if d in planted:
+            pts = np.concatenate(analysis.evidence_points(planted[d]))
+            ax.scatter(pts[:, 0], pts[:, 1], marker=marker, s=160, zorder=3,
+                       label=f"planted, {d}", edgecolor="k")
+    if cal:
+        run = sorted(cal, key=lambda r: (r.system != analysis.REFERENCE, r.dataset, r.key))[0]
+        a, b = analysis.run_points(run, "init"), analysis.run_points(run, "init") + analysis.run_changes(run)
+        for p, q in zip(a, b):
+            ax.annotate("", q, p, arrowprops={"arrowstyle": "->", "color": "0.35"})
+        ax.scatter(a[:, 0], a[:, 1], s=14, c="0.6", label="filters at init")
+        ax.scatter(b[:, 0], b[:, 1], s=22, c="C3", label=f"final ({run.system}, {run.dataset}, seed {run.seed})")
+    ax.axhline(0, color="0.8", lw=0.8)
+    ax.set_xlabel("temporal: log2(1 + Hz)")
+    ax.set_ylabel("spectral: ±log2(1 + cyc/oct / 0.1), + up")
+    ax.legend(fontsize=7, loc="lower left")
+    ax.set_title("filters read from their kernels' DFT")
+    labels = [f"{r.system}\nseed {r.seed}" for r in rows]
+    x = np.arange(len(rows))
+    bx.bar(x, [r.gain for r in rows], color=["C2" if r.passed else "C7" for r in rows],
+           label="coverage gain (green: pass)")
+    bx.scatter(x, [r.null_p95 for r in rows], marker="_", s=400, c="k", zorder=3,
+               label="null, 95th percentile")
+    bx.set_xticks(x, labels, fontsize=7, rotation=30, ha="right")
+    bx.set_ylabel("log2 units nearer the planted points")
+    bx.axhline(0, color="0.5", lw=0.8)
+    bx.legend(fontsize=7)
+    bx.set_title(verdict(rows), fontsize=8, wrap=True)
+    fig.suptitle("Calibration: moving-ripple twins, classes differing only in rate, scale or "
+                 "direction" + plots.data_label(cal or runs), fontsize=9)
+    return plots.save(fig, base)
