@@ -84,6 +84,9 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
     sim = analysis.task_similarity(rs.runs)
     recs = analysis.recovery(rs.runs)
     axes = analysis.axis_units(rs.runs)
+    drift_nulls, rec_nulls = nulls.drift_nulls(rs.runs), nulls.recovery_nulls(rs.runs)
+    dn = {(x.dataset, x.system): x for x in drift_nulls}
+    rn = {(x.dataset, x.system): x for x in rec_nulls}
 
     tdir = out_dir / "tables"
     texts = {
@@ -93,15 +96,14 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
         tdir / "main.tex": tables.main_latex(rs, cells),
         tdir / "paired.md": tables.paired_markdown(pairs),
         tdir / "paired.csv": tables.paired_csv(pairs),
-        tdir / "drift.csv": tables.drift_csv(drifts),
-        tdir / "drift.md": tables.drift_markdown(drifts, shifts),
-        tdir / "recovery.csv": tables.recovery_csv(recs),
-        tdir / "recovery.md": tables.recovery_markdown(recs),
+        tdir / "drift.csv": tables.drift_csv(drifts, dn),
+        tdir / "drift.md": tables.drift_markdown(drifts, shifts, nulls=dn),
+        tdir / "recovery.csv": tables.recovery_csv(recs, rn),
+        tdir / "recovery.md": tables.recovery_markdown(recs, rn),
         tdir / "task_similarity.csv": tables.similarity_csv(sim),
         tdir / "units.csv": tables.units_csv(axes),
     }
     # Every filter-analysis number beside its nulls; the calibration check when it ran.
-    drift_nulls, rec_nulls = nulls.drift_nulls(rs.runs), nulls.recovery_nulls(rs.runs)
     texts[tdir / "nulls.md"] = nulls.nulls_markdown(drift_nulls, rec_nulls)
     texts[tdir / "nulls.csv"] = nulls.nulls_csv(drift_nulls, rec_nulls)
     cal_rows = calibration.calibration(rs.runs)
