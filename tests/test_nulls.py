@@ -19,10 +19,32 @@ def _points(variant: str) -> list[dict]:
 
 
 def _low_init(rng) -> dict:
-    """Filters in the low-modulation corner, as the calibration task starts them."""
+    """Filters in the low-modulation corner, as the calibration task starts them, with
+    envelopes the fixtures' 15 x 5 kernel resolves on both axes."""
     init = random_init(rng)
     init["frequency"] = (np.asarray(init["frequency"]) / 8).tolist()
+    init["sigma_t"] = rng.uniform(2.0, 6.0, len(init["sigma_t"])).tolist()
+    init["sigma_f"] = rng.uniform(1.5, 4.0, len(init["sigma_f"])).tolist()
     return init
+
+
+def test_unresolved_axes_are_left_out_of_distances():
+    rng = np.random.default_rng(3)
+    init = _low_init(rng)
+    init["sigma_f"][0] = 40.0      # wider than the 5-band kernel: spectral axis unresolved
+    init["sigma_t"][1] = 0.5       # narrower than a frame: temporal axis unresolved
+    init["sigma_f"][2], init["sigma_t"][2] = 40.0, 0.5   # neither: no distance at all
+    run = gabor_run("ripples", 0, init, on_points(init, _points("A"), 50.0), frame_rate=50.0,
+                    planted=_planted("A", "ripples"))
+    res = analysis.run_resolved(run)
+    assert res[:3].tolist() == [[True, False], [False, True], [False, False]] and res[3:].all()
+    pts = analysis.run_points(run, "final")
+    d = analysis.evidence_distances(pts, run.planted, res)
+    full = analysis.evidence_distances(pts, run.planted)
+    assert np.isnan(d[2]).all() and np.isfinite(d[[0, 1, 3]]).all()
+    assert np.all(d[[0, 1]] <= full[[0, 1]] + 1e-12)     # one axis left out: never farther
+    rec = analysis.run_recovery(run)
+    assert np.isnan(rec.d_init[2]) and np.isfinite(rec.recovery)
 
 
 def test_adam_on_noise_drift_matches_the_known_figure():

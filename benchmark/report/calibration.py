@@ -55,7 +55,7 @@ class CalibrationRow:
 
 def _gain(run: Run, planted) -> float:
     return nulls.coverage_gain(analysis.run_points(run, "init"), analysis.run_points(run, "final"),
-                               planted)
+                               planted, analysis.run_resolved(run))
 
 
 def calibration(runs: list[Run]) -> list[CalibrationRow]:
@@ -92,8 +92,9 @@ def calibration(runs: list[Run]) -> list[CalibrationRow]:
             cross = (_gain(a, pa) - _gain(a, pb)) + (_gain(b, pb) - _gain(b, pa))
         acc = [per[d].metrics.get("accuracy") for d in datasets]
         acc = [x for x in acc if x is not None]
-        start = min(float(nulls.evidence_matrix(analysis.run_points(per[d], "init"),
-                                                 per[d].planted).min()) for d in datasets)
+        start = min(float(np.nanmin(nulls.evidence_matrix(
+            analysis.run_points(per[d], "init"), per[d].planted, analysis.run_resolved(per[d]))))
+            for d in datasets)
         rows.append(CalibrationRow(
             system, seed, datasets, bool(all(per[d].gabor["learnable"] for d in datasets)),
             analysis._tidy(gain), analysis._tidy(float(np.percentile(null, 95))), source,

@@ -42,22 +42,23 @@ def base_system(system: str) -> str:
 
 # ---------------------------------------------------------------- distances to planted points
 
-def evidence_matrix(points: np.ndarray, planted) -> np.ndarray:
-    """(filters, entries) folded distances, an entry's distance being its nearer variant's."""
-    ev = analysis.evidence_points(planted)
-    return np.stack([analysis.folded_distance(points, e).min(axis=1) for e in ev], axis=1)
+def evidence_matrix(points: np.ndarray, planted, resolved: np.ndarray | None = None) -> np.ndarray:
+    """(filters, entries) folded distances, an entry's distance being its nearer variant's;
+    unresolved axes left out (``resolved``, see :func:`analysis.run_resolved`)."""
+    return analysis.evidence_distances(points, planted, resolved)
 
 
-def coverage_gain(init: np.ndarray, final: np.ndarray, planted) -> float:
+def coverage_gain(init: np.ndarray, final: np.ndarray, planted,
+                  resolved: np.ndarray | None = None) -> float:
     """Mean over planted entries of how much nearer the nearest filter got (log2 units)."""
-    a, b = evidence_matrix(init, planted), evidence_matrix(final, planted)
-    return float(np.mean(a.min(axis=0) - b.min(axis=0)))
+    a, b = evidence_matrix(init, planted, resolved), evidence_matrix(final, planted, resolved)
+    return float(np.nanmean(analysis._nanmin0(a) - analysis._nanmin0(b)))
 
 
-def recovery(init: np.ndarray, final: np.ndarray, planted) -> float:
+def recovery(init: np.ndarray, final: np.ndarray, planted, resolved: np.ndarray | None = None) -> float:
     """Mean over filters of how much nearer their nearest planted entry got."""
-    a, b = evidence_matrix(init, planted), evidence_matrix(final, planted)
-    return float(np.mean(a.min(axis=1) - b.min(axis=1)))
+    a, b = evidence_matrix(init, planted, resolved), evidence_matrix(final, planted, resolved)
+    return float(np.nanmean(a.min(axis=1) - b.min(axis=1)))
 
 
 @dataclass(frozen=True)
@@ -83,14 +84,21 @@ def drift_matched(run: Run, planted=None, draws: int = NULL_DRAWS, seed: int = N
     in random directions (``planted`` defaults to the run's own)."""
     planted = run.planted if planted is None else planted
     a = analysis.run_points(run, "init")
-    step = np.linalg.norm(analysis.run_changes(run), axis=1)
+    mask = analysis.run_resolved(run)
+    keep = mask.any(axis=1)       # filters resolved on no axis have no distance
+    a, mask = a[keep], mask[keep]
+    # the step as the distances see it: along the resolved axes only
+    step = np.linalg.norm(analysis.run_changes(run)[keep] * mask, axis=1)
     rng = np.random.default_rng(seed)
     theta = rng.uniform(0, 2 * np.pi, size=(draws, len(a)))
-    moved = a[None] + step[None, :, None] * np.stack([np.cos(theta), np.sin(theta)], axis=-1)
-    d0 = evidence_matrix(a, planted)
-    ev = analysis.evidence_points(planted)
-    flat = moved.reshape(-1, 2)
-    d1 = np.stack([analysis.folded_distance(flat, e).min(axis=1) for e in ev], axis=1)
+    dirs = np.stack([np.cos(theta), np.sin(theta)], axis=-1)
+    one = mask.sum(axis=1) == 1   # resolved on one axis: a random sign along that axis
+    if one.any():
+        sign = np.where(rng.random((draws, int(one.sum()))) < 0.5, -1.0, 1.0)
+        dirs[:, one, :] = mask[one][None].astype(float) * sign[..., None]
+    moved = a[None] + step[None, :, None] * dirs
+    d0 = evidence_matrix(a, planted, mask)
+    d1 = evidence_matrix(moved.reshape(-1, 2), planted, np.tile(mask, (draws, 1)))
     d1 = d1.reshape(draws, len(a), -1)
     rec = (d0.min(axis=1)[None] - d1.min(axis=2)).mean(axis=1)
     cov = (d0.min(axis=0)[None] - d1.min(axis=1)).mean(axis=1)
