@@ -30,9 +30,11 @@ EPS = 1e-3  # added to σ inside the exponent, as the reference implementation d
 GRIDS = ("centered", "reference")
 INITS = ("reference", "physical", "low")
 # ``low``: the physical draw with every modulation LOW_FACTOR times lower (at most
-# 25/4 Hz and 3.6/4 cycles/octave): filters that start in the low-modulation
-# corner, at least 1 log2 unit from any point the calibration twins plant.
+# 25/4 Hz and 3.6/4 cycles/octave) and envelopes the kernel resolves (σ from 1.25
+# grid units to K - 1): filters that start in the low-modulation corner, at least
+# 1 log2 unit from any point the calibration twins plant, read on both axes.
 LOW_FACTOR = 4.0
+LOW_SIGMA_MIN = 1.25   # >= one tap on either grid for K >= 5 (reference spacing K/(K-1))
 
 # Parameter ranges (the layer holds them with weight constraints). σ >= 0.1
 # keeps the normalisation 1/(2π σ_t σ_f) finite; the upper bound covers the
@@ -124,8 +126,9 @@ def initial_params(filters: int, rng: np.random.Generator, init: str = "referenc
     tasks at different hops and mel scales start from the same distribution in
     seconds, octaves, Hz and cycles/octave. Values that the setting cannot
     represent (above its Nyquist limit, or outside the σ ranges) are clipped.
-    ``low``: ``physical`` with F divided by :data:`LOW_FACTOR` (the calibration
-    task's start, far from its planted points).
+    ``low``: ``physical`` with F divided by :data:`LOW_FACTOR` and σ held where
+    the kernel resolves it (the calibration task's start, far from its planted
+    points).
     """
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}, received init={init!r}")
@@ -138,6 +141,8 @@ def initial_params(filters: int, rng: np.random.Generator, init: str = "referenc
         params = rescale_setting(params, frame_rate_hz, bins_per_octave)
         if init == "low":
             params["frequency"] = params["frequency"] / LOW_FACTOR
+            for name, k in (("sigma_t", kernel_size[0]), ("sigma_f", kernel_size[1])):
+                params[name] = np.clip(params[name], LOW_SIGMA_MIN, max(LOW_SIGMA_MIN, k - 1.0))
     return clip_to_ranges(params, kernel_size)
 
 

@@ -116,9 +116,11 @@ def test_planted_points_are_representable_and_filters_start_far():
     for seed in range(20):
         p = K.initial_params(cfg.frontend.filters, np.random.default_rng(seed), cfg.frontend.init,
                              tuple(cfg.frontend.kernel_size), fr, bpo)
-        m = K.kernel_modulation(p, cfg.frontend.kernel_size, fr, bpo)
-        start = analysis.log_coords(m["temporal_hz"], m["spectral_cyc_per_oct"], m["direction"])
-        assert analysis.folded_distance(start, points).min() >= 1.0
+        for grid in K.GRIDS:
+            m = K.kernel_modulation(p, cfg.frontend.kernel_size, fr, bpo, grid)
+            assert m["resolved_t"].all() and m["resolved_f"].all()   # read on both axes
+            start = analysis.log_coords(m["temporal_hz"], m["spectral_cyc_per_oct"], m["direction"])
+            assert analysis.folded_distance(start, points).min() >= 1.0
 
 
 def _mirrored(planted) -> list[dict]:

@@ -46,11 +46,17 @@ class CalibrationRow:
     null_source: str          # "permuted" | "drift-matched"
     crossover: float | None
     probe_accuracy: float | None
-    start_distance: float     # nearest initial filter to any planted point (log2 units)
+    start_distance: float     # nearest initial filter to any planted point (log2 units, on
+    #                           the axes each initial kernel resolves)
 
     @property
     def passed(self) -> bool:
         return self.gain > self.null_p95 and (self.crossover is None or self.crossover > 0)
+
+
+def _init_resolved(run: Run) -> np.ndarray:
+    m = analysis.run_modulations(run, "init")
+    return np.stack([m["resolved_t"], m["resolved_f"]], axis=1)
 
 
 def _gain(run: Run, planted) -> float:
@@ -93,7 +99,7 @@ def calibration(runs: list[Run]) -> list[CalibrationRow]:
         acc = [per[d].metrics.get("accuracy") for d in datasets]
         acc = [x for x in acc if x is not None]
         start = min(float(np.nanmin(nulls.evidence_matrix(
-            analysis.run_points(per[d], "init"), per[d].planted, analysis.run_resolved(per[d]))))
+            analysis.run_points(per[d], "init"), per[d].planted, _init_resolved(per[d]))))
             for d in datasets)
         rows.append(CalibrationRow(
             system, seed, datasets, bool(all(per[d].gabor["learnable"] for d in datasets)),

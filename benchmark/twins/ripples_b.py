@@ -1,9 +1,8 @@
 """Calibration twin, variant B: :mod:`benchmark.twins.ripples` with its points moved.
 
-The same carriers (noise, level, tilt, phase per clip) as ``ripples``; the
-direction, rate and scale pairs sit at the other corner of the rate x scale
-square, so that filters trained on one variant can be scored against the
-other's points (the cross-over).
+The same carriers (noise, level, tilt, phase per clip) as ``ripples`` and the
+same design with every sweep reversed, so that filters trained on one variant
+can be scored against the other's points (the cross-over).
 """
 
 from __future__ import annotations
