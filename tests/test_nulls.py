@@ -127,3 +127,25 @@ def test_permuted_runs_are_the_null_of_their_system():
     assert rec.system == "learnable_gabor" and rec.permuted_recovery < rec.recovery
     table = nulls.nulls_markdown(nulls.drift_nulls([real, perm]), [rec])
     assert "| ripples | learnable_gabor | 1 |" in table
+
+
+def test_similarity_is_read_beside_the_permuted_runs():
+    rng = np.random.default_rng(4)
+    runs = []
+    for d, target in (("zebra_finch", 30.0), ("urbansound8k", 2.0)):
+        for seed in (0, 1):
+            init = _low_init(rng)
+            point = [{"temporal_hz": target, "spectral_cyc_per_oct": 1.0, "direction": 1}]
+            runs.append(gabor_run(d, seed, init, on_points(init, point, 50.0), frame_rate=50.0))
+            # permuted runs: the same small wander on both tasks
+            wander = dict(init, frequency=(np.asarray(init["frequency"]) * 1.2).tolist())
+            runs.append(gabor_run(d, seed, init, wander, frame_rate=50.0,
+                                  system="learnable_gabor" + nulls.PERMUTED_SUFFIX))
+    (row,) = nulls.similarity_nulls(runs)
+    assert (row.a, row.b) == ("zebra_finch", "urbansound8k")
+    assert row.permuted_distance < row.change_distance and row.beats_null
+    assert all(x > 0 for x in row.real_vs_permuted)
+    assert "| zebra_finch | urbansound8k |" in nulls.similarity_markdown([row])
+    # without permuted runs there is no null to beat
+    (row,) = nulls.similarity_nulls([r for r in runs if not nulls.is_permuted(r)])
+    assert row.permuted_distance is None and row.beats_null is None

@@ -3,7 +3,7 @@
 Layout of what :func:`build_report` writes under ``out_dir`` (see results/README.md):
 ``summary.csv``; ``tables/`` main.md, main.tex, paired.md, paired.csv, drift.csv,
 drift.md, recovery.csv, recovery.md, task_similarity.csv, units.csv, nulls.md,
-nulls.csv, calibration.csv (with calibration runs); ``plots/`` scores, filters_*,
+nulls.csv, task_similarity_null.csv, calibration.csv (with calibration runs); ``plots/`` scores, filters_*,
 modulation_*, task_similarity, curves_*, drift, calibration (PNG and PDF each).
 Nothing here imports Keras or TensorFlow.
 """
@@ -104,7 +104,10 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
         tdir / "units.csv": tables.units_csv(axes),
     }
     # Every filter-analysis number beside its nulls; the calibration check when it ran.
-    texts[tdir / "nulls.md"] = nulls.nulls_markdown(drift_nulls, rec_nulls)
+    sim_nulls = nulls.similarity_nulls(rs.runs)
+    texts[tdir / "nulls.md"] = (nulls.nulls_markdown(drift_nulls, rec_nulls)
+                                + "\n" + nulls.similarity_markdown(sim_nulls))
+    texts[tdir / "task_similarity_null.csv"] = nulls.similarity_csv(sim_nulls)
     texts[tdir / "nulls.csv"] = nulls.nulls_csv(drift_nulls, rec_nulls)
     cal_rows = calibration.calibration(rs.runs)
     if cal_rows:

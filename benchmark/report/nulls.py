@@ -308,3 +308,74 @@ def nulls_markdown(drifts: list[DriftNull], recs: list[RecoveryNull]) -> str:
             "upper bound (and above the label-permuted runs, where present). Frozen systems score 0.",
             ""]
     return "\n".join(out)
+
+
+# ---------------------------------------------------------------- task similarity beside permuted runs
+
+@dataclass(frozen=True)
+class SimilarityNull:
+    a: str
+    b: str
+    change_distance: float              # what learning changed, task a vs task b (real labels)
+    permuted_distance: float | None     # the same between the two tasks' label-permuted runs
+    real_vs_permuted: tuple[float | None, float | None]   # per task: real vs permuted changes
+
+    @property
+    def beats_null(self) -> bool | None:
+        if self.permuted_distance is None:
+            return None
+        return self.change_distance > self.permuted_distance
+
+
+def similarity_nulls(runs: list[Run], reference: str = analysis.REFERENCE) -> list[SimilarityNull]:
+    """Energy distances between the filter changes of two tasks, beside the distance
+    their label-permuted runs give: tasks that differ only as much as their permuted
+    runs do were not told apart by what they had to learn."""
+    groups = analysis.learnable_runs(runs)
+
+    def changes(d, s):
+        g = groups.get((d, s))
+        return np.concatenate([analysis.run_changes(r) for r in g]) if g else None
+
+    names = analysis.dataset_order({d for (d, s) in groups if s == reference})
+    real = {d: changes(d, reference) for d in names}
+    perm = {d: changes(d, reference + PERMUTED_SUFFIX) for d in names}
+    rvp = {d: (analysis.energy_distance_2d(real[d], perm[d]) if perm[d] is not None else None)
+           for d in names}
+    out = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            pd = (analysis.energy_distance_2d(perm[a], perm[b])
+                  if perm[a] is not None and perm[b] is not None else None)
+            out.append(SimilarityNull(a, b, analysis.energy_distance_2d(real[a], real[b]), pd,
+                                      (rvp[a], rvp[b])))
+    return out
+
+
+def similarity_markdown(rows: list[SimilarityNull]) -> str:
+    out = ["## Task similarity beside the label-permuted runs", ""]
+    if not rows:
+        return "\n".join(out + ["Fewer than two tasks with learnable runs.", ""])
+    out += ["| task a | task b | change distance | permuted runs' distance | a: real vs permuted "
+            "| b: real vs permuted | beats null |", "|---|---|---:|---:|---:|---:|---|"]
+    for r in rows:
+        beats = "n/a" if r.beats_null is None else ("yes" if r.beats_null else "no")
+        out.append(f"| {r.a} | {r.b} | {r.change_distance:.3f} | {_f(r.permuted_distance, '{:.3f}')} | "
+                   f"{_f(r.real_vs_permuted[0], '{:.3f}')} | {_f(r.real_vs_permuted[1], '{:.3f}')} | "
+                   f"{beats} |")
+    out += ["", "Energy distances between the pooled per-filter changes (final − init, "
+            "log-modulation space). A difference between tasks is read only where it exceeds the "
+            "distance between the same tasks' label-permuted runs (n/a: no permuted runs; the "
+            "permutation test over runs in `task_similarity.csv` still applies).", ""]
+    return "\n".join(out)
+
+
+def similarity_csv(rows: list[SimilarityNull]) -> str:
+    lines = ["dataset_a,dataset_b,change_distance,permuted_distance,real_vs_permuted_a,"
+             "real_vs_permuted_b,beats_null"]
+    for r in rows:
+        beats = "" if r.beats_null is None else str(r.beats_null).lower()
+        lines.append(f"{r.a},{r.b},{r.change_distance:.4f},{_f(r.permuted_distance, '{:.4f}')},"
+                     f"{_f(r.real_vs_permuted[0], '{:.4f}')},{_f(r.real_vs_permuted[1], '{:.4f}')},"
+                     f"{beats}")
+    return "\n".join(lines) + "\n"
