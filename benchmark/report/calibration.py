@@ -142,10 +142,11 @@ def plot(base, rows: list[CalibrationRow], runs: list[Run]) -> list:
     ax, bx = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.3]})
     cal = [r for r in calibration_runs(runs) if r.gabor["learnable"] and not nulls.is_permuted(r)]
     planted = {r.dataset: r.planted for r in calibration_runs(runs)}
-    for d, marker in zip(VARIANTS, ("*", "X")):
+    # Shared points of the two variants: the star (first variant) is drawn over the larger cross.
+    for d, marker, size, z in zip(VARIANTS, ("*", "X"), (150, 260), (4, 3)):
         if d in planted:
             pts = np.concatenate(analysis.evidence_points(planted[d]))
-            ax.scatter(pts[:, 0], pts[:, 1], marker=marker, s=160, zorder=3,
+            ax.scatter(pts[:, 0], pts[:, 1], marker=marker, s=size, zorder=z,
                        label=f"planted, {d}", edgecolor="k")
     if cal:
         run = sorted(cal, key=lambda r: (r.system != analysis.REFERENCE, r.dataset, r.key))[0]
