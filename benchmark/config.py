@@ -43,7 +43,7 @@ class FrontendSettings:
     filters: int = 64
     kernel_size: tuple[int, int] = (111, 9)  # (time frames, mel bins)
     output_mode: str = "concat"
-    init: str = "reference"                  # Gabor init: reference (grid units) | physical
+    init: str = "reference"                  # Gabor init: reference (grid units) | physical | low
     # Gabor kernel grid: "centered" (integer taps centred on 0) or "reference" (the authors'
     # linspace(-ceil(K/2)+1, ceil(K/2), K): spacing K/(K-1), centred half a tap off 0).
     grid: str = "centered"
@@ -54,8 +54,9 @@ class FrontendSettings:
               f"{self.kernel_size})")
         check(self.output_mode in ("real", "imag", "concat", "abs"),
               f"frontend.output_mode must be real, imag, concat or abs (got {self.output_mode!r})")
-        check(self.init in ("reference", "physical"),
-              f"frontend.init must be reference or physical (got {self.init!r})")
+        from benchmark.kernels import INITS
+
+        check(self.init in INITS, f"frontend.init must be one of {', '.join(INITS)} (got {self.init!r})")
         check(self.grid in ("centered", "reference"),
               f"frontend.grid must be centered or reference (got {self.grid!r})")
 
@@ -75,6 +76,9 @@ class TrainSettings:
     mixed_precision: bool = True       # GPU only: float16 head, float32 frontend
     jit_compile: bool = True           # GPU only: XLA (slower on CPU for these convolutions)
     deterministic: bool = True         # op determinism where the backend has it
+    # The null run: training labels shuffled (a fixed permutation per seed; frame targets
+    # shifted in time per meeting), validation and test labels untouched.
+    permute_labels: bool = False
 
     def __post_init__(self):
         check(self.epochs > 0, f"train.epochs must be positive (got {self.epochs})")
@@ -188,6 +192,12 @@ PROFILES: dict[str, Profile] = {
                 "head": {"conv_channels": (8,), "dropout": 0.1, "final_dropout": 0.2},
                 "train": _CI_TRAIN,
                 "protocol": _CI_CLIP},
+            # The probe reads the filters' magnitude; filters start in the low-modulation
+            # corner, away from every planted point, and must travel to the class points.
+            "calibration": {
+                "frontend": {"filters": 8, "kernel_size": (15, 7), "init": "low", "output_mode": "abs"},
+                "train": {"epochs": 5, "steps_per_epoch": 100, "batch_size": 16, "learning_rate": 1e-2,
+                          "optimizer": "adam", "patience": 5, "frontend_lr_scale": 3.0}},
         },
         description="tiny twins, one seed, a few seconds per run (tests)",
     ),

@@ -28,7 +28,13 @@ from benchmark.units import mel_bins_per_octave
 EPS = 1e-3  # added to σ inside the exponent, as the reference implementation does
 
 GRIDS = ("centered", "reference")
-INITS = ("reference", "physical")
+INITS = ("reference", "physical", "low")
+# ``low``: the physical draw with every modulation LOW_FACTOR times lower (at most
+# 25/4 Hz and 3.6/4 cycles/octave) and envelopes the kernel resolves (σ from 1.25
+# grid units to K - 1): filters that start in the low-modulation corner, at least
+# 1 log2 unit from any point the calibration twins plant, read on both axes.
+LOW_FACTOR = 4.0
+LOW_SIGMA_MIN = 1.25   # >= one tap on either grid for K >= 5 (reference spacing K/(K-1))
 
 # Parameter ranges (the layer holds them with weight constraints). σ >= 0.1
 # keeps the normalisation 1/(2π σ_t σ_f) finite; the upper bound covers the
@@ -120,16 +126,23 @@ def initial_params(filters: int, rng: np.random.Generator, init: str = "referenc
     tasks at different hops and mel scales start from the same distribution in
     seconds, octaves, Hz and cycles/octave. Values that the setting cannot
     represent (above its Nyquist limit, or outside the σ ranges) are clipped.
+    ``low``: ``physical`` with F divided by :data:`LOW_FACTOR` and σ held where
+    the kernel resolves it (the calibration task's start, far from its planted
+    points).
     """
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}, received init={init!r}")
     params = reference_init(filters, rng)
-    if init == "physical":
+    if init in ("physical", "low"):
         if frame_rate_hz is None or bins_per_octave is None:
-            raise ValueError("init='physical' needs frame_rate_hz and bins_per_octave "
+            raise ValueError(f"init={init!r} needs frame_rate_hz and bins_per_octave "
                              f"(received frame_rate_hz={frame_rate_hz!r}, "
                              f"bins_per_octave={bins_per_octave!r})")
         params = rescale_setting(params, frame_rate_hz, bins_per_octave)
+        if init == "low":
+            params["frequency"] = params["frequency"] / LOW_FACTOR
+            for name, k in (("sigma_t", kernel_size[0]), ("sigma_f", kernel_size[1])):
+                params[name] = np.clip(params[name], LOW_SIGMA_MIN, max(LOW_SIGMA_MIN, k - 1.0))
     return clip_to_ranges(params, kernel_size)
 
 
@@ -225,3 +238,100 @@ def same_correlation_matrix(taps, length: int):
     idx = np.where(valid, idx, 0).astype("int32")
     mats = ops.take(ops.transpose(taps), ops.convert_to_tensor(idx), axis=1)  # (filters, L, L)
     return mats * ops.convert_to_tensor(valid.astype("float32"))
+
+
+# ---------------------------------------------------------------- modulation transfer of built kernels
+
+def kernel_transfer(real: np.ndarray, imag: np.ndarray, pad: tuple[int, int] = (256, 128)):
+    """|2-D DFT| of complex kernels (K_t, K_f, filters), zero-padded to ``pad``.
+
+    Returns ``(magnitude, nu_t, nu_f)``: magnitude of shape (N_t, N_f, filters),
+    and the signed modulation frequencies of its rows and columns in cycles per
+    tap. With NumPy's sign convention a kernel exp(i(ω_t t + Ω_f f)) peaks at
+    (ω_t, Ω_f)/(2π).
+    """
+    g = np.asarray(real, dtype="float64") + 1j * np.asarray(imag, dtype="float64")
+    n_t, n_f = max(int(pad[0]), g.shape[0]), max(int(pad[1]), g.shape[1])
+    mag = np.abs(np.fft.fft2(g, s=(n_t, n_f), axes=(0, 1)))
+    return mag, np.fft.fftfreq(n_t), np.fft.fftfreq(n_f)
+
+
+def _half_power_width(line: np.ndarray, peak: int) -> int:
+    """Bins around ``peak`` (wrapping) where ``line`` (a power) stays >= half its peak."""
+    half, n = line[peak] / 2, line.size
+    width = 1
+    for step in (1, -1):
+        i = 1
+        while i < n and line[(peak + step * i) % n] >= half and width < n:
+            width += 1
+            i += 1
+    return width
+
+
+def _vertex(a, b, c):
+    """Offset (in bins, within ±0.5) of the vertex of the parabola through (-1, a), (0, b), (1, c)."""
+    den = a - 2 * b + c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        off = np.where(den < 0, 0.5 * (a - c) / den, 0.0)
+    return np.clip(np.nan_to_num(off), -0.5, 0.5)
+
+
+def kernel_modulation(params: dict, kernel_size: tuple[int, int], frame_rate_hz: float,
+                      bins_per_octave, grid_kind: str = "centered",
+                      pad: tuple[int, int] = (256, 128)) -> dict[str, np.ndarray]:
+    """Where each filter sits in modulation space, read from its built kernel.
+
+    A filter's place is the peak of the magnitude of the 2-D DFT of the complex
+    kernel the layer convolves with (zero-padded for a fine read-out), not its
+    parameters: the kernel is what the input meets, sampled on the kernel's taps,
+    truncated by its size, and the envelope pulls the peak of a short filter
+    towards zero modulation. One tap is one frame in time and one mel band in
+    frequency, so cycles per tap × ``frame_rate_hz`` is Hz and × ``bins_per_octave``
+    (a scalar, or one value per filter: the density at the band where it sits) is
+    cycles/octave.
+
+    Returns float arrays (one value per filter): ``temporal_hz``,
+    ``spectral_cyc_per_oct`` (the peak), ``direction`` (+1 upward: frequency rising
+    with time, -1 downward, 0 when the peak lies on an axis), the half-power
+    bandwidths ``temporal_bw_hz`` and ``spectral_bw_cyc_per_oct`` along each axis
+    through the peak, and booleans ``resolved_t``, ``resolved_f``: an axis is
+    unresolved when the envelope is narrower than one tap (σ < 1 tap: the kernel
+    holds one row or column of the carrier, and its modulation on that axis is
+    not defined) or wider than the kernel (σ > K taps: the kernel's edges, not the
+    filter, set its bandwidth). Analyses leave unresolved axes out of distances.
+    """
+    p = {k: np.asarray(params[k], dtype="float64").reshape(-1)
+         for k in ("sigma_t", "sigma_f", "frequency", "orientation")}
+    k_t, k_f = (int(k) for k in kernel_size)
+    re, im = gabor_kernels_np(p["sigma_t"], p["sigma_f"], p["frequency"], p["orientation"],
+                              (k_t, k_f), grid=grid_kind)
+    mag, nu_t, nu_f = kernel_transfer(re, im, pad)
+    n = mag.shape[-1]
+    flat = mag.reshape(-1, n).argmax(axis=0)
+    i_t, i_f = np.unravel_index(flat, mag.shape[:2])
+    # A Gaussian envelope's spectrum is a parabola in log magnitude: three bins
+    # around the peak place it between bins.
+    cols = np.arange(n)
+    pk_t = nu_t[i_t] + _vertex(np.log(mag[(i_t - 1) % mag.shape[0], i_f, cols] + 1e-300),
+                                np.log(mag[i_t, i_f, cols] + 1e-300),
+                                np.log(mag[(i_t + 1) % mag.shape[0], i_f, cols] + 1e-300)) / mag.shape[0]
+    pk_f = nu_f[i_f] + _vertex(np.log(mag[i_t, (i_f - 1) % mag.shape[1], cols] + 1e-300),
+                                np.log(mag[i_t, i_f, cols] + 1e-300),
+                                np.log(mag[i_t, (i_f + 1) % mag.shape[1], cols] + 1e-300)) / mag.shape[1]
+    power = mag ** 2
+    bw_t = np.array([_half_power_width(power[:, i_f[k], k], i_t[k]) for k in range(n)]) / mag.shape[0]
+    bw_f = np.array([_half_power_width(power[i_t[k], :, k], i_f[k]) for k in range(n)]) / mag.shape[1]
+    bpo = np.broadcast_to(np.asarray(bins_per_octave, dtype="float64"), (n,))
+    # Lines of constant phase satisfy ν_t t + ν_f f = c, i.e. df/dt = -ν_t/ν_f.
+    prod = -pk_t * pk_f
+    sig_t = (p["sigma_t"] + EPS) / grid_spacing(k_t, grid_kind)   # envelope widths in taps
+    sig_f = (p["sigma_f"] + EPS) / grid_spacing(k_f, grid_kind)
+    return {
+        "temporal_hz": np.abs(pk_t) * float(frame_rate_hz),
+        "spectral_cyc_per_oct": np.abs(pk_f) * bpo,
+        "direction": np.where(prod == 0, 0.0, np.sign(prod)),
+        "temporal_bw_hz": bw_t * float(frame_rate_hz),
+        "spectral_bw_cyc_per_oct": bw_f * bpo,
+        "resolved_t": (sig_t >= 1.0) & (sig_t <= k_t),
+        "resolved_f": (sig_f >= 1.0) & (sig_f <= k_f),
+    }

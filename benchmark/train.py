@@ -47,7 +47,7 @@ def run_cell(dataset: str, system: str, seed: int = 0, fold: int | None = None,
     cfg = resolve_config(dataset, system, profile, list(overrides), seed=seed, fold=fold,
                          data=data)
     out = check_out(out)
-    rpath = results.run_path(out, dataset, system, seed, cfg.fold)
+    rpath = results.run_path(out, dataset, row_name(cfg), seed, cfg.fold)
     chash = cfg.hash()
     if rpath.exists():
         old = results.RunRecord.configured_hash(rpath)
@@ -57,6 +57,19 @@ def run_cell(dataset: str, system: str, seed: int = 0, fold: int | None = None,
             return rpath
         print(f"{cell}: the configuration changed ({old} -> {chash}); running again")
     return train_and_score(cfg, out, progress)
+
+
+PERMUTED_SUFFIX = "+permuted"
+
+
+def row_name(cfg: RunConfig) -> str:
+    """The system name a run is filed and reported under.
+
+    A label-permuted run (``train.permute_labels``) is the null of its system, not
+    one of its seeds: it gets its own row, ``<system>+permuted``, so it neither
+    overwrites the real run of the same seed nor enters that system's cells.
+    """
+    return cfg.system + PERMUTED_SUFFIX if cfg.train.permute_labels else cfg.system
 
 
 def check_out(out) -> Path:
@@ -89,7 +102,8 @@ def train_and_score(cfg: RunConfig, out: Path, progress: bool) -> Path:
     model, frontend_name, mixed = build(cfg, task, system)
     gabor_init = gabor_params(model)
 
-    ckpt = (results.checkpoint_dir(out, cfg.dataset, cfg.system, cfg.seed, cfg.fold)
+    row = row_name(cfg)
+    ckpt = (results.checkpoint_dir(out, cfg.dataset, row, cfg.seed, cfg.fold)
             if cfg.train.checkpoint else None)
     state = Resume.load(ckpt, cfg.hash(), gabor_init) if ckpt is not None else Resume.fresh(gabor_init)
     if state.model is not None:
@@ -105,7 +119,7 @@ def train_and_score(cfg: RunConfig, out: Path, progress: bool) -> Path:
     monitor = Monitor(task, batches, task.direction, cfg.train.patience, ckpt, state)
     callbacks = [monitor]
     if backend.tensorboard_available():  # Keras' TensorBoard callback needs TensorFlow
-        logdir = results.logs_dir(out, cfg.dataset, cfg.system, cfg.seed, cfg.fold)
+        logdir = results.logs_dir(out, cfg.dataset, row, cfg.seed, cfg.fold)
         callbacks.append(keras.callbacks.TensorBoard(str(logdir), write_graph=False,
                                                      profile_batch=0))
     if state.epoch < cfg.train.epochs and not state.stopped(cfg.train.patience):
@@ -115,10 +129,10 @@ def train_and_score(cfg: RunConfig, out: Path, progress: bool) -> Path:
         model.set_weights(monitor.best_weights)
 
     metrics = task.test(model)
-    mpath = results.model_path(out, cfg.dataset, cfg.system, cfg.seed, cfg.fold)
+    mpath = results.model_path(out, cfg.dataset, row, cfg.seed, cfg.fold)
     model_sha256 = save_model(model, mpath)
     record = results.RunRecord(
-        dataset=cfg.dataset, task=cfg.task, system=cfg.system, seed=cfg.seed, fold=cfg.fold,
+        dataset=cfg.dataset, task=cfg.task, system=row, seed=cfg.seed, fold=cfg.fold,
         profile=cfg.profile, data_source=prepared.source, config_hash=cfg.hash(),
         config=cfg.to_json(),
         run={"splits": task.splits.protocol, "n_train": len(task.splits.train),
@@ -149,7 +163,7 @@ def train_and_score(cfg: RunConfig, out: Path, progress: bool) -> Path:
         model_path=str(mpath.relative_to(out)),
         outputs=task.outputs,
     )
-    rpath = results.run_path(out, cfg.dataset, cfg.system, cfg.seed, cfg.fold)
+    rpath = results.run_path(out, cfg.dataset, row, cfg.seed, cfg.fold)
     results.write_run(rpath, record)
     if ckpt is not None:
         shutil.rmtree(ckpt, ignore_errors=True)

@@ -86,12 +86,16 @@ def modulations(params: dict, frame_rate_hz: float, mel_bins_per_octave,
     (|Ω_f|/(2π) × mel bands per octave, a scalar or one value per filter), and
     ``direction``: +1 for upward sweeps (frequency rising with time), -1
     downward, 0 when either modulation is (numerically) zero. ``spacing`` is the
-    grid spacing in (frames, bands) per grid unit (1 for the centred grid).
+    distance between neighbouring kernel taps in grid units, (time, frequency):
+    1 for the centred grid, K/(K-1) for the reference grid
+    (:func:`benchmark.kernels.grid_spacing`). One tap is one frame (one band) and
+    the carrier advances F·cos γ per grid unit, so it advances F·cos γ · spacing
+    per frame: the spacing multiplies.
     """
     freq = np.asarray(params["frequency"], dtype="float64")
     gamma = np.asarray(params["orientation"], dtype="float64")
-    omega_t = freq * np.cos(gamma) / spacing[0]     # rad per frame
-    omega_f = freq * np.sin(gamma) / spacing[1]     # rad per mel band
+    omega_t = freq * np.cos(gamma) * spacing[0]     # rad per frame
+    omega_f = freq * np.sin(gamma) * spacing[1]     # rad per mel band
     # Lines of constant phase satisfy ω_t t + Ω_f f = c, i.e. df/dt = -ω_t/Ω_f.
     prod = -omega_t * omega_f
     direction = np.where(np.abs(prod) < 1e-9, 0, np.sign(prod)).astype(int)

@@ -24,7 +24,8 @@ def touch(path: Path, text: str = "") -> Path:
 
 
 def test_registry_names_and_errors(tmp_path):
-    assert adapter_names() == ["ami", "chime5", "esc50", "musan", "urbansound8k", "voxceleb1", "zebra_finch"]
+    assert adapter_names() == ["ami", "chime5", "esc50", "musan", "ripples", "ripples_b", "urbansound8k",
+                               "voxceleb1", "zebra_finch"]
     with pytest.raises(UserError, match="Did you mean 'voxceleb1'"):
         read_dataset("voxceleb", tmp_path)
     with pytest.raises(UserError, match="does not exist"):

@@ -14,7 +14,8 @@ SPLIT_DATASETS = ("ami", "chime5", "voxceleb1")
 
 
 def test_datasets_are_declared_by_their_recipes():
-    assert dataset_names() == ["ami", "chime5", "voxceleb1", "zebra_finch", "urbansound8k", "esc50"]
+    assert dataset_names() == ["ami", "chime5", "voxceleb1", "zebra_finch", "urbansound8k", "esc50",
+                               "ripples", "ripples_b"]
     assert dataset_info("ami").task == "speech_activity" and dataset_info("ami").folds is None
     assert dataset_info("urbansound8k").folds == 10 and dataset_info("esc50").optional
     assert dataset_info("esc50").features == {"clip_seconds": 5.0}
@@ -106,7 +107,7 @@ def test_overrides_are_type_checked():
         "train.patience=-5": "train.patience must be at least 1",
         "head.dropout=2.0": r"head.dropout and head.final_dropout must be in \[0, 1\)",
         "train.learning_rate=nan": "expects a finite float",
-        "frontend.init=random": "frontend.init must be reference or physical",
+        "frontend.init=random": "frontend.init must be one of reference, physical, low",
     }
     for item, message in bad.items():
         with pytest.raises(UserError, match=message):

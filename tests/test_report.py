@@ -267,9 +267,9 @@ def test_recovery_known_answers():
     onto = [gabor_run("zebra_finch", k, i, on_points(i, planted_points("zebra_finch"), 100.0),
                       planted=ZF) for k, i in enumerate(inits)]
     recs = [analysis.run_recovery(r) for r in onto]
-    for rec in recs:     # final filters exactly on the planted points: all of d_init recovered
-        assert rec.d_final == pytest.approx(0.0, abs=1e-9)
-        assert rec.recovery == pytest.approx(rec.d_init.mean())
+    for rec in recs:     # final filters on the planted points (read from their kernels' DFT)
+        assert rec.d_final == pytest.approx(0.0, abs=1e-3)
+        assert rec.recovery == pytest.approx(rec.d_init.mean(), abs=1e-3)
         assert np.all(rec.d_init > 0)
     frozen = [gabor_run("zebra_finch", k, i, i, planted=ZF, system="fixed_gabor", learnable=False)
               for k, i in enumerate(inits)]
@@ -278,8 +278,9 @@ def test_recovery_known_answers():
         far = on_points(i, [{"temporal_hz": 45.0, "spectral_cyc_per_oct": 6.0, "direction": 1}], 100.0)
         away.append(gabor_run("zebra_finch", k, i, far, planted=ZF, system="away"))
     rows = {r.system: r for r in analysis.recovery(onto + frozen + away)}
-    assert rows["learnable_gabor"].recovery == pytest.approx(np.mean([r.d_init.mean() for r in recs]))
-    assert rows["learnable_gabor"].closed_fraction == pytest.approx(1.0)
+    assert rows["learnable_gabor"].recovery == pytest.approx(np.mean([r.d_init.mean() for r in recs]),
+                                                             abs=1e-3)
+    assert rows["learnable_gabor"].closed_fraction == pytest.approx(1.0, abs=1e-3)
     lo, hi = rows["learnable_gabor"].recovery_ci95
     assert lo <= rows["learnable_gabor"].recovery <= hi
     assert rows["fixed_gabor"].recovery == 0.0 and rows["fixed_gabor"].recovery_ci95 == (0.0, 0.0)
@@ -292,8 +293,9 @@ def test_recovery_table_from_fixture_runs(report):
     rows = {(r["dataset"], r["system"]): r for r in _csv_rows(report / "tables/recovery.csv")}
     assert ("ami", "learnable_gabor") not in rows        # no planted block: not scored
     zf = rows[("zebra_finch", "learnable_gabor")]
-    assert float(zf["recovery"]) == pytest.approx(float(zf["mean_d_init"]), rel=1e-5)
-    assert abs(float(zf["mean_d_final"])) < 1e-9 and float(zf["closed_fraction"]) == pytest.approx(1)
+    assert float(zf["recovery"]) == pytest.approx(float(zf["mean_d_init"]), abs=1e-3)
+    # on the points, as read from the built kernels' DFT (to its interpolation error)
+    assert abs(float(zf["mean_d_final"])) < 1e-3 and float(zf["closed_fraction"]) == pytest.approx(1, abs=1e-3)
     assert zf["n_runs"] == "3" and zf["n_evidence"] == "4" and zf["learnable"] == "true"
     floor = rows[("urbansound8k", "fixed_gabor")]
     assert float(floor["recovery"]) == 0.0 and floor["learnable"] == "false"

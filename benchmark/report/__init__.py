@@ -2,9 +2,10 @@
 
 Layout of what :func:`build_report` writes under ``out_dir`` (see results/README.md):
 ``summary.csv``; ``tables/`` main.md, main.tex, paired.md, differences.csv, drift.csv,
-drift.md, recovery.csv, recovery.md, task_similarity.csv, units.csv, hearing.csv;
-``plots/`` scores, filters_*, modulation_*, task_similarity, curves_*, drift,
-hearing_* (PNG and PDF each). Nothing here imports Keras or TensorFlow.
+drift.md, recovery.csv, recovery.md, task_similarity.csv, units.csv, hearing.csv, nulls.md,
+nulls.csv, task_similarity_null.csv, calibration.csv (with calibration runs); ``plots/``
+scores, filters_*, modulation_*, task_similarity, curves_*, drift, hearing_*, calibration
+(PNG and PDF each). Nothing here imports Keras or TensorFlow.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ from pathlib import Path
 from benchmark import paths
 from benchmark.errors import UserError
 from benchmark.io import write_text
-from benchmark.report import analysis, hearing, scores, tables
+from benchmark.report import analysis, calibration, hearing, nulls, scores, tables
 from benchmark.report.runs import RunSet, load_runs
 
 __all__ = ["build_report", "cli_report", "load_runs"]
 
 # Plot files this command owns; stale ones (a dataset no longer present) are removed.
-_OWNED_PLOTS = re.compile(r"^(scores|drift|task_similarity|(filters|modulation|curves|hearing)_.+)"
-                          r"\.(png|pdf)$")
+_OWNED_PLOTS = re.compile(r"^(scores|drift|task_similarity|calibration|"
+                          r"(filters|modulation|curves|hearing)_.+)\.(png|pdf)$")
 
 
 def _suffix(dataset: str, system: str) -> str:
@@ -91,24 +92,36 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
     recs = analysis.recovery(rs.runs)
     axes = analysis.axis_units(rs.runs)
     hear = hearing.hearing(rs.runs)   # speech filters beside human hearing, with nulls
+    drift_nulls, rec_nulls = nulls.drift_nulls(rs.runs), nulls.recovery_nulls(rs.runs)
+    dn = {(x.dataset, x.system): x for x in drift_nulls}
+    rn = {(x.dataset, x.system): x for x in rec_nulls}
 
     tdir = out_dir / "tables"
     texts = {
         out_dir / "summary.csv": tables.summary_csv(cells),
         tdir / "main.md": tables.main_markdown(
             rs, cells, diffs, best, mdd,
-            tables.drift_markdown(drifts, shifts, heading="##") if drifts else ""),
+            tables.drift_markdown(drifts, shifts, heading="##", nulls=dn) if drifts else ""),
         tdir / "main.tex": tables.main_latex(rs, cells, best, mdd),
         tdir / "paired.md": tables.paired_markdown(diffs, mdd),
         tdir / "differences.csv": tables.differences_csv(diffs),
-        tdir / "drift.csv": tables.drift_csv(drifts),
-        tdir / "drift.md": tables.drift_markdown(drifts, shifts),
-        tdir / "recovery.csv": tables.recovery_csv(recs),
-        tdir / "recovery.md": tables.recovery_markdown(recs),
+        tdir / "drift.csv": tables.drift_csv(drifts, dn),
+        tdir / "drift.md": tables.drift_markdown(drifts, shifts, nulls=dn),
+        tdir / "recovery.csv": tables.recovery_csv(recs, rn),
+        tdir / "recovery.md": tables.recovery_markdown(recs, rn),
         tdir / "task_similarity.csv": tables.similarity_csv(sim),
         tdir / "units.csv": tables.units_csv(axes),
         tdir / "hearing.csv": hearing.hearing_csv(hear),
     }
+    # Every filter-analysis number beside its nulls; the calibration check when it ran.
+    sim_nulls = nulls.similarity_nulls(rs.runs)
+    texts[tdir / "nulls.md"] = (nulls.nulls_markdown(drift_nulls, rec_nulls)
+                                + "\n" + nulls.similarity_markdown(sim_nulls))
+    texts[tdir / "task_similarity_null.csv"] = nulls.similarity_csv(sim_nulls)
+    texts[tdir / "nulls.csv"] = nulls.nulls_csv(drift_nulls, rec_nulls)
+    cal_rows = calibration.calibration(rs.runs)
+    if cal_rows:
+        texts[tdir / "calibration.csv"] = calibration.calibration_csv(cal_rows)
     for path, text in texts.items():
         write_text(path, text)
     written = list(texts)
@@ -118,6 +131,8 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
         plot_dir.mkdir(parents=True, exist_ok=True)
         made = _write_plots(rs, cells, drifts, sim, recs, axes, plot_dir)
         made += hearing.write_plots(plot_dir, hear)
+        if cal_rows:
+            made += calibration.plot(plot_dir / "calibration", cal_rows, rs.runs)
         for old in sorted(plot_dir.iterdir()):
             if _OWNED_PLOTS.match(old.name) and old not in made:
                 old.unlink()

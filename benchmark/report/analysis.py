@@ -235,10 +235,14 @@ def _grid_of(run: Run) -> str:
 
 
 def run_modulations(run: Run, which: str = "final") -> dict[str, np.ndarray]:
+    """The run's filters in modulation space, read from the 2-D DFT of the built
+    kernels (peak, half-power bandwidths, resolved axes), not from the parameters:
+    see :func:`benchmark.kernels.kernel_modulation`."""
+    from benchmark.kernels import kernel_modulation
+
     g = run.gabor
-    kind = _grid_of(run)
-    spacing = tuple(grid_spacing(k, kind) for k in g["kernel_size"])
-    return modulations(g[which], g["frame_rate_hz"], g["mel_bins_per_octave"], spacing)
+    return kernel_modulation(gabor_arrays(g[which]), tuple(g["kernel_size"]), g["frame_rate_hz"],
+                             g["mel_bins_per_octave"], _grid_of(run))
 
 
 def run_kernels(run: Run) -> tuple[np.ndarray, np.ndarray]:
@@ -329,15 +333,33 @@ def log_coords(temporal_hz, spectral_cyc_per_oct, direction) -> np.ndarray:
     return np.stack([u, sign * v], axis=-1).reshape(-1, 2)
 
 
-def folded_distance(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Pairwise distances (len(p), len(q)) between filters, with p and -p identified."""
+def folded_distance(p: np.ndarray, q: np.ndarray, resolved: np.ndarray | None = None) -> np.ndarray:
+    """Pairwise distances (len(p), len(q)) between filters, with p and -p identified.
+
+    ``resolved`` (len(p), 2), booleans per axis of each p: an axis on which a filter
+    is unresolved (see :func:`benchmark.kernels.kernel_modulation`) is left out of
+    its distances; a filter resolved on neither axis gets NaN (no distance).
+    """
     p, q = np.asarray(p, dtype=float).reshape(-1, 2), np.asarray(q, dtype=float).reshape(-1, 2)
-    return np.minimum(cdist(p, q), cdist(p, -q))
+    if resolved is None:
+        return np.minimum(cdist(p, q), cdist(p, -q))
+    w = np.asarray(resolved, dtype=float).reshape(-1, 2)[:, None, :]
+    d = np.minimum(np.sqrt((w * (p[:, None, :] - q[None]) ** 2).sum(-1)),
+                   np.sqrt((w * (p[:, None, :] + q[None]) ** 2).sum(-1)))
+    d[~np.asarray(resolved, dtype=bool).reshape(-1, 2).any(axis=1)] = np.nan
+    return d
 
 
 def run_points(run: Run, which: str = "final") -> np.ndarray:
     m = run_modulations(run, which)
     return log_coords(m["temporal_hz"], m["spectral_cyc_per_oct"], m["direction"])
+
+
+def run_resolved(run: Run) -> np.ndarray:
+    """(filters, 2): whether each filter's kernel resolves the (temporal, spectral) axis
+    both at init and at the end, the axes its recovery distances may use."""
+    a, b = run_modulations(run, "init"), run_modulations(run, "final")
+    return np.stack([a["resolved_t"] & b["resolved_t"], a["resolved_f"] & b["resolved_f"]], axis=1)
 
 
 def run_changes(run: Run) -> np.ndarray:
@@ -385,8 +407,9 @@ class RunRecovery:
 
     @property
     def recovery(self) -> float:
-        """Mean over filters of d_init - d_final (log2 units; > 0: moved towards evidence)."""
-        return float(np.mean(self.d_init - self.d_final))
+        """Mean over filters of d_init - d_final (log2 units; > 0: moved towards evidence);
+        filters resolved on neither axis (NaN) are left out."""
+        return float(np.nanmean(self.d_init - self.d_final))
 
     @property
     def coverage_gain(self) -> float:
@@ -394,14 +417,23 @@ class RunRecovery:
         return float(np.mean(self.cover_init - self.cover_final))
 
 
+def evidence_distances(points: np.ndarray, planted, resolved: np.ndarray | None = None) -> np.ndarray:
+    """(filters, entries) distances, an entry's being that of its nearer variant."""
+    return np.stack([folded_distance(points, e, resolved).min(axis=1)
+                     for e in evidence_points(planted)], axis=1)
+
+
+def _nanmin0(d: np.ndarray) -> np.ndarray:
+    """Column minima ignoring NaN rows (filters resolved on no axis); NaN if all are."""
+    return np.array([np.nanmin(c) if np.isfinite(c).any() else np.nan for c in d.T])
+
+
 def run_recovery(run: Run) -> RunRecovery:
-    ev = evidence_points(run.planted)
+    mask = run_resolved(run)
     per = {}
     for which in ("init", "final"):
-        pts = run_points(run, which)
-        # (filters, entries): an entry's distance is that of its nearer variant
-        d = np.stack([folded_distance(pts, e).min(axis=1) for e in ev], axis=1)
-        per[which] = (d.min(axis=1), d.min(axis=0))
+        d = evidence_distances(run_points(run, which), run.planted, mask)
+        per[which] = (d.min(axis=1), _nanmin0(d))
     return RunRecovery(run, per["init"][0], per["final"][0], per["init"][1], per["final"][1])
 
 
@@ -439,12 +471,12 @@ def recovery(runs: list[Run]) -> list[Recovery]:
         recs = [run_recovery(r) for r in group]
         rec = np.array([x.recovery for x in recs])
         cov = np.array([x.coverage_gain for x in recs])
-        d_init = _tidy(np.mean([x.d_init.mean() for x in recs]))
+        d_init = _tidy(np.mean([np.nanmean(x.d_init) for x in recs]))
         sources = sorted({r.data_source for r in group})
         out.append(Recovery(
             d, s, bool(all(r.gabor["learnable"] for r in group)), len(group),
             sum(x.d_init.size for x in recs), len(group[0].planted), d_init,
-            _tidy(np.mean([x.d_final.mean() for x in recs])), _tidy(rec.mean()), ci95(rec),
+            _tidy(np.mean([np.nanmean(x.d_final) for x in recs])), _tidy(rec.mean()), ci95(rec),
             _tidy(rec.mean() / d_init) if d_init > 0 else None, _tidy(cov.mean()), ci95(cov),
             sources[0] if len(sources) == 1 else "mixed"))
     return out

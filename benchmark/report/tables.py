@@ -302,14 +302,19 @@ def paired_markdown(rows: list[Difference], mdd: dict) -> str:
 
 # ---------------------------------------------------------------- analysis tables
 
-def drift_csv(drifts: dict[tuple[str, str], tuple[int, int, dict[str, float]]]) -> str:
-    """(dataset, system) -> (runs, filters, {param: median change})."""
+def drift_csv(drifts: dict[tuple[str, str], tuple[int, int, dict[str, float]]],
+              nulls: dict | None = None) -> str:
+    """(dataset, system) -> (runs, filters, {param: median change}); ``nulls``:
+    (dataset, system) -> :class:`benchmark.report.nulls.DriftNull` (the null columns)."""
     rows: list[list] = [["dataset", "system", "param", "median_change", "change_kind",
-                         "n_runs", "n_filters"]]
+                         "n_runs", "n_filters", "null_adam_noise", "null_permuted"]]
     for (d, s), (n_runs, n_filters, values) in drifts.items():
+        n = (nulls or {}).get((d, s))
         for k, v in values.items():
             kind = "abs_wrapped_delta_over_pi" if k == "orientation" else "abs_delta_over_abs_init"
-            rows.append([d, s, k, fmt(v), kind, n_runs, n_filters])
+            noise = fmt(n.noise_rel[k]) if n is not None and n.noise_rel else ""
+            perm = fmt(n.permuted_rel[k]) if n is not None and n.permuted_rel else ""
+            rows.append([d, s, k, fmt(v), kind, n_runs, n_filters, noise, perm])
     return _csv(rows)
 
 
@@ -317,7 +322,8 @@ DRIFT_LABELS = {"sigma_t": "σ_t", "sigma_f": "σ_f", "frequency": "F", "orienta
 
 
 def drift_markdown(drifts: dict[tuple[str, str], tuple[int, int, dict[str, float]]],
-                   shifts: dict[tuple[str, str], float], *, heading: str = "#") -> str:
+                   shifts: dict[tuple[str, str], float], *, heading: str = "#",
+                   nulls: dict | None = None) -> str:
     """Per dataset (and learnable system): median drift of each parameter, in percent."""
     lines = [f"{heading} Did the learnable filters move? Median change from initialisation", ""]
     if not drifts:
@@ -329,12 +335,18 @@ def drift_markdown(drifts: dict[tuple[str, str], tuple[int, int, dict[str, float
               + " | shift (log2 units) |",
               "|---|---|---:|---:|" + "---:|" * len(params) + "---:|"]
     for (d, s), (n_runs, n_filters, values) in drifts.items():
+        n = (nulls or {}).get((d, s))
         lines.append(f"| {d} | {s} | {n_runs} | {n_filters} | "
-                     + " | ".join(f"{100 * values[p]:.1f}" for p in params)
+                     + " | ".join(f"{100 * values[p]:.1f}" + (
+                         f" (noise {100 * n.noise_rel[p]:.1f})" if n is not None and n.noise_rel else "")
+                         for p in params)
                      + f" | {shifts[(d, s)]:.3f} |")
     lines += ["",
               "- Median over all filters of all runs. σ_t, σ_f, F: |final − init| / |init|; "
               "γ (orientation): |final − init| wrapped to [−π, π], over π.",
+              "- (noise …): the same median for Adam fed pure-noise gradients at the run's "
+              "frontend learning rate for its steps (`nulls.md`): drift below it is no sign of "
+              "learning. Label-permuted runs, where present, have their own `+permuted` row.",
               "- Shift: median distance each filter moved in log-modulation space "
               f"(log2(1 + Hz / {TEMPORAL_REF_HZ:g}), ± log2(1 + cyc/oct / "
               f"{SPECTRAL_REF_CYC_PER_OCT:g})); 1.0 is a doubling of a modulation."]
@@ -348,16 +360,23 @@ def _ci(ci: tuple[float, float] | None) -> tuple[str, str]:
 RECOVERY_COLUMNS = ["dataset", "system", "learnable", "n_runs", "n_filters", "n_evidence",
                     "mean_d_init", "mean_d_final", "recovery", "recovery_ci95_low",
                     "recovery_ci95_high", "closed_fraction", "coverage_gain",
-                    "coverage_ci95_low", "coverage_ci95_high", "data_source"]
+                    "coverage_ci95_low", "coverage_ci95_high", "data_source",
+                    "recovery_null_low", "recovery_null_high", "recovery_permuted",
+                    "coverage_null_low", "coverage_null_high", "coverage_permuted", "beats_null"]
 
 
-def recovery_csv(rows: list[Recovery]) -> str:
+def recovery_csv(rows: list[Recovery], nulls: dict | None = None) -> str:
+    """``nulls``: (dataset, system) -> :class:`benchmark.report.nulls.RecoveryNull`."""
     out: list[list] = [RECOVERY_COLUMNS]
     for r in rows:
+        n = (nulls or {}).get((r.dataset, r.system))
+        extra = [""] * 7 if n is None else [
+            *_ci(n.recovery_null), fmt(n.permuted_recovery), *_ci(n.coverage_null),
+            fmt(n.permuted_coverage), str(n.beats_null).lower()]
         out.append([r.dataset, r.system, str(r.learnable).lower(), r.n_runs, r.n_filters,
                     r.n_evidence, fmt(r.d_init), fmt(r.d_final), fmt(r.recovery),
                     *_ci(r.recovery_ci95), fmt(r.closed_fraction), fmt(r.coverage_gain),
-                    *_ci(r.coverage_ci95), r.data_source])
+                    *_ci(r.coverage_ci95), r.data_source, *extra])
     return _csv(out)
 
 
@@ -365,21 +384,26 @@ def _interval(x: float, ci: tuple[float, float] | None) -> str:
     return f"{x:+.3f}" + ("" if ci is None else f" [{ci[0]:+.3f}, {ci[1]:+.3f}]")
 
 
-def recovery_markdown(rows: list[Recovery]) -> str:
+def recovery_markdown(rows: list[Recovery], nulls: dict | None = None) -> str:
     lines = ["# Recovery of the planted modulations", ""]
     if not rows:
         lines.append("No Gabor run carries planted modulations (only synthetic twins do): "
                      "nothing to score.")
         return "\n".join(lines) + "\n"
     lines += ["| dataset | system | runs | evidence points | distance at init | at end | "
-              "recovery [95 % CI] | closed | coverage gain [95 % CI] |",
-              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+              "recovery [95 % CI] | null (95 %) | closed | coverage gain [95 % CI] | null (95 %) "
+              "| beats null |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         closed = "" if r.closed_fraction is None else f"{100 * r.closed_fraction:.1f} %"
         name = r.system if r.learnable else f"{r.system} (frozen)"
+        n = (nulls or {}).get((r.dataset, r.system))
+        rnull = "" if n is None else f"[{n.recovery_null[0]:+.3f}, {n.recovery_null[1]:+.3f}]"
+        cnull = "" if n is None else f"[{n.coverage_null[0]:+.3f}, {n.coverage_null[1]:+.3f}]"
+        beats = "" if n is None else ("yes" if n.beats_null else "no")
         lines.append(f"| {r.dataset} | {name} | {r.n_runs} | {r.n_evidence} | {r.d_init:.3f} | "
-                     f"{r.d_final:.3f} | {_interval(r.recovery, r.recovery_ci95)} | {closed} | "
-                     f"{_interval(r.coverage_gain, r.coverage_ci95)} |")
+                     f"{r.d_final:.3f} | {_interval(r.recovery, r.recovery_ci95)} | {rnull} | "
+                     f"{closed} | {_interval(r.coverage_gain, r.coverage_ci95)} | {cnull} | {beats} |")
     lines += [
         "",
         "- Space: u = log2(1 + temporal Hz / 1 Hz), w = ± log2(1 + spectral cyc/oct / 0.1), "
@@ -395,6 +419,11 @@ def recovery_markdown(rows: list[Recovery]) -> str:
         "- Closed: recovery / distance at init. Coverage gain: per run, mean over evidence "
         "points of how much nearer the nearest filter got (does some filter reach each "
         "planted modulation?).",
+        "- Null (95 %): the drift-matched null — each filter keeps its own step length in "
+        "log-modulation space and takes a random direction (pooled over runs). Any moving "
+        "filter changes its distance, so only a recovery above the null's upper bound (and "
+        "above the label-permuted runs, where present) says the filters moved towards the "
+        "planted modulations: 'beats null'.",
     ]
     return "\n".join(lines) + "\n"
 

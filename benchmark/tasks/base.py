@@ -174,6 +174,19 @@ def check_classes(splits: Splits, where: str) -> list[str]:
 # Frames
 
 
+def permutation_rng(seed: int) -> np.random.Generator:
+    """The generator of ``train.permute_labels``: fixed per run seed, apart from every other draw."""
+    return np.random.default_rng([int(seed), 0x5EED_1ABE])
+
+
+def permute_labels(labels: np.ndarray, seed: int) -> np.ndarray:
+    """Training labels under one fixed permutation per seed (the label-permuted null).
+
+    The class counts stay those of the data; what ties a label to its input is gone.
+    """
+    return np.asarray(labels)[permutation_rng(seed).permutation(len(labels))]
+
+
 def fix_length(x: np.ndarray, n: int, offset: int = 0) -> np.ndarray:
     """Crop ``n`` frames from ``offset`` or pad at the end with the clip's minimum."""
     x = x[offset:offset + n]

@@ -20,7 +20,7 @@ from benchmark.config import TrainSettings, check
 from benchmark.features import FeatureConfig
 from benchmark.tasks import register_task
 from benchmark.tasks.base import (EpochBatches, Task, fix_length, mean_loss,
-                                  predict_batched, top_lines)
+                                  permute_labels, predict_batched, top_lines)
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,8 @@ class ClipClassification(Task):
         self.y = {name: np.array([self.index.get(e.label, -1) for e in exs], np.int64)
                   for name, exs in (("train", s.train), ("val", s.val), ("test", s.test))}
         self.norm = (self.x["train"].mean(axis=(0, 1)), self.x["train"].var(axis=(0, 1)))
+        if cfg.train.permute_labels:
+            self.y["train"] = permute_labels(self.y["train"], cfg.seed)
 
     def build_head(self, x):
         from benchmark.heads import cnn_head

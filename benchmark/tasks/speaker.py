@@ -32,7 +32,8 @@ from benchmark.errors import UserError
 from benchmark.features import FeatureConfig
 from benchmark.tasks import register_task
 from benchmark.tasks.base import (windows, EpochBatches, Splits, Task, fix_length,
-                                  make_splits, mean_loss, predict_batched, top_lines)
+                                  make_splits, mean_loss, permute_labels, predict_batched,
+                                  top_lines)
 
 MAX_VAL_TRIALS = 4000
 SNORM_UTTERANCES = 5   # training utterances per cohort speaker (bounds the test-time cost)
@@ -114,6 +115,8 @@ class Speaker(Task):
         # Utterances are read per batch (VoxCeleb's features do not fit in memory).
         self.train_ids = [e.id for e in s.train]
         self.train_y = np.array([self.index[e.label] for e in s.train], np.int64)
+        if cfg.train.permute_labels:
+            self.train_y = permute_labels(self.train_y, cfg.seed)
         # Validation loss: one deterministic centre crop per utterance.
         self.val_x = np.stack([fix_length(x, self.chunk, max(0, (len(x) - self.chunk) // 2))
                                for x in (store.get(e.id) for e in s.val)])

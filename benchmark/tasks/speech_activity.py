@@ -28,7 +28,7 @@ from benchmark.config import TrainSettings, check
 from benchmark.features import FeatureConfig
 from benchmark.tasks import register_task
 from benchmark.tasks.base import (windows, EpochBatches, Task, fix_length, frame_targets, mean_loss,
-                                  overlap_average, predict_batched)
+                                  overlap_average, permutation_rng, predict_batched)
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,13 @@ class SpeechActivity(Task):
         self.chunk, self.hop = windows(cfg)
         self.x = {e.id: store.get(e.id) for e in s.train + s.val + s.test}
         self.y = {e.id: frame_targets(e.segments, len(self.x[e.id]), self.fr) for e in s.train + s.val}
+        if cfg.train.permute_labels:
+            # Frame targets cannot be swapped between meetings of different lengths: each
+            # training meeting's targets are rotated in time by a random offset instead,
+            # keeping their turn structure and speech fraction, not their alignment.
+            rng = permutation_rng(cfg.seed)
+            for e in s.train:
+                self.y[e.id] = np.roll(self.y[e.id], int(rng.integers(len(self.y[e.id]))))
         cat = np.concatenate([self.x[e.id] for e in s.train])
         self.norm = (cat.mean(axis=0), cat.var(axis=0))
         self.n_outputs = 1
