@@ -30,6 +30,8 @@ from benchmark.errors import UserError, unknown
 from benchmark.features import FeatureConfig
 
 MAX_SEED = 2**32 - 1  # what NumPy and Keras seed generators accept
+# The row of a system trained on permuted labels (the analysis' null), e.g. learnable_gabor+permuted.
+PERMUTED_SUFFIX = "+permuted"
 
 
 # ---------------------------------------------------------------------------
@@ -123,6 +125,11 @@ class Profile:
     # Seeds per dataset where they differ from ``seeds``. Every system of a dataset runs
     # the same (seed, fold) cells, so that its rows are measured on the same test sets.
     dataset_seeds: dict = field(default_factory=dict)
+    # Systems per dataset where not every registered system runs (None: all of them).
+    dataset_systems: dict = field(default_factory=dict)
+    # Systems also trained on permuted labels, at each dataset's first seed: the nulls of
+    # the filter analysis, filed as rows "<system>+permuted" (never beside the real rows).
+    null_systems: tuple[str, ...] = ()
     datasets: tuple[str, ...] | None = None    # None: every benchmark dataset
     frontend: dict = field(default_factory=dict)
     # per-task settings on top of the task's paper defaults: {task: {section: {field: value}}}
@@ -210,9 +217,17 @@ PROFILES: dict[str, Profile] = {
     # Hz and cycles/octave.
     "demo": Profile(
         name="demo", data="twin", twin_size="demo", seeds=(0,),
-        dataset_seeds={"zebra_finch": (0, 1, 2), "urbansound8k": (0, 1, 2)},
+        dataset_seeds={"zebra_finch": (0, 1, 2), "urbansound8k": (0, 1, 2),
+                       "ripples": (0, 1, 2), "ripples_b": (0, 1, 2)},
+        # The calibration twins: log-mel alone (mel) must stay at chance, frozen filters are
+        # the floor, learnable ones must travel to the class points; variant B (sweeps
+        # reversed) is the cross-over, for the Gabor systems only.
+        dataset_systems={"ripples": ("mel", "fixed_gabor", "learnable_gabor"),
+                         "ripples_b": ("fixed_gabor", "learnable_gabor")},
+        null_systems=("learnable_gabor",),
         folds="rotate",
-        datasets=("ami", "chime5", "voxceleb1", "zebra_finch", "urbansound8k"),
+        datasets=("ami", "chime5", "voxceleb1", "zebra_finch", "urbansound8k", "ripples",
+                  "ripples_b"),
         frontend={"filters": 8, "kernel_size": (15, 7), "init": "physical"},
         per_task={
             "speech_activity": {
@@ -237,10 +252,17 @@ PROFILES: dict[str, Profile] = {
                 "head": _DEMO_CLIP_HEAD,
                 "train": _DEMO_TRAIN,
                 "protocol": {"mixup_alpha": 0.0, "spec_time_stripes": 0, "spec_freq_stripes": 0}},
+            # The probe reads the filters' magnitude; filters start in the low-modulation
+            # corner, away from every planted point, and must travel to the class points.
+            "calibration": {
+                "frontend": {"init": "low", "output_mode": "abs"},
+                "train": {**_DEMO_TRAIN, "batch_size": 16, "learning_rate": 1e-2,
+                          "frontend_lr_scale": 3.0}},
         },
-        description="demo twins, three seeds of every system on zebra_finch and urbansound8k "
-                    "(one test fold per seed, rotating), one seed elsewhere, 800 steps per run, "
-                    "minutes on CPU",
+        description="demo twins, three seeds of every system on zebra_finch, urbansound8k and "
+                    "the calibration twins (one test fold per seed, rotating), one seed "
+                    "elsewhere, a label-permuted learnable_gabor per dataset, 800 steps per "
+                    "run, minutes on CPU",
     ),
     "paper": Profile(
         name="paper", data="real", twin_size=None, seeds=(0, 1, 2), folds="all",
@@ -285,11 +307,16 @@ def grid_cells(profile: str | Profile) -> list[tuple[str, str, int, int | None]]
 
     p = get_profile(profile) if isinstance(profile, str) else profile
     datasets = [d for d in dataset_names() if p.datasets is None or d in p.datasets]
-    return [(d, s.name, seed, fold)
-            for d in datasets
-            for s in systems()
-            for seed in p.dataset_seeds.get(d, p.seeds)
-            for fold in folds_for(p, d, seed)]
+    cells = []
+    for d in datasets:
+        seeds = p.dataset_seeds.get(d, p.seeds)
+        names = [s.name for s in systems()
+                 if d not in p.dataset_systems or s.name in p.dataset_systems[d]]
+        cells += [(d, name, seed, fold) for name in names
+                  for seed in seeds for fold in folds_for(p, d, seed)]
+        cells += [(d, name + PERMUTED_SUFFIX, seeds[0], fold) for name in p.null_systems
+                  if name in names for fold in folds_for(p, d, seeds[0])]
+    return cells
 
 
 # ---------------------------------------------------------------------------
@@ -366,6 +393,9 @@ def resolve_config(dataset: str, system: str, profile: str = "demo",
     info = dataset_info(dataset)
     task = get_task(info.task)
     prof = get_profile(profile)
+    if system.endswith(PERMUTED_SUFFIX):   # a null row: the system trained on permuted labels
+        system = system[:-len(PERMUTED_SUFFIX)]
+        overrides = [*overrides, "train.permute_labels=true"]
     check_system_name(system)  # from the baseline files' decorators: no Keras import
     data = data or prof.data
     check(data in ("twin", "real"), f"data must be 'twin' or 'real', not {data!r}")

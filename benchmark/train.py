@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark import paths, results
-from benchmark.config import RunConfig, resolve_config
+from benchmark.config import PERMUTED_SUFFIX, RunConfig, resolve_config
 from benchmark.errors import UserError
 from benchmark.io import read_json, write_json
 
@@ -57,9 +57,6 @@ def run_cell(dataset: str, system: str, seed: int = 0, fold: int | None = None,
             return rpath
         print(f"{cell}: the configuration changed ({old} -> {chash}); running again")
     return train_and_score(cfg, out, progress)
-
-
-PERMUTED_SUFFIX = "+permuted"
 
 
 def row_name(cfg: RunConfig) -> str:

@@ -130,27 +130,23 @@ def _mirrored(planted) -> list[dict]:
             and (e["temporal_hz"], e["spectral_cyc_per_oct"], -e["direction"]) not in have]
 
 
-def test_calibration_end_to_end(tmp_path, monkeypatch):
+def test_calibration_end_to_end(tmp_path):
     """Twin -> adapter -> features -> learnable Gabor filters under the probe -> run file ->
     report: the filters must end on the planted points, beyond the null.
 
-    The run uses the reference grid, whose tap spacing the conversion must get right
-    (the factory is pointed at it here, as the run configuration does not choose the grid).
+    The run uses the reference grid (``frontend.grid=reference``), whose tap spacing the
+    conversion must get right.
     Fails with frozen parameters (gain 0), a wrong frame rate or an inverted grid
     spacing in the conversion (the points read at other rates), or a flipped sweep
     direction (filters read on the mirrored points).
     """
-    import functools
-
-    import baselines.learnable_gabor as lg
     from benchmark import kernels as K
-    from benchmark.layers import GaborLayer
     from benchmark.report import analysis, calibration, nulls
     from benchmark.report.runs import load_runs
     from benchmark.train import run_cell
 
-    monkeypatch.setattr(lg, "GaborLayer", functools.partial(GaborLayer, grid="reference"))
-    run_cell("ripples", "learnable_gabor", seed=0, profile="ci", out=tmp_path, progress=False)
+    run_cell("ripples", "learnable_gabor", seed=0, profile="ci", out=tmp_path, progress=False,
+             overrides=["frontend.grid=reference"])
     (run,) = load_runs(tmp_path / "runs").runs
     assert run.gabor["grid"] == "reference"
     (row,) = calibration.calibration([run])

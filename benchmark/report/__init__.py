@@ -11,10 +11,12 @@ scores, filters_*, modulation_*, task_similarity, curves_*, drift, hearing_*, ca
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 from pathlib import Path
 
 from benchmark import paths
+from benchmark.config import PERMUTED_SUFFIX
 from benchmark.errors import UserError
 from benchmark.io import write_text
 from benchmark.report import analysis, calibration, hearing, nulls, scores, tables
@@ -75,7 +77,10 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
     if not runs_dir.is_dir():
         raise UserError(f"runs folder {runs_dir} does not exist: train something first "
                         "(gaborbench run ... or make demo), or pass --runs")
-    rs = load_runs(runs_dir)
+    rs_all = load_runs(runs_dir)
+    # Label-permuted runs are the filter analysis' nulls, not rows of the score tables.
+    rs = dataclasses.replace(rs_all, runs=[r for r in rs_all.runs
+                                           if not r.system.endswith(PERMUTED_SUFFIX)])
     order = analysis.system_order({r.system for r in rs.runs})
     cells = scores.summarize(rs.runs, order, analysis.dataset_order({r.dataset for r in rs.runs}))
     table_metrics: dict[str, list[str]] = {}
@@ -84,15 +89,15 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
     diffs = scores.differences(rs.runs, cells, table_metrics, order)
     mdd = scores.minimum_detectable(diffs)
     best = scores.best_systems(diffs, cells)
-    learn = analysis.learnable_runs(rs.runs)
+    learn = analysis.learnable_runs(rs_all.runs)
     drifts = {k: (len(g), sum(len(r.gabor["final"]["sigma_t"]) for r in g), analysis.drift(g))
               for k, g in learn.items()}
     shifts = {k: analysis.modulation_shift(g) for k, g in learn.items()}
-    sim = analysis.task_similarity(rs.runs)
-    recs = analysis.recovery(rs.runs)
-    axes = analysis.axis_units(rs.runs)
-    hear = hearing.hearing(rs.runs)   # speech filters beside human hearing, with nulls
-    drift_nulls, rec_nulls = nulls.drift_nulls(rs.runs), nulls.recovery_nulls(rs.runs)
+    sim = analysis.task_similarity(rs_all.runs)
+    recs = analysis.recovery(rs_all.runs)
+    axes = analysis.axis_units(rs_all.runs)
+    hear = hearing.hearing(rs_all.runs)   # speech filters beside human hearing, with nulls
+    drift_nulls, rec_nulls = nulls.drift_nulls(rs_all.runs), nulls.recovery_nulls(rs_all.runs)
     dn = {(x.dataset, x.system): x for x in drift_nulls}
     rn = {(x.dataset, x.system): x for x in rec_nulls}
 
@@ -114,12 +119,12 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
         tdir / "hearing.csv": hearing.hearing_csv(hear),
     }
     # Every filter-analysis number beside its nulls; the calibration check when it ran.
-    sim_nulls = nulls.similarity_nulls(rs.runs)
+    sim_nulls = nulls.similarity_nulls(rs_all.runs)
     texts[tdir / "nulls.md"] = (nulls.nulls_markdown(drift_nulls, rec_nulls)
                                 + "\n" + nulls.similarity_markdown(sim_nulls))
     texts[tdir / "task_similarity_null.csv"] = nulls.similarity_csv(sim_nulls)
     texts[tdir / "nulls.csv"] = nulls.nulls_csv(drift_nulls, rec_nulls)
-    cal_rows = calibration.calibration(rs.runs)
+    cal_rows = calibration.calibration(rs_all.runs)
     if cal_rows:
         texts[tdir / "calibration.csv"] = calibration.calibration_csv(cal_rows)
     for path, text in texts.items():
@@ -129,10 +134,10 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
     if plots:
         plot_dir = out_dir / "plots"
         plot_dir.mkdir(parents=True, exist_ok=True)
-        made = _write_plots(rs, cells, drifts, sim, recs, axes, plot_dir)
+        made = _write_plots(rs_all, cells, drifts, sim, recs, axes, plot_dir)
         made += hearing.write_plots(plot_dir, hear)
         if cal_rows:
-            made += calibration.plot(plot_dir / "calibration", cal_rows, rs.runs)
+            made += calibration.plot(plot_dir / "calibration", cal_rows, rs_all.runs)
         for old in sorted(plot_dir.iterdir()):
             if _OWNED_PLOTS.match(old.name) and old not in made:
                 old.unlink()

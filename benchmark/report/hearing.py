@@ -54,7 +54,7 @@ from benchmark.report.runs import Run
 log = logging.getLogger("benchmark.report")
 
 SPEECH_TASKS = ("speech_activity", "speaker")
-PERMUTED_SUFFIX = "+permuted"   # the system name label-permuted runs are filed under
+from benchmark.config import PERMUTED_SUFFIX  # the row of label-permuted runs
 CENTRE_KHZ = 1.0            # where cycles/kHz become cycles/octave (c/oct = c/kHz · f · ln 2)
 BOOTSTRAP = 1000
 SEED = 0

@@ -28,7 +28,7 @@ from benchmark.report.runs import Run
 
 NULL_DRAWS = 999
 NULL_SEED = 0
-PERMUTED_SUFFIX = "+permuted"   # the row label-permuted runs are filed under (benchmark.train)
+from benchmark.config import PERMUTED_SUFFIX  # the row of label-permuted runs
 
 
 def is_permuted(run: Run) -> bool:

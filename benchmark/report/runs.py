@@ -27,7 +27,7 @@ GRIDS = ("centered", "reference")
 # Dataset and system names become file names (plots, tables) and table cells: a
 # plain identifier-like name, so that no '../', separator, newline or '|' in a run
 # file can write outside the output folder or forge a row.
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+-]{0,63}$")  # "+": a null row, e.g. x+permuted
 
 
 def plain_name(value: Any, what: str) -> str:
