@@ -453,3 +453,45 @@ def test_a_malformed_recipe_is_one_line(tmp_path):
     with pytest.raises(UserError) as e:
         load_recipe("toy", tmp_path)
     assert "\n" not in str(e.value)
+
+
+def test_a_test_class_training_lacks_is_refused_before_any_feature_is_computed(monkeypatch,
+                                                                              tmp_path):
+    import dataclasses
+
+    from benchmark import train
+    from benchmark.config import resolve_config
+    from benchmark.errors import UserError
+    from benchmark.prepare import prepare
+    from benchmark.twins import ensure_twin
+
+    cfg = resolve_config("esc50", "mel", "ci", fold=1)
+    root = ensure_twin("esc50", size="tiny")
+    prepared = prepare("esc50", root, progress=False)
+    gone = sorted({e.label for e in prepared.examples if e.fold == 1})[0]
+    # that class now occurs in the test fold only
+    prepared = dataclasses.replace(prepared, examples=[
+        e for e in prepared.examples if e.fold == 1 or e.label != gone])
+
+    def no_features(*a, **k):
+        raise AssertionError("features were computed before the splits were checked")
+
+    monkeypatch.setattr(train, "load_data", lambda *a, **k: (prepared, root))
+    monkeypatch.setattr("benchmark.features.extract_features", no_features)
+    with pytest.raises(UserError, match="not in training"):
+        train.train_and_score(cfg, tmp_path / "out", progress=False)
+
+
+def test_a_model_save_killed_midway_is_cleaned_by_the_next_save(tmp_path):
+    import keras
+
+    from benchmark.train import save_model
+
+    dead = 2**22 + 12347
+    left = tmp_path / f".seed0.{dead}.tmp.keras"
+    left.write_bytes(b"half a model")
+    old = time.time() - 7200
+    os.utime(left, (old, old))
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    digest = save_model(model, tmp_path / "seed0.keras")
+    assert not left.exists() and (tmp_path / "seed0.keras").is_file() and len(digest) == 64
