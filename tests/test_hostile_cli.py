@@ -440,19 +440,25 @@ def test_a_missing_noise_corpus_is_said_before_any_feature_is_computed(monkeypat
     assert real_load is not None
 
 
-def test_a_malformed_recipe_is_one_line(tmp_path):
+_MANIFEST = ('name = "toy"\nversion = "1"\ntitle = "t"\ntask = "urban_sound"\nhomepage = "h"\n'
+             'licence = "l"\ncitation = "c"\nsample_rate = 16000\nsize = "1 MB"\nexpect = ["a"]\n')
+
+
+@pytest.mark.parametrize("manifest, checksums", [
+    (_MANIFEST + "sources = " + "[" * 3000 + "]" * 3000 + "\n", "files = []\n"),
+    (_MANIFEST + '[[sources]]\nkind = "http"\n', "files = [1]\n"),
+    (_MANIFEST + '[[sources]]\nkind = "http"\n', "files = " + "[" * 3000 + "]" * 3000 + "\n"),
+], ids=["nested manifest", "files of ints", "nested checksums"])
+def test_a_malformed_recipe_is_one_line(tmp_path, manifest, checksums):
     from benchmark.errors import UserError
     from benchmark.recipes import load_recipe
 
     (tmp_path / "toy").mkdir()
-    (tmp_path / "toy" / "manifest.toml").write_text(
-        'name = "toy"\nversion = "1"\ntitle = "t"\ntask = "urban_sound"\nhomepage = "h"\n'
-        'licence = "l"\ncitation = "c"\nsample_rate = 16000\nsize = "1 MB"\nexpect = ["a"]\n'
-        'sources = [1, 2]\n')
-    (tmp_path / "toy" / "checksums.toml").write_text("files = []\n")
+    (tmp_path / "toy" / "manifest.toml").write_text(manifest)
+    (tmp_path / "toy" / "checksums.toml").write_text(checksums)
     with pytest.raises(UserError) as e:
         load_recipe("toy", tmp_path)
-    assert "\n" not in str(e.value)
+    assert "\n" not in str(e.value) and "toy" in str(e.value)
 
 
 def test_a_test_class_training_lacks_is_refused_before_any_feature_is_computed(monkeypatch,
