@@ -111,7 +111,7 @@ def _run_file(out: Path, cell: Cell) -> Path:
 def is_done(out: Path, cell: Cell, profile: str, data: str | None) -> bool:
     """Whether the cell's run file exists with the configuration it would run now
     (the test ``run_cell`` itself applies before skipping)."""
-    from benchmark.io import read_json
+    from benchmark.io import read_record
     from benchmark.config import resolve_config
 
     path = _run_file(out, cell)
@@ -120,7 +120,7 @@ def is_done(out: Path, cell: Cell, profile: str, data: str | None) -> bool:
     try:
         cfg = resolve_config(cell.dataset, cell.system, profile, seed=cell.seed, fold=cell.fold,
                              data=data)
-        return read_json(path).get("config_hash") == cfg.hash()
+        return read_record(path).get("config_hash") == cfg.hash()  # regular files only
     except Exception:  # unreadable or unresolvable: it will run (and say why if it fails)
         return False
 

@@ -28,7 +28,7 @@ import numpy as np
 from benchmark import paths, results
 from benchmark.config import RunConfig, resolve_config
 from benchmark.errors import UserError
-from benchmark.io import read_json, write_json
+from benchmark.io import read_json, read_record, write_json
 
 PLANTED_FILE = "PLANTED_MODULATIONS.json"
 
@@ -51,8 +51,8 @@ def run_cell(dataset: str, system: str, seed: int = 0, fold: int | None = None,
     chash = cfg.hash()
     if rpath.exists():
         try:
-            old = read_json(rpath).get("config_hash")
-        except (OSError, ValueError):
+            old = read_record(rpath).get("config_hash")  # a FIFO there must not hang the run
+        except (OSError, ValueError, AttributeError):
             old = None
         cell = f"{dataset}/{system} seed {seed}{'' if cfg.fold is None else f' fold {cfg.fold}'}"
         if old == chash:

@@ -501,3 +501,31 @@ def test_a_model_save_killed_midway_is_cleaned_by_the_next_save(tmp_path):
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     digest = save_model(model, tmp_path / "seed0.keras")
     assert not left.exists() and (tmp_path / "seed0.keras").is_file() and len(digest) == 64
+
+
+def test_a_fifo_at_a_run_file_does_not_hang_run_or_the_grid(tmp_path, monkeypatch):
+    import threading
+
+    from benchmark import train
+    from benchmark.grid import Cell, _run_file, is_done
+
+    cell = Cell("esc50", "mel", 0, 1)
+    path = _run_file(tmp_path, cell)
+    path.parent.mkdir(parents=True)
+    os.mkfifo(path)
+    monkeypatch.setattr(train, "train_and_score", lambda cfg, out, progress: "trained")
+    result = []
+
+    def both():
+        result.append(is_done(tmp_path, cell, "ci", "twin"))
+        result.append(train.run_cell("esc50", "mel", 0, 1, profile="ci", out=tmp_path,
+                                     progress=False))
+
+    t = threading.Thread(target=both, daemon=True)
+    t.start()
+    t.join(60)
+    hung = t.is_alive()
+    if hung:  # release the reader so that the test process can end
+        with open(path, "w"):
+            pass
+    assert not hung and result == [False, "trained"]
