@@ -42,10 +42,17 @@ def full_disk():
 def material(tmp_path_factory):
     root = tmp_path_factory.mktemp("material")
     write_fixture_runs(root / "ref")
+    from _report_fixtures import run_obj
+
+    from benchmark.io import write_json
+
+    small = root / "small" / "runs"   # one run: a report in a second
+    write_json(small / "urbansound8k" / "mel" / "seed0_fold1.json",
+               run_obj("urbansound8k", "mel", 0, 1, 0.6, np.random.default_rng(0)))
     clip = _save_run(root / "res", "urbansound8k", 3, {"classes": ["a", "b", "c"]})
     wav = _wav(root / "a.wav", 0.5)
     return argparse.Namespace(root=root, runs=root / "ref" / "runs", ref=root / "ref",
-                              clip=clip, wav=wav)
+                              clip=clip, wav=wav, small=small)
 
 
 def _commands(m, out: Path) -> dict[str, list[str]]:
@@ -110,12 +117,12 @@ def test_every_command_on_a_full_disk_is_one_line(material, tmp_path, monkeypatc
 
 def test_report_on_a_full_disk_keeps_the_previous_tables(material, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["report", "--runs", str(material.runs), "--out", str(out)]) == 0
-    before = {p: p.read_bytes() for p in (out / "tables").iterdir()}
+    assert main(["report", "--runs", str(material.small), "--out", str(out)]) == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     with full_disk():
-        assert main(["report", "--runs", str(material.runs), "--out", str(out)]) == 1
-    assert {p: p.read_bytes() for p in (out / "tables").iterdir()} == before
-    assert "file size limit" in capsys.readouterr().err or True
+        assert main(["report", "--runs", str(material.small), "--out", str(out)]) == 1
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert "file size limit" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------- scripts and names
@@ -230,7 +237,7 @@ def test_temporaries_of_killed_writers_are_removed_by_the_next_write(material, t
     live = out / f".summary.csv.{os.getpid()}.live.tmp"
     live.write_text("x")
     os.utime(live, (old, old))
-    assert main(["report", "--runs", str(material.runs), "--out", str(out)]) == 0
+    assert main(["report", "--runs", str(material.small), "--out", str(out)]) == 0
     assert not any(p.exists() for p in stale)
     assert fresh.exists() and live.exists()
 
@@ -302,9 +309,21 @@ def _token_processes(token: str) -> list[int]:
     return pids
 
 
+def test_a_worker_orphaned_while_starting_exits_before_taking_a_cell():
+    """The death signal is set in the worker's initializer: a grid killed before that
+    (spawn takes seconds) is already gone, and the worker must notice by itself."""
+    code = ("from benchmark.grid import _die_with_parent; _die_with_parent(1); "
+            "print('took a cell')")  # pid 1 is never our parent
+    p = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(REPO)},
+                       capture_output=True, text=True, timeout=60)
+    assert (p.returncode, p.stdout, p.stderr) == (1, "", "")  # quietly, before any work
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-@pytest.mark.parametrize("sig, delay", [("SIGKILL", 0.3), ("SIGTERM", None)])
-def test_killing_a_grid_leaves_no_worker_behind(tmp_path, sig, delay):
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_stopping_a_grid_stops_its_workers_at_once(tmp_path, sig):
+    """Ctrl-C (SIGINT to the grid alone) or SIGTERM: the grid exits within seconds and its
+    workers with it, instead of waiting for (or leaving behind) cells in training."""
     import signal
 
     (tmp_path / "sleeper.py").write_text(_SLEEPER)
@@ -316,15 +335,15 @@ def test_killing_a_grid_leaves_no_worker_behind(tmp_path, sig, delay):
                          stderr=subprocess.DEVNULL, text=True)
     try:
         assert p.stdout.readline().strip() == "started"
-        if delay is None:   # the workers are running their cells: SIGTERM the grid
-            deadline = time.time() + 60
-            while len(list(tmp_path.glob("worker-*"))) < 2 and time.time() < deadline:
-                time.sleep(0.2)
-            assert len(list(tmp_path.glob("worker-*"))) == 2
-        else:               # the workers are still starting
-            time.sleep(delay)
+        deadline = time.time() + 60
+        while len(list(tmp_path.glob("worker-*"))) < 2 and time.time() < deadline:
+            time.sleep(0.2)
+        assert len(list(tmp_path.glob("worker-*"))) == 2   # both are in a 60 s cell
         p.send_signal(getattr(signal, sig))
-        p.wait(timeout=30)
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the grid was still waiting for its cells 30 s after {sig}")
         deadline = time.time() + 20
         while _token_processes(token) and time.time() < deadline:
             time.sleep(0.5)
@@ -421,16 +440,92 @@ def test_a_missing_noise_corpus_is_said_before_any_feature_is_computed(monkeypat
     assert real_load is not None
 
 
-def test_a_malformed_recipe_is_one_line(tmp_path):
+_MANIFEST = ('name = "toy"\nversion = "1"\ntitle = "t"\ntask = "urban_sound"\nhomepage = "h"\n'
+             'licence = "l"\ncitation = "c"\nsample_rate = 16000\nsize = "1 MB"\nexpect = ["a"]\n')
+
+
+@pytest.mark.parametrize("manifest, checksums", [
+    (_MANIFEST + "sources = " + "[" * 3000 + "]" * 3000 + "\n", "files = []\n"),
+    (_MANIFEST + '[[sources]]\nkind = "http"\n', "files = [1]\n"),
+    (_MANIFEST + '[[sources]]\nkind = "http"\n', "files = " + "[" * 3000 + "]" * 3000 + "\n"),
+], ids=["nested manifest", "files of ints", "nested checksums"])
+def test_a_malformed_recipe_is_one_line(tmp_path, manifest, checksums):
     from benchmark.errors import UserError
     from benchmark.recipes import load_recipe
 
     (tmp_path / "toy").mkdir()
-    (tmp_path / "toy" / "manifest.toml").write_text(
-        'name = "toy"\nversion = "1"\ntitle = "t"\ntask = "urban_sound"\nhomepage = "h"\n'
-        'licence = "l"\ncitation = "c"\nsample_rate = 16000\nsize = "1 MB"\nexpect = ["a"]\n'
-        'sources = [1, 2]\n')
-    (tmp_path / "toy" / "checksums.toml").write_text("files = []\n")
+    (tmp_path / "toy" / "manifest.toml").write_text(manifest)
+    (tmp_path / "toy" / "checksums.toml").write_text(checksums)
     with pytest.raises(UserError) as e:
         load_recipe("toy", tmp_path)
-    assert "\n" not in str(e.value)
+    assert "\n" not in str(e.value) and "toy" in str(e.value)
+
+
+def test_a_test_class_training_lacks_is_refused_before_any_feature_is_computed(monkeypatch,
+                                                                              tmp_path):
+    import dataclasses
+
+    from benchmark import train
+    from benchmark.config import resolve_config
+    from benchmark.errors import UserError
+    from benchmark.prepare import prepare
+    from benchmark.twins import ensure_twin
+
+    cfg = resolve_config("esc50", "mel", "ci", fold=1)
+    root = ensure_twin("esc50", size="tiny")
+    prepared = prepare("esc50", root, progress=False)
+    gone = sorted({e.label for e in prepared.examples if e.fold == 1})[0]
+    # that class now occurs in the test fold only
+    prepared = dataclasses.replace(prepared, examples=[
+        e for e in prepared.examples if e.fold == 1 or e.label != gone])
+
+    def no_features(*a, **k):
+        raise AssertionError("features were computed before the splits were checked")
+
+    monkeypatch.setattr(train, "load_data", lambda *a, **k: (prepared, root))
+    monkeypatch.setattr("benchmark.features.extract_features", no_features)
+    with pytest.raises(UserError, match="not in training"):
+        train.train_and_score(cfg, tmp_path / "out", progress=False)
+
+
+def test_a_model_save_killed_midway_is_cleaned_by_the_next_save(tmp_path):
+    import keras
+
+    from benchmark.train import save_model
+
+    dead = 2**22 + 12347
+    left = tmp_path / f".seed0.{dead}.tmp.keras"
+    left.write_bytes(b"half a model")
+    old = time.time() - 7200
+    os.utime(left, (old, old))
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    digest = save_model(model, tmp_path / "seed0.keras")
+    assert not left.exists() and (tmp_path / "seed0.keras").is_file() and len(digest) == 64
+
+
+def test_a_fifo_at_a_run_file_does_not_hang_run_or_the_grid(tmp_path, monkeypatch):
+    import threading
+
+    from benchmark import train
+    from benchmark.grid import Cell, _run_file, is_done
+
+    cell = Cell("esc50", "mel", 0, 1)
+    path = _run_file(tmp_path, cell)
+    path.parent.mkdir(parents=True)
+    os.mkfifo(path)
+    monkeypatch.setattr(train, "train_and_score", lambda cfg, out, progress: "trained")
+    result = []
+
+    def both():
+        result.append(is_done(tmp_path, cell, "ci", "twin"))
+        result.append(train.run_cell("esc50", "mel", 0, 1, profile="ci", out=tmp_path,
+                                     progress=False))
+
+    t = threading.Thread(target=both, daemon=True)
+    t.start()
+    t.join(60)
+    hung = t.is_alive()
+    if hung:  # release the reader so that the test process can end
+        with open(path, "w"):
+            pass
+    assert not hung and result == [False, "trained"]
