@@ -45,10 +45,15 @@ def write(root: Path, size: str, seed: int, track) -> None:
         S.write_wav(base / "audio" / name, clip(pattern, SR, rng.uniform(*cfg["duration"]), rng, log), SR)
         per_clip.setdefault(category, []).append(log)
         rows.append((name, fold, target, category, True, str(src), take))
+    write_meta(base, rows)
+    S.write_planted(root, "esc50", NOTE, {c: S.average_planted(v) for c, v in per_clip.items()})
+
+
+def write_meta(base: Path, rows: list[tuple]) -> None:
+    """ESC-50's ``meta/esc50.csv``: one row per clip, sorted by file name."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["filename", "fold", "target", "category", "esc10", "src_file", "take"])
     w.writerows(sorted(rows))
     (base / "meta").mkdir(parents=True, exist_ok=True)
     (base / "meta" / "esc50.csv").write_text(buf.getvalue(), encoding="utf-8")
-    S.write_planted(root, "esc50", NOTE, {c: S.average_planted(v) for c, v in per_clip.items()})

@@ -26,14 +26,13 @@ from the low-modulation start: its probe stayed near chance.)
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import numpy as np
 from scipy.signal import istft, stft
 
 from benchmark.twins import signals as S
+from benchmark.twins.esc50 import write_meta
 
 SR = 16000
 DURATION = 1.0            # every clip, every class
@@ -117,12 +116,7 @@ def write_variant(root: Path, size: str, seed: int, track, variant: str, dataset
         name = f"{fold}-{src}-A-{k}.wav"
         S.write_wav(base / "audio" / name, ripple(rate, scale, d, rng), SR)
         rows.append((name, fold, k, c, False, str(src), "A"))
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["filename", "fold", "target", "category", "esc10", "src_file", "take"])
-    w.writerows(sorted(rows))
-    (base / "meta").mkdir(parents=True, exist_ok=True)
-    (base / "meta" / "esc50.csv").write_text(buf.getvalue(), encoding="utf-8")
+    write_meta(base, rows)   # the ESC-50 layout, read by the ESC-50 adapter
     S.write_planted(root, dataset, f"{NOTE} (variant {variant})", planted(variant))
 
 
