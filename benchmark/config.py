@@ -139,12 +139,12 @@ class Profile:
 
 _CI_TRAIN = {"epochs": 2, "batch_size": 16, "learning_rate": 3e-3, "optimizer": "adam", "patience": 2}
 _CI_CLIP = {"mixup_alpha": 0.0, "spec_time_stripes": 0, "spec_freq_stripes": 0}
-# Every demo run takes 600 optimiser steps (5 validations of 120 steps); batches of 8 keep a
+# Every demo run takes 800 optimiser steps (5 validations of 160 steps); batches of 8 keep a
 # step cheap on two cores, and the budget pays for three seeds of every system on the two
 # clip datasets and the calibration twins within the demo's time. At the head's learning
 # rate the Gabor parameters moved only 2-9 % (median) in 1,000 steps, so every system's
 # frontend learns 10x faster (the paper profile keeps 1x).
-_DEMO_TRAIN = {"epochs": 5, "steps_per_epoch": 120, "batch_size": 8, "learning_rate": 3e-3,
+_DEMO_TRAIN = {"epochs": 5, "steps_per_epoch": 160, "batch_size": 8, "learning_rate": 3e-3,
                "optimizer": "adam", "patience": 5, "frontend_lr_scale": 10.0}
 _DEMO_CLIP_HEAD = {"conv_channels": (8, 16), "dropout": 0.1, "final_dropout": 0.2}
 
@@ -261,7 +261,7 @@ PROFILES: dict[str, Profile] = {
         },
         description="demo twins, three seeds of every system on zebra_finch, urbansound8k and "
                     "the calibration twins (one test fold per seed, rotating), one seed "
-                    "elsewhere, a label-permuted learnable_gabor per dataset, 600 steps per "
+                    "elsewhere, a label-permuted learnable_gabor per dataset, 800 steps per "
                     "run, minutes on CPU",
     ),
     "paper": Profile(
@@ -411,7 +411,11 @@ def resolve_config(dataset: str, system: str, profile: str = "demo",
     sections = default_sections(dataset, data, prof.twin_size)
     # Each layer's values for one section are applied together: a block checks
     # its fields jointly (fmax against sample_rate), so no half-applied state is seen.
-    layers = [(f"profile {prof.name!r}", {"frontend": prof.frontend, **prof.per_task.get(task.name, {})})]
+    per_task = prof.per_task.get(task.name, {})
+    # A task's frontend entries refine the profile's frontend (e.g. a probe's output mode),
+    # they do not replace it: the filter count and kernel stay the profile's.
+    layers = [(f"profile {prof.name!r}",
+               {**per_task, "frontend": {**prof.frontend, **per_task.get("frontend", {})}})]
     cli: dict[str, dict] = {}
     for item in overrides:
         if "=" not in item:

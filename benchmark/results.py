@@ -180,7 +180,10 @@ def git_state(repo: Path = paths.REPO_ROOT) -> tuple[str | None, bool | None]:
         head = git("rev-parse", "HEAD")
         if head.returncode != 0:
             return None, None
-        status = git("status", "--porcelain", "--untracked-files=no")
+        # Generated results are not code: rewriting results/ (make demo-reference) leaves
+        # the code clean.
+        status = git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                     ":(exclude)results")
         return head.stdout.strip(), bool(status.stdout.strip())
     except (OSError, subprocess.SubprocessError):
         return None, None

@@ -79,15 +79,21 @@ def test_every_system_of_a_dataset_runs_the_same_cells(profile):
         assert len({frozenset(c) for c in by_system.values()}) == 1, (profile, d, by_system)
 
 
+def test_a_task_frontend_entry_refines_the_profile_frontend():
+    cfg = resolve_config("ripples", "learnable_gabor", "demo")
+    assert cfg.frontend.filters == 8 and cfg.frontend.kernel_size == (15, 7)   # the profile's
+    assert cfg.frontend.init == "low" and cfg.frontend.output_mode == "abs"    # the task's
+
+
 def test_every_demo_run_takes_the_same_optimiser_steps():
     """The filters need steps to move, and systems are compared at one budget: every demo run,
-    of every system, gets the same 600 steps, none stopped early."""
+    of every system, gets the same 800 steps, none stopped early."""
     steps = set()
     for dataset, system, seed, fold in grid_cells("demo"):
         cfg = resolve_config(dataset, system, "demo", seed=seed, fold=fold)
         steps.add(cfg.train.steps_per_epoch * cfg.train.epochs)
         assert cfg.train.patience >= cfg.train.epochs  # no early stop before the budget
-    assert steps == {600}
+    assert steps == {800}
 
 
 def test_overrides_are_type_checked():
