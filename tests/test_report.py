@@ -482,3 +482,23 @@ def test_cli(runs_dir, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "Did the learnable filters move?" in printed and "No run with trained" in printed
     assert (out / "tables/recovery.md").exists() and (out / "tables/task_similarity.csv").exists()
+
+
+def test_a_trained_row_below_the_floor_and_still_improving_is_labelled_under_trained():
+    from benchmark.report.scores import Cell
+    from benchmark.report.tables import under_trained
+
+    def cell(system, dataset, mean, trainable, late):
+        return Cell(dataset, system, "accuracy", "max", ((0, 1),), (mean,), mean, (mean, mean),
+                    0.0, 10, 10, trainable, 100, "twin", "demo", late)
+
+    cells = [cell("mel", "a", 0.9, 0, 0), cell("mel", "b", 0.8, 0, 0),
+             cell("free_cnn", "a", 0.5, 500, 1), cell("free_cnn", "b", 0.4, 500, 0),
+             cell("learnable_gabor", "a", 0.95, 32, 1), cell("learnable_gabor", "b", 0.7, 32, 1),
+             cell("fixed_gabor", "a", 0.5, 0, 1), cell("fixed_gabor", "b", 0.5, 0, 1)]
+    labels = under_trained(cells)
+    assert set(labels) == {"free_cnn"}    # learnable: below on 1 of 2; fixed: nothing trains
+    assert "below the mel floor in 2 of 2 columns" in labels["free_cnn"]
+    converged = [c if c.system != "free_cnn" else cell("free_cnn", c.dataset, c.mean, 500, 0)
+                 for c in cells]
+    assert under_trained(converged) == {}    # below the floor but not improving: not this label

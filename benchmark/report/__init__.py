@@ -24,6 +24,8 @@ from benchmark.report.runs import RunSet, load_runs
 
 __all__ = ["build_report", "cli_report", "load_runs"]
 
+# Tables earlier versions wrote under other names (paired.csv: now differences.csv).
+_OBSOLETE_TABLES = ("paired.csv",)
 # Plot files this command owns; stale ones (a dataset no longer present) are removed.
 _OWNED_PLOTS = re.compile(r"^(scores|drift|task_similarity|calibration|"
                           r"(filters|modulation|curves|hearing)_.+)\.(png|pdf)$")
@@ -130,6 +132,8 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
     for path, text in texts.items():
         write_text(path, text)
     written = list(texts)
+    for name in _OBSOLETE_TABLES:   # tables an earlier version wrote, which nothing updates
+        (tdir / name).unlink(missing_ok=True)
 
     if plots:
         plot_dir = out_dir / "plots"
