@@ -89,7 +89,9 @@ def test_the_trade_off_statistic_reads_the_sign_of_the_rank_correlation():
             for t, s in zip(np.linspace(2, 30, 8), np.linspace(4, 0.25, 8))]
     (c,) = hearing.hearing(_speech_and_bird(line), logmels={"ami": _noise_logmels()})
     rho = _learned(c, "tradeoff_rho")
-    assert rho.value == pytest.approx(-1.0) and rho.ci_high < 0
+    # read from the built kernels' DFT peaks (quantised by the kernel), not the parameters:
+    # near, not exactly, a perfect rank order
+    assert rho.value < -0.9 and rho.ci_high < 0
     assert "initial" in rho.beats
 
 

@@ -10,6 +10,7 @@ NumPy and the system order is read from the baseline files' source.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
 import importlib.util
 import inspect
@@ -727,3 +728,38 @@ def similarity_verdict(sim: Similarity) -> str:
         return f"Learning changed the filters differently by task: {groups} ({test}; differing pairs: {pairs})."
     return (f"Some pairs differ ({pairs}; {test}), but the tasks form no separate groups "
             "(the pairs the test cannot tell apart chain them together).")
+
+
+# ---------------------------------------------------------------- the features' own transfer
+
+def feature_config(run: Run):
+    """The run's :class:`~benchmark.features.FeatureConfig`, or None if it cannot be rebuilt."""
+    from benchmark.features import FeatureConfig
+
+    names = {f.name for f in dataclasses.fields(FeatureConfig)}
+    for block in (run.config.get("features"), run.features):
+        if isinstance(block, dict) and block:
+            try:
+                return FeatureConfig(**{k: v for k, v in block.items() if k in names})
+            except Exception:   # an older or hand-made record: try the next block
+                continue
+    return None
+
+
+def feature_transfer(run: Run) -> dict[str, float] | None:
+    """Temporal modulation (Hz) where the run's features fall to -3 and -20 dB."""
+    from benchmark.features import modulation_transfer_db
+
+    cfg = feature_config(run)
+    if cfg is None:
+        return None
+    f = np.linspace(0.0, 4 * cfg.frame_rate_hz, 4001)
+    db = modulation_transfer_db(cfg, f)
+    out = {}
+    for level in (-3.0, -20.0):
+        below = np.nonzero(db < level)[0]
+        if below.size and below[0] > 0:   # linear between the grid points either side
+            i = below[0]
+            out[f"{level:g}"] = float(f[i - 1] + (level - db[i - 1]) * (f[i] - f[i - 1])
+                                      / (db[i] - db[i - 1]))
+    return out

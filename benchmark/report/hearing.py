@@ -49,6 +49,7 @@ import numpy as np
 from scipy import stats
 
 from benchmark.report import analysis
+from benchmark.report.analysis import feature_config, feature_transfer  # noqa: F401 (re-exported)
 from benchmark.report.runs import Run
 
 log = logging.getLogger("benchmark.report")
@@ -279,20 +280,6 @@ def mps_bank(logmels: list[np.ndarray], frame_rate_hz: float, bins_per_octave: f
     return Bank(t, s, None, 0)
 
 
-def feature_config(run: Run):
-    """The run's :class:`~benchmark.features.FeatureConfig`, or None if it cannot be rebuilt."""
-    from benchmark.features import FeatureConfig
-
-    names = {f.name for f in dataclasses.fields(FeatureConfig)}
-    for block in (run.config.get("features"), run.features):
-        if isinstance(block, dict) and block:
-            try:
-                return FeatureConfig(**{k: v for k, v in block.items() if k in names})
-            except Exception:   # an older or hand-made record: try the next block
-                continue
-    return None
-
-
 def speech_logmels(run: Run, max_items: int = 200, max_frames: int = 3000):
     """Log-mel of the run's dataset from this machine's feature cache, or (None, why)."""
     from benchmark import paths
@@ -308,25 +295,6 @@ def speech_logmels(run: Run, max_items: int = 200, max_frames: int = 3000):
     store = FeatureStore(folder)
     ids = store.ids[::max(1, len(store.ids) // max_items)][:max_items]
     return [store.get(i)[:max_frames] for i in ids], ""
-
-
-def feature_transfer(run: Run) -> dict[str, float] | None:
-    """Temporal modulation (Hz) where the run's features fall to -3 and -20 dB."""
-    from benchmark.features import modulation_transfer_db
-
-    cfg = feature_config(run)
-    if cfg is None:
-        return None
-    f = np.linspace(0.0, 4 * cfg.frame_rate_hz, 4001)
-    db = modulation_transfer_db(cfg, f)
-    out = {}
-    for level in (-3.0, -20.0):
-        below = np.nonzero(db < level)[0]
-        if below.size and below[0] > 0:   # linear between the grid points either side
-            i = below[0]
-            out[f"{level:g}"] = float(f[i - 1] + (level - db[i - 1]) * (f[i] - f[i - 1])
-                                      / (db[i] - db[i - 1]))
-    return out
 
 
 # ---------------------------------------------------------------- statistics

@@ -220,9 +220,7 @@ def modulation_map(base: Path, group: list[Run], grid: dict[str, np.ndarray] | N
     ax.axvline(nyquist, color="0.5", linestyle=":", linewidth=0.8)
     # What the features' analysis window lets through: no filter can find temporal
     # modulation the window has already averaged away.
-    from benchmark.report.hearing import feature_transfer
-
-    cut = feature_transfer(run) or {}
+    cut = analysis.feature_transfer(run) or {}
     for level, shade in (("-3", 0.07), ("-20", 0.14)):
         if level in cut and cut[level] < t_max:
             ax.axvspan(cut[level], t_max, color="0.35", alpha=shade, linewidth=0,
