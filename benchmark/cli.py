@@ -274,9 +274,11 @@ def _list(args: argparse.Namespace) -> int:
 
         print(describe_datasets())
     else:
+        from benchmark.config import PROFILES
         from benchmark.tasks import describe_tasks
 
         print(describe_tasks())
+        print("\nprofiles: " + "; ".join(f"{p.name}: {p.description}" for p in PROFILES.values()))
     return 0
 
 

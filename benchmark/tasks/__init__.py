@@ -108,8 +108,6 @@ def dataset_info(name: str) -> DatasetInfo:
 
 def describe_tasks() -> str:
     """The tasks, their datasets, metrics, heads and protocols (``gaborbench list tasks``)."""
-    from benchmark.config import PROFILES
-
     rows = [("task", "datasets", "output", "main metric", "protocol")]
     datasets = list(_all_datasets().values())  # in table order: tasks follow their datasets
     order = {t: min([i for i, d in enumerate(datasets) if d.task == t] or [len(datasets)])
@@ -120,6 +118,4 @@ def describe_tasks() -> str:
                      t.protocol_text))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(f"{c:<{w}}" for c, w in zip(r[:4], widths)) + "  " + r[4] for r in rows]
-    lines.append("")
-    lines.append("profiles: " + "; ".join(f"{p.name}: {p.description}" for p in PROFILES.values()))
     return "\n".join(lines)
