@@ -11,7 +11,7 @@ import io
 from collections import defaultdict
 
 
-from benchmark.report.analysis import (ALPHA, REFERENCE, SPECTRAL_REF_CYC_PER_OCT,
+from benchmark.report.analysis import (ALPHA, SPECTRAL_REF_CYC_PER_OCT,
                                        TEMPORAL_REF_HZ, AxisUnits, Recovery,
                                        Similarity, metric_label, direction_of, system_order,
                                        table_columns)
