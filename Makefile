@@ -23,7 +23,7 @@ help:
 	@echo "make demo       run the whole benchmark on the synthetic twins into $(DEMO_OUT)/ (CPU,"
 	@echo "                minutes) and compare it with the committed results/"
 	@echo "make demo-reference  the same demo, written into results/ (refreshes the reference)"
-	@echo "make test       run the test suite (offline)"
+	@echo "make test       lint (ruff) and run the test suite (offline)"
 	@echo "make reproduce  download what can be downloaded and run the paper profile (GPU)"
 	@echo "make download   fetch every dataset that can be fetched"
 	@echo "make report     rebuild results/ tables and plots from results/runs"
@@ -47,6 +47,7 @@ venv: $(STAMP)
 # one worker, so module fixtures (the e2e grid) run once.
 TEST_JOBS ?= 2
 test: $(STAMP)
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile
 
 # Always computes: a fresh folder, so no committed run file is mistaken for a finished cell.

@@ -28,7 +28,7 @@ import numpy as np
 from benchmark import paths, results
 from benchmark.config import PERMUTED_SUFFIX, RunConfig, resolve_config
 from benchmark.errors import UserError
-from benchmark.io import read_json, read_record, write_json
+from benchmark.io import read_json, write_json
 
 PLANTED_FILE = "PLANTED_MODULATIONS.json"
 

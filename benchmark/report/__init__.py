@@ -1,9 +1,10 @@
 """``gaborbench report``: run JSONs -> summary CSV, tables and plots.
 
 Layout of what :func:`build_report` writes under ``out_dir`` (see results/README.md):
-``summary.csv``; ``tables/`` main.md, main.tex, paired.md, differences.csv, drift.csv,
-drift.md, recovery.csv, recovery.md, task_similarity.csv, units.csv, hearing.csv, nulls.md,
-nulls.csv, task_similarity_null.csv, calibration.csv (with calibration runs); ``plots/``
+``REPORT.md`` (the report to read: :mod:`benchmark.report.readme`); ``summary.csv``;
+``tables/`` main.md, main.tex, paired.md, differences.csv, drift.csv, drift.md, recovery.csv,
+recovery.md, task_similarity.csv, units.csv, hearing.csv, nulls.md, nulls.csv,
+task_similarity_null.csv, calibration.csv (with calibration runs); ``plots/``
 scores, filters_*, modulation_*, task_similarity, curves_*, drift, hearing_*, calibration
 (PNG and PDF each). Nothing here imports Keras or TensorFlow.
 """
@@ -19,7 +20,7 @@ from benchmark import paths
 from benchmark.config import PERMUTED_SUFFIX
 from benchmark.errors import UserError
 from benchmark.io import write_text
-from benchmark.report import analysis, calibration, hearing, nulls, scores, tables
+from benchmark.report import analysis, calibration, hearing, nulls, readme, scores, tables
 from benchmark.report.runs import RunSet, load_runs
 
 __all__ = ["build_report", "cli_report", "load_runs"]
@@ -135,6 +136,7 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
     for name in _OBSOLETE_TABLES:   # tables an earlier version wrote, which nothing updates
         (tdir / name).unlink(missing_ok=True)
 
+    made: list[Path] = []
     if plots:
         plot_dir = out_dir / "plots"
         plot_dir.mkdir(parents=True, exist_ok=True)
@@ -146,7 +148,11 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
             if _OWNED_PLOTS.match(old.name) and old not in made:
                 old.unlink()
         written += made
-    return written
+    # The report to read, last: it links only the plots this build wrote.
+    write_text(out_dir / readme.FILE, readme.report_markdown(
+        rs_all, rs, cells, diffs, best, mdd, drift_nulls, rec_nulls, cal_rows,
+        [p.name for p in made]))
+    return written + [out_dir / readme.FILE]
 
 
 def cli_report(args: argparse.Namespace) -> int:
@@ -154,8 +160,8 @@ def cli_report(args: argparse.Namespace) -> int:
     out_dir = Path(args.out) if args.out else paths.RESULTS_DIR
     written = build_report(runs_dir, out_dir)
     n_plots = sum(p.parent == out_dir / "plots" for p in written)
-    print(f"report from {runs_dir}: {out_dir / 'summary.csv'}, "
-          f"{len(written) - n_plots - 1} tables in {out_dir / 'tables'}, "
+    print(f"report from {runs_dir}: {out_dir / readme.FILE}, {out_dir / 'summary.csv'}, "
+          f"{len(written) - n_plots - 2} tables in {out_dir / 'tables'}, "
           f"{n_plots} plot files in {out_dir / 'plots'}")
     # The first question about learnable filters is whether they moved at all.
     drift_md = out_dir / "tables" / "drift.md"

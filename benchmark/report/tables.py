@@ -11,7 +11,7 @@ import io
 from collections import defaultdict
 
 
-from benchmark.report.analysis import (ALPHA, REFERENCE, SPECTRAL_REF_CYC_PER_OCT,
+from benchmark.report.analysis import (ALPHA, SPECTRAL_REF_CYC_PER_OCT,
                                        TEMPORAL_REF_HZ, AxisUnits, Recovery,
                                        Similarity, metric_label, direction_of, system_order,
                                        table_columns)
@@ -230,12 +230,10 @@ def headline_markdown(diffs: list[Difference]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main_markdown(rs: RunSet, cells: list[Cell], diffs: list[Difference], best: set,
-                  mdd: dict, appendix: str = "") -> str:
-    """The main table, the headline difference, then ``appendix`` (Markdown), e.g. drift."""
+def main_table(rs: RunSet, cells: list[Cell], best: set, mdd: dict) -> str:
+    """The main table (Markdown) and its notes, without a heading."""
     rows, cols, body = _grid(rs, cells, best)
-    lines = ["# Main results", "",
-             "| system | " + " | ".join(_header(d, m, rs) for d, m in cols) + " |",
+    lines = ["| system | " + " | ".join(_header(d, m, rs) for d, m in cols) + " |",
              "|---|" + "---:|" * len(cols)]
     labels = under_trained(cells)
     for s in rows:
@@ -246,7 +244,13 @@ def main_markdown(rs: RunSet, cells: list[Cell], diffs: list[Difference], best: 
         lines.append(f"| {_row_name(s, labels)} | " + " | ".join(texts) + " |")
     lines.append("")
     lines += [f"- {n}" for n in _notes(rs, cells, mdd)]
-    text = "\n".join(lines) + "\n\n" + headline_markdown(diffs)
+    return "\n".join(lines) + "\n"
+
+
+def main_markdown(rs: RunSet, cells: list[Cell], diffs: list[Difference], best: set,
+                  mdd: dict, appendix: str = "") -> str:
+    """The main table, the headline difference, then ``appendix`` (Markdown), e.g. drift."""
+    text = "# Main results\n\n" + main_table(rs, cells, best, mdd) + "\n" + headline_markdown(diffs)
     return text + "\n" + appendix if appendix else text
 
 
