@@ -37,6 +37,17 @@ def _resolve_config(dataset, system, profile="demo", overrides=(), *, seed=0, fo
     return types.SimpleNamespace(hash=lambda: _hash(dataset, system, seed, fold))
 
 
+class _FakeRecord:
+    """The one door to run files, as the fake runs need it: their configuration hash."""
+
+    @staticmethod
+    def configured_hash(path):
+        try:
+            return json.loads(Path(path).read_text()).get("config_hash")
+        except (OSError, ValueError):
+            return None
+
+
 @pytest.fixture
 def fakes(monkeypatch, tmp_path):
     """Fake tasks/results/train/report modules; ``calls`` records what ran."""
@@ -60,7 +71,7 @@ def fakes(monkeypatch, tmp_path):
     mods = {
         "benchmark.config": {"grid_cells": lambda profile: list(CELLS),
                             "resolve_config": _resolve_config},
-        "benchmark.results": {"run_path": _run_path},
+        "benchmark.results": {"run_path": _run_path, "RunRecord": _FakeRecord},
         "benchmark.train": {"run_cell": run_cell},
         "benchmark.report": {"build_report": build_report},
     }
