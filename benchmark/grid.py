@@ -415,6 +415,12 @@ def run_grid(cells: list[Cell], *, profile: str, data: str | None, out: Path,
                         except Exception as e:  # the runner itself raised (or its result would not pickle)
                             res = {"ok": False, "error": f"{type(e).__name__}: {e}",
                                    "traceback": traceback.format_exc()}
+                        # The worker's "started" event can reach the queue after its result:
+                        # wait a moment for it, so that the done line names the worker.
+                        deadline = time.monotonic() + (2.0 if worker_of else 0.0)
+                        while cell.name not in worker_of and time.monotonic() < deadline:
+                            time.sleep(0.02)
+                            show_events()
                         if res["ok"] and cell.name in worker_of:
                             bar.write(f"worker {worker_of[cell.name]}: {cell.name} done in "
                                       f"{res.get('seconds', 0):.0f} s")
