@@ -104,7 +104,37 @@ def _eer_of(score_column: str):
     return fn
 
 
+def _batched_eer(score_column: str):
+    """The EER of many weightings of the same trials at once (bootstrap and permutation
+    resamples): one sort, then cumulative weighted counts per resample.
+
+    Every distinct score is a threshold (scikit-learn's ``drop_intermediate`` is not
+    applied), so a resample's value can differ from :func:`equal_error_rate`'s by the
+    gap between two neighbouring ROC points; point estimates always use the exact form.
+    """
+    def fn(columns: Mapping, W: np.ndarray) -> np.ndarray:
+        s = np.asarray(columns[score_column], np.float64)
+        y = np.asarray(columns["target"]).astype(bool)
+        order = np.argsort(-s, kind="stable")
+        last = np.r_[np.flatnonzero(np.diff(s[order])), len(s) - 1]   # one point per score
+        Wo = np.asarray(W, np.float64)[:, order]
+        tp = np.cumsum(Wo * y[order], axis=1)[:, last]
+        fp = np.cumsum(Wo * ~y[order], axis=1)[:, last]
+        pos, neg = tp[:, -1:], fp[:, -1:]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fpr = np.hstack([np.zeros_like(pos), fp / neg])
+            fnr = np.hstack([np.ones_like(pos), 1.0 - tp / pos])
+        i = np.argmax(fpr > fnr, axis=1)          # the first point past the crossing
+        r = np.arange(len(i))
+        exact = fpr[r, i - 1] == fnr[r, i - 1]
+        out = np.where(exact, fpr[r, i - 1],
+                       0.25 * (fpr[r, i - 1] + fpr[r, i] + fnr[r, i - 1] + fnr[r, i]))
+        return np.where((pos[:, 0] > 0) & (neg[:, 0] > 0) & (i > 0), out, np.nan)
+    return fn
+
+
 eer_items = _eer_of("score")
+eer_items.batched = _batched_eer("score")
 
 
 # Batched forms, ``fn(columns, W)`` for a (resamples, rows) weights array: the report's
@@ -171,7 +201,8 @@ METRICS: dict[str, MetricSpec] = {m.name: m for m in (
     MetricSpec("miss_rate", "min", "miss", "detection", _with_batch(_detection("miss_rate"), _batched_detection("miss_rate"))),
     MetricSpec("eer", "min", "EER", "verification", eer_items),
     # after adaptive s-norm (benchmark.scoring): the trials' "score_snorm" column
-    MetricSpec("eer_snorm", "min", "EER (s-norm)", "verification", _eer_of("score_snorm")),
+    MetricSpec("eer_snorm", "min", "EER (s-norm)", "verification",
+               _with_batch(_eer_of("score_snorm"), _batched_eer("score_snorm"))),
 )}
 METRIC_DIRECTIONS = {name: m.direction for name, m in METRICS.items()}
 

@@ -215,7 +215,9 @@ def _write_tables(folder: Path, rows: list[dict], examples) -> None:
         mean, std = 100 * r[f"{k}_mean"], r[f"{k}_std"]
         if math.isnan(std):
             return f"{mean:.1f}"
-        return f"{mean:.1f} ± {100 * std:.1f}" + (" (n=1)" if r["n_runs"] == 1 else "")
+        if r["n_runs"] == 1:   # one run has no spread to show: say so rather than "± 0.0"
+            return f"{mean:.1f} (1 run)"
+        return f"{mean:.1f} ± {100 * std:.1f}"
 
     seconds = sum(e.uem[1] - e.uem[0] for e in examples)
     lines = ["| system | profile | feature level | runs | DetER (%) ↓ | false alarm (%) | miss (%) |",
@@ -231,7 +233,8 @@ def _write_tables(folder: Path, rows: list[dict], examples) -> None:
         f"Mix-Headset excerpts ({seconds / 60:.1f} min scored; tests/data/real/ami, CC BY 4.0). "
         f"No model was trained or tuned on these excerpts: thresholds are the ones each run "
         f"tuned on its twin's dev split.",
-        "- Cells: mean ± sample standard deviation over seeds, in percent; (n=1) marks a single run.",
+        "- Cells: mean ± sample standard deviation over seeds, in percent; a single run shows "
+        "its value alone, marked (1 run).",
         "- DetER (detection error rate) = (false alarm + missed detection) / total reference "
         "speech duration, summed over files (duration-weighted), pyannote.metrics semantics, "
         "collar 0, scored within each excerpt's UEM; reference speech = union of the RTTM "

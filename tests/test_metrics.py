@@ -218,3 +218,21 @@ def test_classification_wrappers_and_directions():
     assert M.classification_metrics(y, p)["macro_f1"] == M.macro_f1(y, p)
     assert set(M.METRIC_DIRECTIONS.values()) == {"max", "min"}
     assert M.METRIC_DIRECTIONS["eer"] == "min" and M.METRIC_DIRECTIONS["accuracy"] == "max"
+
+
+def test_batched_eer_follows_the_exact_eer_on_resampled_trials():
+    """The resampling form (every score a threshold) stays within a point of the exact EER."""
+    rng = np.random.default_rng(1)
+    diffs = []
+    for _ in range(40):
+        n = int(rng.integers(200, 800))
+        y = rng.integers(0, 2, n)
+        s = rng.normal(1.5 * y, 1, n)
+        W = rng.integers(0, 3, (3, n)).astype(float)
+        batch = M.METRICS["eer"].from_items.batched({"score": s, "target": y}, W)
+        for k in range(3):
+            live = W[k] > 0
+            diffs.append(abs(M.equal_error_rate(s[live], y[live], sample_weight=W[k][live]) - batch[k]))
+    assert np.median(diffs) < 1e-9 and max(diffs) < 0.02
+    one_class = M.METRICS["eer"].from_items.batched({"score": s, "target": np.ones(n, int)}, W)
+    assert np.isnan(one_class).all()      # no non-target trial drawn: no EER (left out)

@@ -123,7 +123,7 @@ def test_twin_to_real_table(twin_sad_run, tmp_path):
     md = (tmp_path / "out" / "tables" / "twin_to_real.md").read_text(encoding="utf-8")
     assert "| all speech (no model) | – | – | 0 | 64.0 |" in md
     assert "No model was trained or tuned on these excerpts" in md
-    assert "(n=1)" in md
+    assert "(1 run)" in md and "± 0.0" not in md
 
 
 def test_transfer_cli_and_its_errors(twin_sad_run, tmp_path, capsys):

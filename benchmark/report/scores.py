@@ -37,8 +37,12 @@ ALPHA = 0.05
 POWER = 0.8
 SEED = 0
 RESAMPLES = 2000
-# A metric without a batched form is evaluated once per resample (the EER: a sort per call).
-RESAMPLES_UNBATCHED = 500
+# A metric without a batched form is evaluated once per resample.
+RESAMPLES_UNBATCHED = 1000
+# The smallest p a randomisation test can give is 1 / (1 + permutations), and Holm multiplies
+# the smallest by the number of tests: every test gets enough permutations that a difference
+# the data support can still reach p_holm < ALPHA (here: 1 / (1 + n) x tests <= ALPHA / 2).
+PERMUTATIONS_PER_TEST = 2 / ALPHA
 REFERENCE = "learnable_gabor"
 # What learning added: the learnable system against the same layer frozen at the same
 # initialisation (both systems draw their initial filters from the seed alone).
@@ -189,7 +193,7 @@ def differences(runs: list[Run], cells: list[Cell], metrics_of: dict[str, list[s
     """Every pair of comparable systems, per dataset and table metric, Holm-adjusted
     over the whole table. ``metrics_of`` maps a dataset to its table metrics."""
     by_cell = {(c.dataset, c.system, c.metric): c for c in cells}
-    raw = []
+    jobs = []
     for d, metrics in metrics_of.items():
         for metric in metrics:
             systems = [s for s in order if (d, s, metric) in by_cell
@@ -198,18 +202,20 @@ def differences(runs: list[Run], cells: list[Cell], metrics_of: dict[str, list[s
             runs_of = {s: sorted((r for r in runs if r.dataset == d and r.system == s
                                   and metric in r.metrics), key=lambda r: r.key)
                        for s in systems}
-            for i, a in enumerate(systems):
-                for b in systems[i + 1:]:
-                    try:
-                        res = stats.paired_difference(
-                            [_columns(r, metric) for r in runs_of[a]],
-                            [_columns(r, metric) for r in runs_of[b]],
-                            _spec(metric).from_items, n_resamples=_resamples(metric),
-                            n_permutations=_resamples(metric), seed=SEED)
-                    except ValueError as e:   # items differ: not the same test set after all
-                        log.warning("%s %s: %s vs %s not compared: %s", d, metric, a, b, e)
-                        continue
-                    raw.append((d, metric, by_cell[(d, a, metric)].direction, a, b, res))
+            jobs += [(d, metric, a, b, runs_of[a], runs_of[b])
+                     for i, a in enumerate(systems) for b in systems[i + 1:]]
+    permutations = max(RESAMPLES, int(PERMUTATIONS_PER_TEST * len(jobs)))
+    raw = []
+    for d, metric, a, b, runs_a, runs_b in jobs:
+        try:
+            res = stats.paired_difference(
+                [_columns(r, metric) for r in runs_a], [_columns(r, metric) for r in runs_b],
+                _spec(metric).from_items, n_resamples=_resamples(metric),
+                n_permutations=permutations, seed=SEED)
+        except ValueError as e:   # items differ: not the same test set after all
+            log.warning("%s %s: %s vs %s not compared: %s", d, metric, a, b, e)
+            continue
+        raw.append((d, metric, by_cell[(d, a, metric)].direction, a, b, res))
     adjusted = stats.holm([res.p for *_, res in raw]) if raw else []
     return [Difference(d, m, direction, a, b, res.estimate, (res.low, res.high), res.se, res.p,
                        float(ph), res.n_runs, res.n_items)

@@ -101,11 +101,12 @@ def under_trained(cells: list[Cell]) -> dict[str, str]:
                  if (c.dataset, FLOOR, c.metric) in by_key]
         worse = sum((c.mean < f.mean) if c.direction == "max" else (c.mean > f.mean)
                     for c, f in pairs)
-        late = sum(c.unconverged for c in mine)
+        per_dataset = {c.dataset: (c.unconverged, c.n) for c in mine}   # a run counts once
+        late = sum(k for k, _ in per_dataset.values())
         if pairs and worse * 2 > len(pairs) and late:
             out[s] = (f"under-trained: below the {FLOOR} floor in {worse} of {len(pairs)} "
                       f"columns, still improving at the last epoch in {late} of "
-                      f"{sum(c.n for c in mine)} cell runs")
+                      f"{sum(n for _, n in per_dataset.values())} runs")
     return out
 
 
