@@ -60,7 +60,8 @@ def fakes(monkeypatch, tmp_path):
     mods = {
         "benchmark.config": {"grid_cells": lambda profile: list(CELLS),
                             "resolve_config": _resolve_config},
-        "benchmark.results": {"run_path": _run_path},
+        "benchmark.results": {"run_path": _run_path, "RunRecord": types.SimpleNamespace(
+            configured_hash=lambda p: json.loads(Path(p).read_text())["config_hash"])},
         "benchmark.train": {"run_cell": run_cell},
         "benchmark.report": {"build_report": build_report},
     }
