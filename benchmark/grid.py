@@ -469,7 +469,8 @@ def estimate_lines(loads: list[DatasetLoad], free_bytes: int | None, home, *,
     """The estimate as lines of text (the grid prints them; plan as shell comments)."""
     e = estimate(loads, step_ms)
     lines = [f"{e['runs']} runs to do" + (f" ({done} already done, not counted)" if done else "")
-             + ": " + ", ".join(f"{r['dataset']} {r['runs']}" for r in e["rows"] if r["runs"])]
+             + (": " + ", ".join(f"{r['dataset']} {r['runs']}" for r in e["rows"] if r["runs"])
+                if e["runs"] else "")]
     for r in e["rows"]:
         if not r["runs"]:
             continue
