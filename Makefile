@@ -3,6 +3,16 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# GPU=1 installs the gpu extra too (TensorFlow's CUDA build): make venv GPU=1, or any target
+# that creates the venv. The stamp holds the extras installed; a venv that has the gpu extra
+# keeps it, and one installed without it is reinstalled when GPU=1 asks for it.
+GPU    ?=
+comma  := ,
+STAMP_EXTRAS := $(if $(wildcard $(STAMP)),$(or $(strip $(shell cat $(STAMP))),test))
+EXTRAS := test$(if $(or $(filter 1 yes true,$(GPU)),$(findstring gpu,$(STAMP_EXTRAS))),$(comma)gpu)
+# make reproduce ALLOW_CPU=1: run the paper grid even where no GPU is visible.
+ALLOW_CPU ?=
+CPU_FLAG := $(if $(filter 1 yes true,$(ALLOW_CPU)),--allow-cpu)
 JOBS   ?= 1
 # The demo's small models use a core each better than two cores together.
 DEMO_JOBS ?= 2
@@ -24,7 +34,8 @@ help:
 	@echo "                minutes) and compare it with the committed results/"
 	@echo "make demo-reference  the same demo, written into results/ (refreshes the reference)"
 	@echo "make test       lint (ruff) and run the test suite (offline)"
-	@echo "make reproduce  download what can be downloaded and run the paper profile (GPU)"
+	@echo "make reproduce  download what can be downloaded and run the paper profile (GPU;"
+	@echo "                ALLOW_CPU=1 without one); make venv GPU=1 installs the GPU build"
 	@echo "make download   fetch every dataset that can be fetched"
 	@echo "make report     rebuild results/ tables and plots from results/runs"
 	@echo "make bench      time the layer and the input pipeline"
@@ -35,11 +46,16 @@ help:
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstall whenever the project's dependencies change.
+# Reinstall whenever the project's dependencies change, or other extras are asked for.
+ifneq ($(STAMP_EXTRAS),)
+ifneq ($(STAMP_EXTRAS),$(EXTRAS))
+.PHONY: $(STAMP)
+endif
+endif
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
-	@touch $(STAMP)
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
+	@echo '$(EXTRAS)' > $(STAMP)
 
 venv: $(STAMP)
 
@@ -65,9 +81,11 @@ demo-reference: $(STAMP)
 	$(PY) -m benchmark.cli transfer --runs results/runs --out results
 
 # A dataset that fails to download is reported and left out; the grid marks it missing.
+# Without a GPU it stops first, before any download (ALLOW_CPU=1 runs on the CPU anyway).
 reproduce: $(STAMP)
+	$(PY) -m benchmark.grid --require-gpu $(CPU_FLAG)
 	-$(PY) -m benchmark.cli download all --skip-manual
-	$(PY) -m benchmark.cli reproduce --profile paper --jobs $(JOBS)
+	$(PY) -m benchmark.cli reproduce --profile paper --jobs $(JOBS) $(CPU_FLAG)
 
 download: $(STAMP)
 	$(PY) -m benchmark.cli download all --skip-manual

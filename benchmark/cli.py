@@ -116,6 +116,9 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="only this dataset's cells (repeatable)")
     sp.add_argument("--system", action="append", default=[], metavar="SYSTEM",
                     help="only this system's cells (repeatable)")
+    sp.add_argument("--allow-cpu", action="store_true",
+                    help="run a real-data profile (paper, paper-window) even where the backend "
+                         "sees no GPU; without it such a grid stops at once (ci and demo always run)")
 
     sp = cmd("plan", "benchmark.grid:cli_plan",
              "print the commands of a profile's grid (shell script or SLURM job array)")

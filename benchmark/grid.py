@@ -325,6 +325,250 @@ def _run_cell(cell: Cell, profile: str, data: str | None, out: str, progress: bo
                 "seconds": time.time() - start}
 
 
+# --------------------------------------------------------------------------- the GPU guard
+
+# A paper grid on the CPU takes months (the layer alone: 0.4-0.6 s a step on two cores,
+# results/bench/), so the real-data profiles stop at once where the backend sees no GPU.
+GPU_PROBE_TIMEOUT_S = 300
+_FRAMEWORK = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
+_INSTALL = {"tensorflow": "install the GPU build (pip install -e '.[gpu]' or make venv GPU=1)",
+            "jax": "install JAX's CUDA build (pip install -U 'jax[cuda12]')",
+            "torch": "install a CUDA build of PyTorch"}
+# Device nodes of NVIDIA (CUDA), AMD (ROCm) and WSL GPUs: without any, no backend has a GPU.
+_GPU_NODES = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd", "/dev/dxg")
+
+
+def _backend_name() -> str:
+    """The Keras backend the runs will use, found without importing Keras."""
+    env = os.environ.get("KERAS_BACKEND")
+    if env:
+        return env
+    import json
+
+    config = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "keras.json"
+    try:
+        return str(json.loads(config.read_text()).get("backend") or "tensorflow")
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
+def accelerator_count() -> tuple[int, str, str]:
+    """(GPUs the Keras backend sees, the backend, why none when none).
+
+    Answered without a framework where the machine decides it (CUDA_VISIBLE_DEVICES hides
+    every GPU; Linux without a GPU device node); else the backend is asked in a child
+    process, so that this one starts no device (JAX reads its XLA flags once, when it does).
+    """
+    name = _backend_name()
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None and not [g for g in env.split(",") if g.strip() not in ("", "-1")]:
+        return 0, name, f"CUDA_VISIBLE_DEVICES={env!r} hides every GPU"
+    if sys.platform.startswith("linux") and not any(os.path.exists(p) for p in _GPU_NODES):
+        return 0, name, "no GPU device in /dev"
+    code = "from benchmark import backend; print('GPUS', backend.name(), backend.gpu_count())"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(paths.REPO_ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env=env, timeout=GPU_PROBE_TIMEOUT_S)
+    except (OSError, subprocess.SubprocessError) as e:
+        return 0, name, f"asking {_FRAMEWORK.get(name, name)} failed: {type(e).__name__}"
+    for line in done.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "GPUS" and parts[2].isdigit():
+            n = int(parts[2])
+            return n, parts[1], "" if n else "a GPU device exists, but this build does not use it"
+    last = (done.stderr.strip().splitlines() or ["no answer"])[-1][:200]
+    return 0, name, f"asking {_FRAMEWORK.get(name, name)} failed: {last}"
+
+
+def require_accelerator(profile: str, allow_cpu: bool = False) -> None:
+    """Stop a real-data profile's grid (paper, paper-window) at once where the backend sees
+    no GPU, with one line naming the remedy; ci and demo always run, as does --allow-cpu."""
+    if allow_cpu or default_data_source(profile) != "real":
+        return
+    n, name, why = accelerator_count()
+    if n:
+        return
+    framework = _FRAMEWORK.get(name, name)
+    raise UserError(f"no GPU visible to {framework}{f' ({why})' if why else ''}: "
+                    f"{_INSTALL.get(name, f'install a GPU build of {framework}')} and check "
+                    f"nvidia-smi, or pass --allow-cpu to run the {profile} grid on the CPU anyway")
+
+
+# --------------------------------------------------------------------------- the estimate
+
+# Milliseconds per optimiser step of a paper-profile run on one GPU, for the device-hour
+# estimate. results/bench/ has no usable figure: it holds 2-core CPU timings of the layer
+# alone at batch 8 (layer.csv), and demo-sized training steps on the CPU (pipeline.csv), not a
+# paper model's step at batch 64 on a GPU. 100 ms is an assumption (a current data-centre GPU,
+# host-side batch assembly and augmentation included); each line gives its step count, so a
+# measured figure rescales it.
+PAPER_STEP_MS = 100.0
+
+# Training examples per epoch on the real data where an epoch is one pass over the training
+# split (no train.steps_per_epoch, no protocol.chunks_per_epoch): the datasets' published
+# counts less the test fold and the validation fold (the next one) or the held-out speakers.
+REAL_TRAIN_ITEMS = {
+    "urbansound8k": 6986,   # 8,732 clips in 10 folds; 8 folds train
+    "esc50": 1200,          # 2,000 clips in 5 folds; 3 folds train
+    "zebra_finch": 2043,    # 3,405 calls (cleaned) in 5 bird-grouped folds; 3 folds train
+    "voxceleb1": 134000,    # 138,361 iden_split train utterances less the 40 trial speakers' (~4,400)
+}
+NOISE_CORPUS = "musan"      # mixed into training by protocols with noise_prob > 0
+
+
+@dataclass(frozen=True)
+class DatasetLoad:
+    """What a grid asks of one dataset: its runs, their length, and its download."""
+
+    dataset: str
+    runs: int
+    epochs: int
+    steps_per_epoch: int | None    # None: not known without the data
+    archive_bytes: int | None      # the recipe's declared size (None: not stated in numbers)
+    present: bool = False          # already under GABORBENCH_HOME
+
+
+def declared_bytes(size: str) -> int | None:
+    """Bytes of a recipe's declared size ("about 35-40 GB (...)": the upper figure)."""
+    import re
+
+    m = re.search(r"(\d+(?:\.\d+)?)(?:\s*[-–]\s*(\d+(?:\.\d+)?))?\s*([KMGT])B\b", size)
+    if m is None:
+        return None
+    return int(float(m[2] or m[1]) * 1000 ** ("KMGT".index(m[3]) + 1))
+
+
+def estimate(loads: list[DatasetLoad], step_ms: float = PAPER_STEP_MS) -> dict:
+    """Runs, optimiser steps and device-hours per dataset and in total, and the disk the
+    datasets' archives declare (all, and those not yet present). Pure arithmetic."""
+    rows, steps_total, unknown = [], 0, []
+    for ld in loads:
+        steps = None if ld.steps_per_epoch is None else ld.runs * ld.epochs * ld.steps_per_epoch
+        if ld.runs and steps is None:
+            unknown.append(ld.dataset)
+        steps_total += steps or 0
+        rows.append({"dataset": ld.dataset, "runs": ld.runs, "epochs": ld.epochs,
+                     "steps_per_epoch": ld.steps_per_epoch, "steps": steps,
+                     "hours": None if steps is None else steps * step_ms / 3.6e6})
+    sized = [ld for ld in loads if ld.archive_bytes is not None]
+    return {"rows": rows, "runs": sum(ld.runs for ld in loads), "steps": steps_total,
+            "hours": steps_total * step_ms / 3.6e6, "step_ms": step_ms, "unknown_steps": unknown,
+            "disk_declared": sum(ld.archive_bytes for ld in sized),
+            "disk_needed": sum(ld.archive_bytes for ld in sized if not ld.present),
+            "disk_unsized": [ld.dataset for ld in loads if ld.archive_bytes is None]}
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:,.1f} GB"
+
+
+def estimate_lines(loads: list[DatasetLoad], free_bytes: int | None, home, *,
+                   step_ms: float = PAPER_STEP_MS, done: int = 0) -> list[str]:
+    """The estimate as lines of text (the grid prints them; plan as shell comments)."""
+    e = estimate(loads, step_ms)
+    lines = [f"{e['runs']} runs to do" + (f" ({done} already done, not counted)" if done else "")
+             + (": " + ", ".join(f"{r['dataset']} {r['runs']}" for r in e["rows"] if r["runs"])
+                if e["runs"] else "")]
+    for r in e["rows"]:
+        if not r["runs"]:
+            continue
+        if r["steps"] is None:
+            lines.append(f"  {r['dataset']:<13} {r['runs']:>4} runs x {r['epochs']} epochs x ? steps "
+                         f"(the epoch's length depends on the data)")
+        else:
+            lines.append(f"  {r['dataset']:<13} {r['runs']:>4} runs x {r['epochs']:>3} epochs x "
+                         f"{r['steps_per_epoch']:>5} steps = {r['steps']:>11,} steps  "
+                         f"{r['hours']:>8,.1f} device-hours")
+    lines.append(f"  about {e['hours']:,.0f} device-hours in all at an assumed {step_ms:g} ms a "
+                 f"training step on one GPU (grid.PAPER_STEP_MS; not measured), at most: early "
+                 f"stopping ends runs sooner, and evaluation is not counted; --jobs N on N GPUs "
+                 f"divides the wall time by N"
+                 + (f"; not counted: {', '.join(e['unknown_steps'])}" if e["unknown_steps"] else ""))
+    noise = any(ld.dataset == NOISE_CORPUS and not ld.runs for ld in loads)
+    disk = (f"disk: the datasets' archives declare {_gb(e['disk_declared'])}"
+            + (f" ({NOISE_CORPUS}, the noise mixed into training, included)" if noise else "")
+            + f", "
+            f"{_gb(e['disk_needed'])} of it not yet under {home}")
+    if e["disk_unsized"]:
+        disk += f" ({', '.join(e['disk_unsized'])}: no size in numbers, not counted)"
+    if free_bytes is None:
+        disk += "; free space unknown"
+    else:
+        disk += f"; {_gb(free_bytes)} free there"
+        if free_bytes < e["disk_needed"]:
+            disk += f": SHORT by {_gb(e['disk_needed'] - free_bytes)}"
+    lines.append(disk + " (extracted copies and feature caches need about as much again)")
+    return lines
+
+
+def free_bytes_at(folder: Path) -> int | None:
+    """Free space where ``folder`` is or would be created (its nearest existing parent)."""
+    p = Path(folder).expanduser().absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    try:
+        return shutil.disk_usage(p).free
+    except OSError:
+        return None
+
+
+def grid_loads(cells: list[Cell], profile: str, data: str | None,
+               datasets=None, all_cells: list[Cell] | None = None) -> list[DatasetLoad]:
+    """Each dataset's load for ``cells`` (configurations read, no framework imported).
+
+    ``datasets``: those whose download counts (default: the cells'), plus the noise corpus
+    when a protocol mixes it in; ``all_cells``: the grid's cells, done or not, whose
+    configurations say the epochs and the noise where ``cells`` has none of a dataset."""
+    from benchmark.config import resolve_config
+    from benchmark.recipes import load_recipe
+
+    runs: dict[str, int] = {}
+    first: dict[str, Cell] = {}
+    for c in cells:
+        runs[c.dataset] = runs.get(c.dataset, 0) + 1
+    for c in [*cells, *(all_cells or ())]:
+        first.setdefault(c.dataset, c)
+    names = list(dict.fromkeys([*(datasets if datasets is not None else runs)]))
+    noise = False
+    loads = []
+    for d in names:
+        epochs, steps = 0, None
+        c = first.get(d)
+        if c is not None:
+            cfg = resolve_config(d, c.system, profile, seed=c.seed, fold=c.fold, data=data)
+            t, p = cfg.train, cfg.protocol
+            epochs = t.epochs
+            if t.steps_per_epoch:
+                steps = t.steps_per_epoch
+            elif getattr(p, "chunks_per_epoch", 0):
+                steps = -(-p.chunks_per_epoch // t.batch_size)
+            elif d in REAL_TRAIN_ITEMS:
+                steps = -(-REAL_TRAIN_ITEMS[d] // t.batch_size)
+            noise = noise or getattr(p, "noise_prob", 0) > 0
+        try:
+            size = declared_bytes(load_recipe(d).size)
+        except Exception:  # noqa: BLE001 -- a broken recipe is reported where it is used
+            size = None
+        loads.append(DatasetLoad(d, runs.get(d, 0), epochs, steps, size, missing_reason(d) is None))
+    if noise and NOISE_CORPUS not in names:
+        loads.append(DatasetLoad(NOISE_CORPUS, 0, 0, None,
+                                 declared_bytes(load_recipe(NOISE_CORPUS).size),
+                                 missing_reason(NOISE_CORPUS) is None))
+    return loads
+
+
+def _estimate_block(cells, profile, data, datasets=None, all_cells=None,
+                    done: int = 0) -> list[str]:
+    """The estimate's lines; never an exception (a grid must not stop for its estimate)."""
+    try:
+        loads = grid_loads(cells, profile, data, datasets, all_cells)
+        return estimate_lines(loads, free_bytes_at(paths.home()), paths.home(), done=done)
+    except Exception as e:  # noqa: BLE001
+        return [f"(no estimate: {type(e).__name__}: {e})"]
+
+
 # --------------------------------------------------------------------------- reproduce
 
 
@@ -433,6 +677,8 @@ def run_grid(cells: list[Cell], *, profile: str, data: str | None, out: Path,
 
 def cli_reproduce(args) -> int:
     profile = args.profile
+    # First of all: a paper grid without a GPU stops here, in seconds.
+    require_accelerator(profile, bool(getattr(args, "allow_cpu", False)))
     data = args.data or default_data_source(profile)
     out = _out_root(args.out)
     from benchmark.io import probe_writable
@@ -444,6 +690,7 @@ def cli_reproduce(args) -> int:
     cells = select_cells(profile, getattr(args, "dataset", None) or (),
                          getattr(args, "system", None) or ())
 
+    selected, all_cells = list(dict.fromkeys(c.dataset for c in cells)), cells
     if data == "real":
         missing = mark_missing(out, {c.dataset for c in cells})
         for d, reason in missing.items():
@@ -453,9 +700,13 @@ def cli_reproduce(args) -> int:
                   f"skipped and marked 'not run' in the report", file=sys.stderr)
         cells = [c for c in cells if c.dataset not in missing]
 
-    done_before = sum(is_done(out, c, profile, data) for c in cells)
+    todo = [c for c in cells if not is_done(out, c, profile, data)]
+    done_before = len(cells) - len(todo)
     print(f"{profile} grid on {data} data: {len(cells)} cells, "
           f"{done_before} of {len(cells)} already done (finished cells are skipped)")
+    if data == "real":  # what it will do, before it starts: runs, device-hours, disk
+        for line in _estimate_block(todo, profile, data, selected, all_cells, done=done_before):
+            print(line)
 
     results = run_grid(cells, profile=profile, data=data, out=out, jobs=jobs)
     failed = [c for c, r in results.items() if not r["ok"]]
@@ -544,6 +795,37 @@ def cli_plan(args) -> int:
     """Print the grid's commands. ``--out`` is the results root the commands write to."""
     cells = select_cells(args.profile, getattr(args, "dataset", None) or (),
                          getattr(args, "system", None) or ())
-    sys.stdout.write(render_plan(cells, profile=args.profile, fmt=args.format,
-                                 data=getattr(args, "data", None), out=args.out))
+    script = render_plan(cells, profile=args.profile, fmt=args.format,
+                         data=getattr(args, "data", None), out=args.out)
+    data = getattr(args, "data", None) or default_data_source(args.profile)
+    if data == "real":  # the estimate, as comments after the script's header
+        head, _, rest = script.partition("\n# ")
+        notes = "".join(f"# {_one_line(l)}\n" for l in [
+            "estimate (runs, device-hours, disk; gaborbench reproduce prints it too):",
+            *_estimate_block(cells, args.profile, data)])
+        script = f"{head}\n{notes}# {rest}"
+    sys.stdout.write(script)
     return 0
+
+
+def _one_line(text: str) -> str:
+    """A comment line of the script stays one line, whatever a path holds."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _guard_main(argv: list[str]) -> int:
+    """``python -m benchmark.grid --require-gpu [--allow-cpu]``: the paper grid's GPU check
+    alone (``make reproduce`` runs it before downloading)."""
+    if argv[:1] != ["--require-gpu"] or not set(argv[1:]) <= {"--allow-cpu"}:
+        print("usage: python -m benchmark.grid --require-gpu [--allow-cpu]", file=sys.stderr)
+        return 2
+    try:
+        require_accelerator("paper", "--allow-cpu" in argv)
+    except UserError as e:
+        print(f"gaborbench reproduce: error: {_one_line(str(e))}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_guard_main(sys.argv[1:]))

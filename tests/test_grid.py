@@ -155,7 +155,7 @@ def test_paper_profile_marks_missing_data_and_never_uses_a_twin(fakes, tmp_path,
     # a twin sitting where real data belongs must not count as real data
     (home / "data/voxceleb1").mkdir(parents=True)
     (home / "data/voxceleb1" / TWIN_MARKER).write_text("{}")
-    rc = main(["reproduce", "--profile", "paper", "--out", str(out)])
+    rc = main(["reproduce", "--profile", "paper", "--allow-cpu", "--out", str(out)])
     err = capsys.readouterr().err
     assert rc == 0  # missing data is reported, not a failure
     assert fakes["run"] == []
@@ -181,7 +181,8 @@ def test_present_real_dataset_runs_and_clears_its_marker(fakes, tmp_path):
         (root / e).parent.mkdir(parents=True, exist_ok=True)
         (root / e).mkdir(exist_ok=True)
     assert grid.missing_reason("ami") is None
-    assert main(["reproduce", "--profile", "paper", "--dataset", "ami", "--out", str(out)]) == 0
+    assert main(["reproduce", "--profile", "paper", "--dataset", "ami", "--allow-cpu",
+                 "--out", str(out)]) == 0
     assert [r[:2] for r in fakes["run"]] == [("ami", "mel"), ("ami", "free_cnn")]
     assert all(r[5] == "real" for r in fakes["run"])
     assert not (out / "runs/ami/MISSING.json").exists()
