@@ -38,7 +38,6 @@ figure) matplotlib only.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import logging
 import math
