@@ -505,3 +505,48 @@ def test_a_trained_row_below_the_floor_and_still_improving_is_labelled_under_tra
     converged = [c if c.system != "free_cnn" else cell("free_cnn", c.dataset, c.mean, 500, 0)
                  for c in cells]
     assert under_trained(converged) == {}    # below the floor but not improving: not this label
+
+
+def test_filter_gallery_pairs_init_and_final(runs_dir, tmp_path, monkeypatch):
+    from benchmark.report import plots
+
+    figs = []
+    real_save = plots.save
+    monkeypatch.setattr(plots, "save", lambda fig, base: figs.append(fig) or real_save(fig, base))
+    run = analysis.learnable_runs(load_runs(runs_dir).runs)[("zebra_finch", "learnable_gabor")][0]
+    written = plots.filter_gallery(tmp_path / "filters_x", run)
+    assert written == [tmp_path / "filters_x.png", tmp_path / "filters_x.pdf"]
+    assert all(p.stat().st_size > 0 for p in written)
+    drawn = [ax for ax in figs[0].axes if ax.images]
+    titles = [ax.get_title() for ax in drawn]
+    n = len(run.gabor["final"]["frequency"])
+    assert sum(t.startswith("init:") for t in titles) == n
+    assert sum(t.startswith("final:") for t in titles) == n
+    x0, x1, y0, y1 = drawn[0].images[0].get_extent()    # physical axes: ms and octaves
+    k_t, k_f = run.gabor["kernel_size"]
+    assert x1 - x0 == pytest.approx(k_t * 1000 / run.gabor["frame_rate_hz"])
+    assert y1 - y0 == pytest.approx(k_f / run.gabor["mel_bins_per_octave"])
+
+
+def test_planted_labels_once_per_position_and_apart(tmp_path, monkeypatch):
+    from benchmark.report import plots
+
+    pts = [("Tet", 4.0, 1.0), ("Song", 4.0, 1.0), ("Tet", 4.0, 1.0), ("Call", 4.1, 1.0),
+           ("Far", 30.0, -2.0)]
+    labels = plots._label_positions(pts, lambda x, y: (10 * x, 10 * y))
+    assert [t for t, *_ in labels] == ["Tet, Song", "Call", "Far"]
+    (_, _, _, _, dy0), (_, _, _, _, dy1) = labels[:2]
+    assert abs(dy0 - dy1) >= plots.LABEL_STEP          # near neighbours stacked apart
+    # in the figure: a planted point repeated by two classes is annotated once
+    rng = np.random.default_rng(0)
+    planted = {"dataset": "zebra_finch", "note": "test", "classes": {
+        "A": [{"temporal_hz": 4.0, "spectral_cyc_per_oct": 1.0, "direction": 1, "what": "x"}],
+        "B": [{"temporal_hz": 4.0, "spectral_cyc_per_oct": 1.0, "direction": 1, "what": "x"}]}}
+    init = random_init(rng)
+    run = gabor_run("zebra_finch", 0, init, init, planted=planted)
+    figs = []
+    real_save = plots.save
+    monkeypatch.setattr(plots, "save", lambda fig, base: figs.append(fig) or real_save(fig, base))
+    assert plots.modulation_map(tmp_path / "m", [run], None, None)
+    texts = [t.get_text() for t in figs[0].axes[0].texts]
+    assert texts.count("A, B") == 1 and "A" not in texts and "B" not in texts

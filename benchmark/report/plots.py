@@ -110,32 +110,94 @@ def scores(base: Path, columns: list[tuple[str, str]], systems: list[str],
     return save(fig, base)
 
 
+def _kernels(run: Run, which: str) -> np.ndarray:
+    """Real part of the run's ``which`` ("init" or "final") kernels, built as the layer does."""
+    p = analysis.gabor_arrays(run.gabor[which])
+    real, _ = analysis.gabor_kernels_np(p["sigma_t"], p["sigma_f"], p["frequency"],
+                                        p["orientation"], run.gabor["kernel_size"],
+                                        grid=analysis._grid_of(run))
+    return real
+
+
 @_styled
 def filter_gallery(base: Path, run: Run) -> list[Path]:
-    """Real part of every learned kernel, sorted by temporal then spectral modulation."""
-    real, _ = run_kernels(run)
-    mod = run_modulations(run)
-    order = np.lexsort((mod["spectral_cyc_per_oct"], mod["temporal_hz"]))
-    n = real.shape[-1]
+    """Real part of every kernel, initial above final, sorted by the final filters'
+    temporal then spectral modulation; time in ms, frequency in octaves."""
+    real = {"init": _kernels(run, "init"), "final": run_kernels(run)[0]}
+    mod = {"init": run_modulations(run, "init"), "final": run_modulations(run)}
+    order = np.lexsort((mod["final"]["spectral_cyc_per_oct"], mod["final"]["temporal_hz"]))
+    n = real["final"].shape[-1]
+    k_t, k_f = (int(v) for v in run.gabor["kernel_size"])
+    ms = 1000.0 / float(run.gabor["frame_rate_hz"])           # one tap = one frame
+    bpo = float(run.gabor["mel_bins_per_octave"])             # mel bands per octave
+    extent = (-k_t / 2 * ms, k_t / 2 * ms, -k_f / 2 / bpo, k_f / 2 / bpo)
     ncols = min(8, n)
-    nrows = math.ceil(n / ncols)
-    fig = _figure(max(6.0, 1.15 * ncols + 0.2), 0.85 * nrows + 0.9)
-    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
-    for ax, k in zip(axes, order):
-        kern = real[:, :, k].T          # mel on the vertical axis, time across
-        lim = float(np.abs(kern).max()) or 1.0
-        ax.imshow(kern, origin="lower", aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim,
-                  interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_title(f"{mod['temporal_hz'][k]:.1f} Hz, {mod['spectral_cyc_per_oct'][k]:.2f} c/o",
-                     fontsize=5, pad=1)
-    for ax in axes[n:]:
-        ax.set_axis_off()
+    groups = math.ceil(n / ncols)
+    fig = _figure(max(6.0, 1.15 * ncols + 0.6), 1.7 * groups + 1.1)
+    axes = fig.subplots(2 * groups, ncols, squeeze=False, sharex=True, sharey=True)
+    for i in range(groups * ncols):
+        g, c = divmod(i, ncols)
+        for row, which in enumerate(("init", "final")):
+            ax = axes[2 * g + row, c]
+            if i >= n:
+                ax.set_axis_off()
+                continue
+            k = order[i]
+            kern = real[which][:, :, k].T        # octaves upward, time across
+            lim = float(np.abs(kern).max()) or 1.0
+            ax.imshow(kern, origin="lower", aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim,
+                      interpolation="nearest", extent=extent)
+            m = mod[which]
+            ax.set_title(f"{which}: {m['temporal_hz'][k]:.1f} Hz, "
+                         f"{m['spectral_cyc_per_oct'][k]:.2f} c/o", fontsize=5, pad=1)
+            ax.tick_params(labelsize=5, length=2, pad=1)
+            ax.xaxis.set_major_locator(MaxNLocator(3))
+            ax.yaxis.set_major_locator(MaxNLocator(3))
+    fig.supxlabel("time (ms)", fontsize=7)
+    fig.supylabel(f"frequency (octaves; {bpo:.3g} mel bands per octave)", fontsize=7)
     fold = "" if run.fold is None else f", fold {run.fold}"
     fig.suptitle(f"{run.dataset}: {run.system} kernels, seed {run.seed}{fold}{data_label([run])}\n"
-                 "real part; time across, mel bins upward; sorted by temporal modulation")
+                 "real part; each filter's initial kernel above its final one; "
+                 "sorted by final temporal modulation")
     return save(fig, base)
+
+
+LABEL_FONTSIZE = 5
+LABEL_OFFSET = (3.0, 3.0)       # points, up and right of the marker
+LABEL_STEP = 7.0                # points between stacked labels
+
+
+def _label_positions(points: list[tuple[str, float, float]],
+                     to_display=None) -> list[tuple[str, float, float, float, float]]:
+    """(text, x, y, dx, dy) per distinct position of ``points`` ((name, x, y) in data units).
+
+    Names at one position are joined with ", " (each once). ``to_display`` maps (x, y)
+    to points on the page (identity if None); a label that would overlap one already
+    placed steps away from it, alternately down and up, by LABEL_STEP points."""
+    at: dict[tuple[float, float], list[str]] = {}
+    for name, x, y in points:
+        names = at.setdefault((float(x), float(y)), [])
+        if name not in names:
+            names.append(name)
+    disp = to_display or (lambda x, y: (x, y))
+    height = LABEL_FONTSIZE * 1.2
+    placed: list[tuple[float, float, float, float]] = []       # boxes in points
+    out = []
+    for (x, y) in sorted(at):
+        text = ", ".join(at[(x, y)])
+        px, py = (float(v) for v in disp(x, y))
+        width = 0.6 * LABEL_FONTSIZE * len(text)
+        dx = LABEL_OFFSET[0]
+        for step in range(12):
+            sign = -1 if step % 2 else 1
+            dy = LABEL_OFFSET[1] + sign * LABEL_STEP * ((step + 1) // 2)
+            box = (px + dx, py + dy, px + dx + width, py + dy + height)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3]
+                       for b in placed):
+                break
+        placed.append(box)
+        out.append((text, x, y, dx, dy))
+    return out
 
 
 DIRECTION_STYLE = ((1, "tab:red", "upward sweep"), (-1, "tab:blue", "downward sweep"),
@@ -214,9 +276,13 @@ def modulation_map(base: Path, group: list[Run], grid: dict[str, np.ndarray] | N
         ys = np.concatenate([np.where(pd < 0, -ps, ps), -ps[both]])
         ax.scatter(xs, ys, s=70, marker="*", color="gold", edgecolors="k", linewidths=0.5,
                    zorder=5, label="planted evidence")
-        for p, x, y in zip(planted, pt, np.where(pd < 0, -ps, ps)):
-            ax.annotate(p["class"], (x, y), xytext=(3, 3), textcoords="offset points",
-                        fontsize=5, color="0.2")
+        to_points = ax.transData + fig.dpi_scale_trans.inverted()      # data -> inches
+        labels = _label_positions(
+            [(p["class"], x, y) for p, x, y in zip(planted, pt, np.where(pd < 0, -ps, ps))],
+            lambda x, y: 72.0 * to_points.transform((x, y)))
+        for text, x, y, dx, dy in labels:
+            ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points",
+                        fontsize=LABEL_FONTSIZE, color="0.2")
     ax.axvline(nyquist, color="0.5", linestyle=":", linewidth=0.8)
     # What the features' analysis window lets through: no filter can find temporal
     # modulation the window has already averaged away.
