@@ -21,6 +21,7 @@ JSON_READERS = {
     "bench.py": "a memory probe's output line",
     "download.py": "the downloader's verification records",
     "features.py": "the feature cache's index",
+    "grid.py": "Keras' own keras.json, for the backend name (runs go through RunRecord)",
     "prepare.py": "prepared manifests and listings",
     "report/runs.py": "dataset MISSING markers and failure logs (runs go through RunRecord.load)",
     "train.py": "checkpoint state (runs go through RunRecord.load)",
