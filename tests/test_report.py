@@ -114,7 +114,9 @@ def test_main_table_not_run_bold_and_footer(report):
                 continue
             mine = [x for x in diffs if x["dataset"] == d and x["metric"] == m
                     and system in (x["system_a"], x["system_b"])]
-            assert mine and all(float(x["p_holm"]) < 0.05 for x in mine), (d, system)
+            assert mine and all(float(x["p_holm"]) < 0.05
+                                and (float(x["ci95_low"]) > 0 or float(x["ci95_high"]) < 0)
+                                for x in mine), (d, system)
     ami = {s: r[col["ami DetER"]] for s, r in rows.items()}
     assert ami["learnable_gabor"].lstrip("*").startswith("1")
     assert ami["learnable_gabor"].count("[") == 1 and "(runs 2, n 60)" in ami["learnable_gabor"]
@@ -550,3 +552,15 @@ def test_planted_labels_once_per_position_and_apart(tmp_path, monkeypatch):
     assert plots.modulation_map(tmp_path / "m", [run], None, None)
     texts = [t.get_text() for t in figs[0].axes[0].texts]
     assert texts.count("A, B") == 1 and "A" not in texts and "B" not in texts
+
+
+def test_a_difference_is_called_only_where_the_test_and_the_interval_agree():
+    from benchmark.report.scores import Difference
+
+    def diff(p_holm, low, high):
+        return Difference("d", "accuracy", "max", "a", "b", (low + high) / 2, (low, high), 0.05,
+                          p_holm / 10, p_holm, 3, 100)
+
+    assert diff(0.01, 0.02, 0.2).significant and diff(0.01, -0.2, -0.02).significant
+    assert not diff(0.01, -0.03, 0.2).significant    # training randomness covers zero
+    assert not diff(0.2, 0.02, 0.2).significant      # the test after Holm does not

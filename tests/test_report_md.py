@@ -164,7 +164,8 @@ def test_learning_significant_only_where_holm_says_so(built, tied_runs, tmp_path
         assert rows
         for r in rows:
             line = _learning_line(text, r["dataset"], r["metric"])
-            significant = float(r["p_holm"]) < 0.05
+            significant = (float(r["p_holm"]) < 0.05
+                           and (float(r["ci95_low"]) > 0 or float(r["ci95_high"]) < 0))
             seen[significant] += 1
             assert ("significant after Holm" in line) == significant, line
             assert ("cannot tell" in line) == (not significant), line

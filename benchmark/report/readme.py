@@ -6,7 +6,7 @@ calibration rows) and of the names of the plot files the build wrote. Nothing he
 reads a clock, a host name or an absolute path, so the same runs give the same bytes.
 
 It answers, in order: what was run; the main table and what learning added
-(learnable_gabor − fixed_gabor, significant only where the Holm-adjusted p says so);
+(learnable_gabor − fixed_gabor, significant only where the Holm-adjusted p and the interval say so);
 the key plots; the filter analysis, each statement read against its null; and where
 every other table lives.
 """
@@ -139,10 +139,10 @@ def _learning_sentences(diffs: list[Difference], mdd: dict, datasets: list[str])
         lo, hi = sorted((sign * x.ci95[0], sign * x.ci95[1]))
         label = f"{analysis.metric_label(x.metric)} {tables.ARROW[x.direction]}"
         numbers = f"{_pp(d)} [{_pp(lo)}, {_pp(hi)}], p (Holm) = {x.p_holm:.3g}"
-        if x.p_holm < ALPHA:
+        if x.significant:
             better = a if (d > 0) == (x.direction == "max") else b
             out.append(f"- **{x.dataset}** ({label}): {a} − {b} = {numbers}: significant after "
-                       f"Holm (α = {ALPHA:g}); {better} is better"
+                       f"Holm (α = {ALPHA:g}) and outside its interval's zero; {better} is better"
                        + (" — learning the filters helped." if better == a
                           else " — learning the filters hurt."))
         else:

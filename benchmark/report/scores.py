@@ -104,7 +104,12 @@ class Difference:
 
     @property
     def significant(self) -> bool:
-        return self.p_holm < ALPHA
+        """Holm-adjusted p below ALPHA *and* a 95 % interval that excludes zero.
+
+        The randomisation test swaps outputs within each trained run, so it asks whether
+        these runs differ on these items; the interval also resamples the runs (training
+        randomness). A difference is called only where both say so."""
+        return self.p_holm < ALPHA and (self.ci95[0] > 0 or self.ci95[1] < 0)
 
 
 def _spec(metric: str):

@@ -149,9 +149,10 @@ def _notes(rs: RunSet, cells: list[Cell], mdd: dict) -> list[str]:
         "on the same (seed, fold) cells; a system whose cells differ is refused rather "
         "than averaged.",
         f"Bold: the system whose paired difference with every other system of the column "
-        f"is significant (paired randomisation test, Holm-adjusted over the whole table, "
-        f"α = {ALPHA:g}; see paired.md). No bold: the test sets cannot tell the best "
-        "system from the next.",
+        f"is significant: paired randomisation test Holm-adjusted over the whole table "
+        f"below α = {ALPHA:g}, and a 95 % interval (runs and items resampled) that excludes "
+        "zero (see paired.md). No bold: the runs and test sets cannot tell the best system "
+        "from the next.",
         *METRIC_CONVENTIONS,
     ]
     if mdd:
@@ -328,7 +329,9 @@ def paired_markdown(rows: list[Difference], mdd: dict) -> str:
         "test (each test unit's outputs swapped between the two systems with probability "
         "1/2; for accuracy on clips this is the exact sign test on the discordant clips). "
         f"Holm: adjusted over all {len(rows)} differences of this table. better: the "
-        f"better system where p (Holm) < {ALPHA:g}, else —.",
+        f"better system where p (Holm) < {ALPHA:g} and the interval excludes zero (the test "
+        "swaps outputs within each trained run; the interval also resamples the runs), "
+        "else —.",
     ]
     if mdd:
         lines.append("- Minimum detectable difference at 80 % power: " + "; ".join(
