@@ -149,3 +149,15 @@ def test_similarity_is_read_beside_the_permuted_runs():
     # without permuted runs there is no null to beat
     (row,) = nulls.similarity_nulls([r for r in runs if not nulls.is_permuted(r)])
     assert row.permuted_distance is None and row.beats_null is None
+
+
+def test_recovery_beats_its_null_only_by_moving_towards_the_points():
+    from benchmark.report.nulls import RecoveryNull
+
+    def row(recovery, null, permuted=None):
+        return RecoveryNull("d", "learnable_gabor", 3, recovery, None, null, 0.0, None,
+                            (-1.0, 1.0), permuted, None)
+
+    assert row(0.5, (-0.3, 0.2)).beats_null
+    assert not row(-0.2, (-0.75, -0.27)).beats_null     # away, if less than random steps
+    assert not row(0.5, (-0.3, 0.2), permuted=0.6).beats_null

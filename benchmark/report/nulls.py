@@ -215,8 +215,10 @@ class RecoveryNull:
 
     @property
     def beats_null(self) -> bool:
-        """Recovery above the drift-matched null's upper bound and above the permuted runs."""
-        above = self.recovery > self.recovery_null[1]
+        """The filters ended nearer the planted points (recovery > 0), by more than the
+        drift-matched null's upper bound and the permuted runs give. A negative recovery
+        above a more negative null only says they moved away less than random steps."""
+        above = self.recovery > max(0.0, self.recovery_null[1])
         return above and (self.permuted_recovery is None or self.recovery > self.permuted_recovery)
 
 
