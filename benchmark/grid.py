@@ -641,6 +641,13 @@ def run_grid(cells: list[Cell], *, profile: str, data: str | None, out: Path,
                     worker_of[name] = slot
                     bar.write(f"worker {slot}: {name} {what}")
 
+            unannounced: dict[str, float] = {}   # finished cells whose worker is not yet known
+
+            def announce() -> None:
+                for name in [n for n in unannounced if n in worker_of]:
+                    bar.write(f"worker {worker_of[name]}: {name} done in "
+                              f"{unannounced.pop(name):.0f} s")
+
             with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
                                      initargs=(slots, jobs, visible_gpus(), os.cpu_count() or 1,
                                                os.getpid(), events)) as pool, \
@@ -659,17 +666,18 @@ def run_grid(cells: list[Cell], *, profile: str, data: str | None, out: Path,
                         except Exception as e:  # the runner itself raised (or its result would not pickle)
                             res = {"ok": False, "error": f"{type(e).__name__}: {e}",
                                    "traceback": traceback.format_exc()}
-                        # The worker's "started" event can reach the queue after its result:
-                        # wait a moment for it, so that the done line names the worker.
-                        deadline = time.monotonic() + (2.0 if worker_of else 0.0)
-                        while cell.name not in worker_of and time.monotonic() < deadline:
-                            time.sleep(0.02)
-                            show_events()
-                        if res["ok"] and cell.name in worker_of:
-                            bar.write(f"worker {worker_of[cell.name]}: {cell.name} done in "
-                                      f"{res.get('seconds', 0):.0f} s")
+                        if res["ok"]:
+                            unannounced[cell.name] = res.get("seconds", 0)
                         bar.set_postfix_str(cell.name)
                         done(cell, res)
+                    announce()
+                # A worker's "started" event can reach the queue after its result: give the
+                # last ones a moment, so that every done line names its worker.
+                deadline = time.monotonic() + 2.0
+                while unannounced and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                    show_events()
+                    announce()
     finally:
         bar.close()
     return results
