@@ -108,6 +108,7 @@ class RunRecord:
         except (TypeError, AttributeError, KeyError, RecursionError) as e:
             raise ValueError(f"malformed run file ({type(e).__name__}: {e})") from None
 
+    @staticmethod
     def configured_hash(path) -> str | None:
         """The configuration hash of the run file at ``path``, or None when it cannot be read
         (a skip check: an unreadable file is a cell to run again)."""
@@ -115,8 +116,6 @@ class RunRecord:
             return RunRecord.load(path).config_hash
         except ValueError:
             return None
-
-    configured_hash = staticmethod(configured_hash)
 
 
 def check_outputs(outputs) -> None:

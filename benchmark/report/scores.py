@@ -29,6 +29,7 @@ import numpy as np
 
 from benchmark import stats
 from benchmark.metrics import METRICS
+from benchmark.report.analysis import direction_of
 from benchmark.report.runs import Run
 
 log = logging.getLogger("benchmark.report")
@@ -155,8 +156,6 @@ def refusal(have: set, want: frozenset) -> str:
 
 def summarize(runs: list[Run], order: list[str], dataset_order: list[str]) -> list[Cell]:
     """One cell per dataset x system x metric, in dataset, system and metric order."""
-    from benchmark.report.analysis import direction_of
-
     want = reference_cells(runs)
     groups: dict[tuple[str, str], list[Run]] = {}
     for r in runs:
