@@ -3,7 +3,10 @@
 ``run_cell`` reads top to bottom:
 
 1. resolve and check the configuration (before any data is touched);
-2. skip the cell if a run file with the same configuration hash exists;
+2. claim the cell (a lock beside its run file: array tasks, ``--jobs`` workers
+   and two grids started on one folder never train the same cell at once; the
+   second waits, then skips), and skip it if a run file with the same
+   configuration hash exists;
 3. load the data (a synthetic twin or the real dataset, never one for the
    other), its cached log-mel features and, when the protocol adds noise, the
    noise corpus;
@@ -28,7 +31,7 @@ import numpy as np
 from benchmark import paths, results
 from benchmark.config import PERMUTED_SUFFIX, RunConfig, resolve_config
 from benchmark.errors import UserError
-from benchmark.io import read_json, write_json
+from benchmark.io import file_lock, read_json, write_json
 
 PLANTED_FILE = "PLANTED_MODULATIONS.json"
 
@@ -49,14 +52,23 @@ def run_cell(dataset: str, system: str, seed: int = 0, fold: int | None = None,
     out = check_out(out)
     rpath = results.run_path(out, dataset, row_name(cfg), seed, cfg.fold)
     chash = cfg.hash()
-    if rpath.exists():
-        old = results.RunRecord.configured_hash(rpath)
-        cell = f"{dataset}/{system} seed {seed}{'' if cfg.fold is None else f' fold {cfg.fold}'}"
-        if old == chash:
-            print(f"skip {cell}: {rpath} already holds config {chash}")
-            return rpath
-        print(f"{cell}: the configuration changed ({old} -> {chash}); running again")
-    return train_and_score(cfg, out, progress)
+    cell = f"{dataset}/{system} seed {seed}{'' if cfg.fold is None else f' fold {cfg.fold}'}"
+    # The claim: an flock, which the kernel releases when its holder dies (killed, cancelled,
+    # requeued), so no stale claim outlives a run; the run file is checked again once held.
+    with file_lock(cell_lock_path(rpath),
+                   waiting=f"{cell} is being run by another process; waiting for it to end"):
+        if rpath.exists():
+            old = results.RunRecord.configured_hash(rpath)
+            if old == chash:
+                print(f"skip {cell}: {rpath} already holds config {chash}")
+                return rpath
+            print(f"{cell}: the configuration changed ({old} -> {chash}); running again")
+        return train_and_score(cfg, out, progress)
+
+
+def cell_lock_path(run_file: Path) -> Path:
+    """The cell's claim, a hidden file beside its run file (never read as a run)."""
+    return run_file.parent / f".{run_file.name}.lock"
 
 
 def row_name(cfg: RunConfig) -> str:

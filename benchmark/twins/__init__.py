@@ -22,7 +22,7 @@ from pathlib import Path
 
 from benchmark.data import TWIN_MARKER
 from benchmark.errors import UserError, unknown
-from benchmark.io import read_json, remove_stale_temporaries, temp_prefix, write_json
+from benchmark.io import file_lock, read_json, remove_stale_temporaries, temp_prefix, write_json
 from benchmark.paths import twins_dir
 
 # Bump when any generator's output changes: cached twins are then rebuilt.
@@ -114,15 +114,14 @@ def ensure_twin(name: str, size: str = "demo", seed: int = 0, progress: bool | N
     out = twins_dir() / f"{name}-{size}-seed{seed}"
     if is_complete(out, name, size, seed):
         return out
-    if out.exists():  # an older generator version: replace it
-        shutil.rmtree(out)
-    try:
-        return _build(name, out, size, seed, progress)
-    except OSError:
-        # Another process may have finished the same twin first: theirs is as good as ours.
-        if is_complete(out, name, size, seed):
+    # One builder at a time: without it a second process could remove an older version's
+    # folder while the first is renaming its new build there.
+    with file_lock(out.parent / f".{out.name}.lock"):
+        if is_complete(out, name, size, seed):  # built by another process while we waited
             return out
-        raise
+        if out.exists():  # an older generator version: replace it
+            shutil.rmtree(out)
+        return _build(name, out, size, seed, progress)
 
 
 def cli_synth(args) -> int:
