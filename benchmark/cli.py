@@ -135,6 +135,23 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="only this dataset's cells (repeatable)")
     sp.add_argument("--system", action="append", default=[], metavar="SYSTEM",
                     help="only this system's cells (repeatable)")
+    slurm = sp.add_argument_group(
+        "SLURM resources (--format slurm; each is left out of the script unless given, so "
+        "that a stock cluster accepts it)")
+    slurm.add_argument("--partition", default=None, help="#SBATCH --partition")
+    slurm.add_argument("--time", default=None, help="#SBATCH --time per cell (e.g. 2-00:00:00)")
+    slurm.add_argument("--mem", default=None, help="#SBATCH --mem per cell (e.g. 32G)")
+    slurm.add_argument("--cpus-per-task", type=_positive, default=None,
+                       help="#SBATCH --cpus-per-task")
+    slurm.add_argument("--gpus", default=None, help="#SBATCH --gpus per cell (e.g. 1 or a100:1)")
+    slurm.add_argument("--gres", default=None,
+                       help="#SBATCH --gres (e.g. gpu:1, on clusters that define a gpu GRES)")
+    slurm.add_argument("--account", default=None, help="#SBATCH --account")
+    slurm.add_argument("--sbatch", action="append", default=[], metavar="OPTION",
+                       help="a further #SBATCH line, e.g. --sbatch=--constraint=a100 (repeatable)")
+    slurm.add_argument("--report-job", action="store_true",
+                       help="`bash script` submits the array and a report job that runs when "
+                            "every task has ended (sbatch --dependency=afterany)")
 
     sp = cmd("predict", "benchmark.predict:cli_predict",
              "apply a trained model to audio files")

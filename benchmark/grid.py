@@ -749,16 +749,53 @@ def run_command(cell: Cell, profile: str, data: str | None, out: str | None) -> 
     return shlex.join(argv)
 
 
-def render_plan(cells: list[Cell], *, profile: str, fmt: str, data: str | None = None,
-                out: str | None = None) -> str:
-    """A shell script (one command per line) or a SLURM job-array script of the grid."""
-    # Arguments are shell-quoted, but a newline would still end a comment line (the
-    # report command is written in one) and run what follows: refuse control characters.
-    for what, value in [("--out", out), ("--profile", profile), ("--data", data)] + [
-            (w, v) for c in cells for w, v in (("dataset", c.dataset), ("system", c.system))]:
+@dataclass(frozen=True)
+class SlurmOptions:
+    """The cluster's resources for ``plan --format slurm``. Unset fields are left out of the
+    script, so that a stock cluster accepts it: no GRES (a cluster without a ``gpu`` GRES
+    refuses ``--gres=gpu:1`` at submission), no CPU count (a node with fewer cores refuses a
+    larger one), the site's default partition, time and memory."""
+
+    partition: str | None = None
+    time: str | None = None
+    mem: str | None = None
+    cpus_per_task: int | None = None
+    gpus: str | None = None
+    gres: str | None = None
+    account: str | None = None
+    extra: tuple[str, ...] = ()     # further #SBATCH lines ("--constraint=a100")
+    report_job: bool = False        # the script submits a report job that waits for the array
+
+    def directives(self, *, task: bool = True) -> list[str]:
+        """``--name=value`` of each set field; ``task=False``: those a report job needs (no
+        GPU, no CPU count, no extra lines)."""
+        pairs = [("partition", self.partition), ("account", self.account), ("time", self.time),
+                 ("mem", self.mem)]
+        if task:
+            pairs += [("cpus-per-task", self.cpus_per_task), ("gpus", self.gpus),
+                      ("gres", self.gres)]
+        out = [f"--{k}={v}" for k, v in pairs if v not in (None, "")]
+        if task:
+            out += [e.strip().removeprefix("#SBATCH").strip() for e in self.extra if e.strip()]
+        return out
+
+
+def _check_printable(values) -> None:
+    # Arguments are shell-quoted, but a newline would still end a comment or #SBATCH line
+    # (the report command is written in one) and run what follows: refuse control characters.
+    for what, value in values:
         if value is not None and not str(value).isprintable():
             raise UserError(f"{what} {str(value)!r} holds control characters (a newline or tab "
                             f"would break the generated script); choose another")
+
+
+def render_plan(cells: list[Cell], *, profile: str, fmt: str, data: str | None = None,
+                out: str | None = None, slurm: SlurmOptions | None = None) -> str:
+    """A shell script (one command per line) or a SLURM job-array script of the grid."""
+    slurm = slurm or SlurmOptions()
+    _check_printable([("--out", out), ("--profile", profile), ("--data", data)] + [
+        (w, v) for c in cells for w, v in (("dataset", c.dataset), ("system", c.system))]
+        + [("#SBATCH", d) for d in slurm.directives()])
     commands = [run_command(c, profile, data, out) for c in cells]
     report = shlex.join(["gaborbench", "report"] + (
         ["--runs", str(Path(out) / "runs"), "--out", out] if out else []))
@@ -773,30 +810,58 @@ def render_plan(cells: list[Cell], *, profile: str, fmt: str, data: str | None =
             f"# when all have finished: {report}",
         ]) + "\n"
     if fmt == "slurm":
-        array = "\n".join(f"  {shlex.quote(c)}" for c in commands)
-        return f"""#!/usr/bin/env bash
-#SBATCH --job-name=gaborbench-{profile}
-#SBATCH --array=0-{len(commands) - 1}
-#SBATCH --gres=gpu:1
-#SBATCH --cpus-per-task=8
-#SBATCH --output=gaborbench-%A_%a.log
-#SBATCH --requeue
-# Set --time, --mem and --partition for your cluster. Submit from the repository,
-# with its environment on PATH (e.g. source .venv/bin/activate), as
-#   sbatch this.sh
-# A requeued task resumes: paper runs checkpoint every epoch; finished runs are skipped.
-# then, when the array has finished (sbatch --dependency=afterany:JOBID ...):
-#   {report}
+        return _slurm_script(commands, report, profile, slurm)
+    raise UserError(f"unknown plan format {fmt!r} (use shell or slurm)")
+
+
+def _slurm_script(commands: list[str], report: str, profile: str, slurm: SlurmOptions) -> str:
+    """The job-array script; with ``report_job``, run by hand it submits itself and the report."""
+    array = "\n".join(f"  {shlex.quote(c)}" for c in commands)
+    head = "\n".join(f"#SBATCH {d}" for d in [
+        f"--job-name=gaborbench-{profile}", f"--array=0-{len(commands) - 1}",
+        "--output=gaborbench-%A_%a.log", "--open-mode=append", "--requeue",
+        *slurm.directives()])
+    if slurm.report_job:
+        report_opts = " ".join(shlex.quote(d) for d in [
+            "--parsable", f"--job-name=gaborbench-{profile}-report",
+            "--output=gaborbench-%j-report.log", *slurm.directives(task=False)])
+        submit = f"""# Submit with `bash this.sh`: it submits the array, then a report job that starts
+# when every task has ended (afterany: failed cells are reported as failed).
+# `sbatch this.sh` submits the array alone.
+# A requeued task (scontrol requeue, a preempted node) starts again from its beginning
+# and resumes: finished cells are skipped, a cell is claimed by one process at a time, and
+# paper runs resume from their last epoch's checkpoint.
 set -euo pipefail
 
+if [ -z "${{SLURM_JOB_ID:-}}" ]; then
+  array=$(sbatch --parsable "$0")
+  array=${{array%%;*}}
+  report=$(sbatch {report_opts} --dependency="afterany:$array" --wrap {shlex.quote(report)})
+  echo "submitted array $array and report job ${{report%%;*}}"
+  exit 0
+fi
+"""
+    else:
+        submit = f"""# Submit from the repository, with its environment on PATH (e.g. source .venv/bin/activate),
+# as `sbatch this.sh`; then, when the array has ended (sbatch --dependency=afterany:JOBID ...):
+#   {report}
+# (plan --report-job writes a script that submits that report job itself.)
+# A requeued task (scontrol requeue, a preempted node) starts again from its beginning
+# and resumes: finished cells are skipped, a cell is claimed by one process at a time, and
+# paper runs resume from their last epoch's checkpoint.
+set -euo pipefail
+"""
+    return f"""#!/usr/bin/env bash
+{head}
+# Resources: plan --partition/--time/--mem/--cpus-per-task/--gpus/--gres/--account/--sbatch.
+{submit}
 commands=(
 {array}
 )
 
-echo "task $SLURM_ARRAY_TASK_ID: ${{commands[$SLURM_ARRAY_TASK_ID]}}"
+echo "task $SLURM_ARRAY_TASK_ID (restart ${{SLURM_RESTART_COUNT:-0}}): ${{commands[$SLURM_ARRAY_TASK_ID]}}"
 eval "${{commands[$SLURM_ARRAY_TASK_ID]}}"
 """
-    raise UserError(f"unknown plan format {fmt!r} (use shell or slurm)")
 
 
 def cli_plan(args) -> int:
@@ -804,7 +869,8 @@ def cli_plan(args) -> int:
     cells = select_cells(args.profile, getattr(args, "dataset", None) or (),
                          getattr(args, "system", None) or ())
     script = render_plan(cells, profile=args.profile, fmt=args.format,
-                         data=getattr(args, "data", None), out=args.out)
+                         data=getattr(args, "data", None), out=args.out,
+                         slurm=slurm_options(args))
     data = getattr(args, "data", None) or default_data_source(args.profile)
     if data == "real":  # the estimate, as comments after the script's header
         head, _, rest = script.partition("\n# ")
@@ -814,6 +880,14 @@ def cli_plan(args) -> int:
         script = f"{head}\n{notes}# {rest}"
     sys.stdout.write(script)
     return 0
+
+
+def slurm_options(args) -> SlurmOptions:
+    """The plan command's cluster options (absent attributes: unset)."""
+    return SlurmOptions(**{f: getattr(args, f, None) for f in (
+        "partition", "time", "mem", "cpus_per_task", "gpus", "gres", "account")},
+        extra=tuple(getattr(args, "sbatch", None) or ()),
+        report_job=bool(getattr(args, "report_job", False)))
 
 
 def _one_line(text: str) -> str:

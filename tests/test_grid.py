@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -112,7 +113,9 @@ def test_plan_shell_has_one_exact_command_per_cell(fakes, capsys):
 def test_plan_slurm_array_runs_the_indexed_command(fakes, tmp_path):
     script = grid.render_plan(grid.select_cells("paper"), profile="paper", fmt="slurm")
     assert f"#SBATCH --array=0-{len(CELLS) - 1}\n" in script
-    assert "#SBATCH --gres=gpu:1" in script
+    # Defaults a stock cluster accepts: no GRES, no CPU count, time or memory unless asked.
+    assert not re.search(r"^#SBATCH --(gres|gpus|cpus-per-task|time|mem|partition|account)",
+                         script, re.M)
     path = tmp_path / "job.sh"
     path.write_text(script)
     # Execute the array script with `gaborbench` replaced by a function that echoes its argv.
@@ -301,3 +304,26 @@ def test_killed_grid_leaves_no_orphan_workers(tmp_path):
         for p in pids:
             if _alive(p):
                 os.kill(p, signal.SIGKILL)
+
+
+def test_plan_slurm_takes_the_clusters_resources(fakes, capsys):
+    assert main(["plan", "--profile", "paper", "--format", "slurm", "--partition", "gpu",
+                 "--time", "2-00:00:00", "--mem", "32G", "--cpus-per-task", "4", "--gpus", "1",
+                 "--gres", "gpu:a100:1", "--account", "lab", "--sbatch=--constraint=a100",
+                 "--sbatch", "#SBATCH --qos=long", "--report-job", "--out", "res"]) == 0
+    script = capsys.readouterr().out
+    for line in ("--partition=gpu", "--time=2-00:00:00", "--mem=32G", "--cpus-per-task=4",
+                 "--gpus=1", "--gres=gpu:a100:1", "--account=lab", "--constraint=a100",
+                 "--qos=long", "--requeue", "--open-mode=append"):
+        assert f"\n#SBATCH {line}\n" in script
+    # The report job waits for the whole array, on the same partition and account, no GPU.
+    submit = next(l for l in script.splitlines() if "--dependency" in l)
+    assert '--dependency="afterany:$array"' in submit and "--partition=gpu" in submit
+    assert "--account=lab" in submit and "gpu:" not in submit.replace("--partition=gpu", "")
+    assert "gaborbench report --runs res/runs --out res" in submit
+
+
+def test_plan_slurm_refuses_a_newline_in_a_resource(fakes):
+    with pytest.raises(UserError, match="control characters"):
+        grid.render_plan(grid.select_cells("paper"), profile="paper", fmt="slurm",
+                         slurm=grid.SlurmOptions(partition="gpu\nrm -rf ~"))
