@@ -15,12 +15,16 @@ Layout under ``$GABORBENCH_HOME``:
   with a completion marker inside, so a re-run skips it and an interrupted run
   never leaves a half-built folder under the final name.
 
-Transfers stream to ``.<filename>.part-<pid>`` beside the target, are checked
+Transfers stream to ``.<filename>.part`` beside the target, are checked
 (length, size, digest) and only then renamed, so a corrupt or truncated file
-never enters the cache; the temporary file is removed on every exit path, and
-those of killed runs are removed by the next download. A failed transfer is
-retried from the start (no byte-range resume); ``GABORBENCH_DOWNLOAD_RETRIES``
-sets how many times. One dataset is downloaded by one process at a time (a lock
+never enters the cache. A transfer cut short (a dropped connection, a killed
+run) leaves its ``.part`` file, and the next attempt, in this run or a later
+one, asks only for the bytes after it (an HTTP range request): the large
+archives (AMI, MUSAN, VoxCeleb, CHiME-5: tens of GB) need not start again. A
+server that answers with the whole file (200 instead of 206 with the matching
+``Content-Range``) restarts it cleanly, and a resumed file that fails its digest
+is deleted and fetched whole. ``GABORBENCH_DOWNLOAD_RETRIES`` sets how many
+times a failed transfer is retried. One dataset is downloaded by one process at a time (a lock
 file per dataset); a second waits and then finds the dataset in place.
 ``GABORBENCH_MIRROR`` (or ``mirror=``) replaces every recipe URL with
 ``<mirror>/<name>/<filename>``, for local mirrors and for the tests.
@@ -66,7 +70,9 @@ VERIFIED_RECORD = ".verified.json"
 HTTP_TIMEOUT_S = 60
 RETRY_WAIT_S = 1.0            # grows linearly with the attempt, at most 10 s
 CHUNK_BYTES = 1 << 20
-PART_INFIX = ".part-"         # temporary transfer files: .<filename>.part-<pid>
+PART_INFIX = ".part-"         # older versions' transfer files: .<filename>.part-<pid>
+PART_SUFFIX = ".part"         # a resumable transfer: .<filename>.part (one per file: the
+                              # dataset's lock keeps a second process from writing it)
 _POOCH_TMP = re.compile(r"^tmp[a-z0-9_]{8}$")
 
 # Extraction caps. The largest archive a recipe fetches (UrbanSound8K) holds about
@@ -378,13 +384,30 @@ def _fetch_http(recipe: Recipe, *, mirror, retries) -> list[_Fetched]:
     return out
 
 
+def _part_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}{PART_SUFFIX}")
+
+
 def _download(recipe: Recipe, entry: FileEntry, url: str, path: Path, *, alg: str, want: str | None,
               size: int | None, retries: int, progress: bool) -> str:
-    """Fetch ``url`` to ``path`` through a per-process temporary file; return its digest."""
+    """Fetch ``url`` to ``path`` through its resumable ``.part`` file; return its digest."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _part_path(path)
+    try:
+        return _attempts(recipe, entry, url, path, tmp, alg=alg, want=want, size=size,
+                         retries=retries, progress=progress)
+    except BaseException:
+        # A .part worth resuming is kept; an empty one (a full disk, a refused request) is not.
+        if tmp.is_file() and tmp.stat().st_size == 0:
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+def _attempts(recipe: Recipe, entry: FileEntry, url: str, path: Path, tmp: Path, *, alg: str,
+              want: str | None, size: int | None, retries: int, progress: bool) -> str:
+    """The transfer, retried; each attempt resumes from the bytes in ``tmp``."""
     import requests
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}{PART_INFIX}{os.getpid()}")
     last: Exception | None = None
     for attempt in range(retries + 1):
         if attempt:
@@ -397,13 +420,13 @@ def _download(recipe: Recipe, entry: FileEntry, url: str, path: Path, *, alg: st
             return digest
         except _Mismatch as e:
             last = e
+            tmp.unlink(missing_ok=True)  # wrong bytes: never resumed from
         except (_Transfer, requests.exceptions.RequestException) as e:
-            last = e
+            last = e  # the bytes received so far stay in tmp: the next attempt resumes
             status = getattr(getattr(e, "response", None), "status_code", None)
             if status is not None and 400 <= status < 500:
+                tmp.unlink(missing_ok=True)
                 break  # the server said no: asking again will not change its mind
-        finally:
-            tmp.unlink(missing_ok=True)
     n = attempt + 1
     if isinstance(last, _Mismatch):
         hint = ""
@@ -412,22 +435,53 @@ def _download(recipe: Recipe, entry: FileEntry, url: str, path: Path, *, alg: st
                     f"{path.parent / VERIFIED_RECORD} to accept the new one")
         raise UserError(f"{recipe.name}: {entry.filename} from {url} failed verification after "
                         f"{n} attempt(s) and was discarded: {_one_line(last)}{hint}")
-    raise UserError(f"{recipe.name}: could not fetch {url} after {n} attempt(s): {_one_line(last)}")
+    kept = tmp.stat().st_size if tmp.is_file() else 0
+    raise UserError(f"{recipe.name}: could not fetch {url} after {n} attempt(s): {_one_line(last)}"
+                    + (f" ({kept} bytes kept in {tmp}: the next download resumes there)"
+                       if kept else ""))
+
+
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+
+
+def _get_from(url: str, part: Path, size: int | None):
+    """GET ``url``, asking for the bytes after those already in ``part``; return
+    (response, offset, total): offset 0 means the body is the whole file, total is the
+    file's length when the server says it."""
+    import requests
+
+    offset = part.stat().st_size if part.is_file() else 0
+    if size is not None and offset >= size:
+        offset = 0  # as long as the whole file, or longer: it cannot be resumed
+    # identity encoding: Content-Length then counts the bytes we store
+    headers = {"Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    r = requests.get(url, stream=True, timeout=HTTP_TIMEOUT_S, headers=headers)
+    if offset and r.status_code == 416:  # the range is past the file's end: start again
+        r.close()
+        part.unlink()
+        return _get_from(url, part, size)
+    try:
+        r.raise_for_status()
+    except requests.exceptions.HTTPError:
+        r.close()
+        raise
+    length = r.headers.get("Content-Length")
+    length = int(length) if length and length.isdigit() else None
+    m = _CONTENT_RANGE.fullmatch(r.headers.get("Content-Range", "").strip())
+    if offset and r.status_code == 206 and m and int(m[1]) == offset:
+        total = int(m[3]) if m[3].isdigit() else (None if length is None else offset + length)
+        return r, offset, total
+    return r, 0, length  # a 200 (the server ignores ranges), or not the range we asked for
 
 
 def _stream(recipe: Recipe, entry: FileEntry, url: str, tmp: Path, *, alg: str, size: int | None,
             progress: bool) -> str:
-    import requests
     from tqdm import tqdm
 
-    h = hashlib.new(alg)
-    received = 0
-    # identity encoding: Content-Length then counts the bytes we store
-    with requests.get(url, stream=True, timeout=HTTP_TIMEOUT_S,
-                      headers={"Accept-Encoding": "identity"}) as r:
-        r.raise_for_status()
-        announced = r.headers.get("Content-Length")
-        announced = int(announced) if announced and announced.isdigit() else None
+    r, offset, announced = _get_from(url, tmp, size)
+    with r:
         if size is None and announced is None and not entry.known_hash:
             raise UserError(
                 f"{recipe.name}: {url} publishes no digest and the server sent no Content-Length, so a "
@@ -436,9 +490,16 @@ def _stream(recipe: Recipe, entry: FileEntry, url: str, tmp: Path, *, alg: str, 
                 + (" or fetch it with --via kaggle" if any(s.kind == "kaggle" for s in recipe.sources) else ""))
         if size is not None and announced is not None and announced != size:
             raise _Mismatch(f"the server announces {announced} bytes, expected {size} bytes")
-        with open(tmp, "wb") as f, tqdm(total=announced or size, unit="B", unit_scale=True,
-                                        desc=entry.filename, disable=None if progress else True,
-                                        leave=False) as bar:
+        h = _prefix_digest(tmp, offset, alg)
+        received = offset
+        if offset:
+            print(f"{entry.filename}: resuming after {offset} bytes", file=sys.stderr)
+        with open(tmp, "r+b" if offset else "wb") as f, tqdm(
+                total=announced or size, initial=offset, unit="B", unit_scale=True,
+                desc=entry.filename, disable=None if progress else True, leave=False) as bar:
+            if offset:  # append after the bytes kept (and drop any beyond them)
+                f.seek(offset)
+                f.truncate()
             for chunk in r.iter_content(chunk_size=CHUNK_BYTES):
                 f.write(chunk)
                 h.update(chunk)
@@ -449,6 +510,20 @@ def _stream(recipe: Recipe, entry: FileEntry, url: str, tmp: Path, *, alg: str, 
     if size is not None and received != size:
         raise _Mismatch(f"size of downloaded file ({received} bytes) is not the expected {size} bytes")
     return h.hexdigest()
+
+
+def _prefix_digest(path: Path, n: int, alg: str):
+    """A hash object fed with the first ``n`` bytes of ``path`` (those a resume keeps)."""
+    h = hashlib.new(alg)
+    if n:
+        with open(path, "rb") as f:
+            while n > 0:
+                block = f.read(min(CHUNK_BYTES, n))
+                if not block:
+                    raise _Transfer(f"{path} shrank while resuming")
+                h.update(block)
+                n -= len(block)
+    return h
 
 
 def _one_line(e: BaseException) -> str:
@@ -717,6 +792,7 @@ def _ours_to_delete() -> tuple[list[Path], list[Path]]:
                 continue
             rel = p.relative_to(d).as_posix()
             if (rel in named or rel == VERIFIED_RECORD or PART_INFIX in p.name
+                    or (p.name.startswith(".") and p.name.endswith(PART_SUFFIX))
                     or rel.startswith("kaggle/")):
                 delete.append(p)
             else:

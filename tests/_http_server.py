@@ -1,8 +1,12 @@
 """A tiny local HTTP server for download tests: 127.0.0.1 only, a random free
-port, files served from a dict, requests counted, optional broken transfers."""
+port, files served from a dict, requests counted, optional broken transfers,
+and ``Range: bytes=N-`` answered with 206 and a ``Content-Range`` (unless the
+path is in ``no_ranges``, where the whole file comes back with 200, as from a
+server without range support)."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import Counter
@@ -15,7 +19,10 @@ class FileServer:
         self.truncate_next: Counter = Counter()  # path -> how many responses to cut short
         self.no_length: set[str] = set()      # paths served without a Content-Length header
         self.slow: dict[str, float] = {}      # path -> seconds to wait between 4 KiB chunks
+        self.no_ranges: set[str] = set()     # paths whose Range header is ignored (200)
         self.requests: Counter = Counter()
+        self.ranges: list[tuple[str, str]] = []  # (path, Range header) of ranged requests
+        self.sent: Counter = Counter()         # path -> body bytes written
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -26,7 +33,18 @@ class FileServer:
                 if body is None:
                     self.send_error(404)
                     return
-                self.send_response(200)
+                m = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))
+                if m and path not in server.no_ranges:
+                    server.ranges.append((path, self.headers["Range"]))
+                    start = int(m[1])
+                    if start >= len(body):
+                        self.send_error(416)
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                    body = body[start:]
+                else:
+                    self.send_response(200)
                 self.send_header("Content-Type", "application/octet-stream")
                 if path in server.no_length:
                     # HTTP/1.0-style: the body ends when the connection closes
@@ -39,6 +57,7 @@ class FileServer:
                     server.truncate_next[path] -= 1
                     self.wfile.write(body[: len(body) // 2])
                     self.wfile.flush()
+                    server.sent[path] += len(body) // 2
                     self.close_connection = True
                     return
                 delay = server.slow.get(path)
@@ -52,6 +71,7 @@ class FileServer:
                         pass  # the client was killed mid-transfer
                     return
                 self.wfile.write(body)
+                server.sent[path] += len(body)
 
             def log_message(self, *args):
                 pass

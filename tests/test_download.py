@@ -129,20 +129,78 @@ def test_wrong_size_is_rejected_before_the_digest(env):
     assert _files_under(env.home / "downloads") == []
 
 
-def test_interrupted_transfer_is_retried(env):
+HALF = len(ARCHIVE) // 2   # where the test server cuts a truncated transfer
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """16-byte reads: a cut connection loses the chunk it was in (at most 1 MB in real use),
+    so the toy archive needs small ones for some of its bytes to be kept."""
+    monkeypatch.setattr(D, "CHUNK_BYTES", 16)
+
+
+def test_interrupted_transfer_is_retried_from_where_it_stopped(env, small_chunks):
     _toy(env)
     env.server.truncate_next["toy/toy.tar.gz"] = 1
     root = _get(env, retries=1)
     assert (root / "Toy/meta/list.csv").is_file()
     assert env.server.requests["toy/toy.tar.gz"] == 2
+    # the retry asked for the missing bytes only
+    [(path, asked)] = env.server.ranges
+    kept = int(asked.removeprefix("bytes=").removesuffix("-"))
+    assert 0 < kept <= HALF and asked == f"bytes={kept}-"
+    assert env.server.sent["toy/toy.tar.gz"] == HALF + len(ARCHIVE) - kept
 
 
-def test_interrupted_transfer_without_retries_fails_cleanly(env):
+def test_interrupted_download_resumes_in_the_next_run(env, small_chunks):
     _toy(env)
     env.server.truncate_next["toy/toy.tar.gz"] = 1
+    with pytest.raises(UserError, match=r"could not fetch.*kept in .*\.toy\.tar\.gz\.part"):
+        _get(env, retries=0)
+    # the bytes received stay in a hidden .part file, never under the final name
+    part = env.home / "downloads/toy/.toy.tar.gz.part"
+    assert _files_under(env.home / "downloads") == [part]
+    kept = part.stat().st_size
+    assert 0 < kept <= HALF and part.read_bytes() == ARCHIVE[:kept]
+    root = _get(env, retries=0)
+    assert (root / "Toy/audio/x.wav").read_bytes() == b"RIFF" + bytes(100)
+    assert env.server.ranges == [("toy/toy.tar.gz", f"bytes={kept}-")]
+    assert env.server.sent["toy/toy.tar.gz"] == HALF + len(ARCHIVE) - kept
+    assert not part.exists()
+
+
+def test_server_without_ranges_restarts_the_file_cleanly(env, small_chunks):
+    _toy(env)
+    env.server.truncate_next["toy/toy.tar.gz"] = 1
+    env.server.no_ranges.add("toy/toy.tar.gz")
     with pytest.raises(UserError, match="could not fetch"):
         _get(env, retries=0)
-    assert _files_under(env.home / "downloads") == []
+    assert (env.home / "downloads/toy/.toy.tar.gz.part").stat().st_size > 0
+    # asked for a range, got the whole file with 200: written from the start, not appended
+    root = _get(env, retries=0)
+    assert (root / "Toy/meta/list.csv").is_file()
+    assert (env.home / "downloads/toy/toy.tar.gz").read_bytes() == ARCHIVE
+    assert env.server.sent["toy/toy.tar.gz"] == HALF + len(ARCHIVE)
+
+
+def test_resumed_file_that_fails_its_digest_is_fetched_whole(env):
+    _toy(env)
+    part = env.home / "downloads/toy/.toy.tar.gz.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"x" * HALF)   # bytes of another version of the file
+    root = _get(env, retries=1)
+    assert (root / "Toy/meta/list.csv").is_file()
+    assert env.server.requests["toy/toy.tar.gz"] == 2   # the resume, refused; then all of it
+    assert (env.home / "downloads/toy/toy.tar.gz").read_bytes() == ARCHIVE
+
+
+def test_part_as_long_as_the_file_is_not_resumed_past_its_end(env):
+    _toy(env)
+    part = env.home / "downloads/toy/.toy.tar.gz.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"x" * (len(ARCHIVE) + 5))
+    assert (_get(env, retries=0) / "Toy/meta/list.csv").is_file()
+    assert env.server.ranges == []
 
 
 def test_unpublished_digest_is_recorded_on_first_fetch_and_enforced(env):

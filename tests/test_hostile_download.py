@@ -37,7 +37,7 @@ def _record(env, name="toy"):
 def _leftovers(env) -> list[str]:
     """Temporary files of any downloader generation under the downloads folder."""
     return [p.name for p in _files_under(env.home / "downloads")
-            if ".part-" in p.name or p.name.startswith("tmp")]
+            if ".part-" in p.name or p.name.endswith(".part") or p.name.startswith("tmp")]
 
 
 # ------------------------------------------------- nothing bad gets pinned
@@ -228,7 +228,7 @@ def test_disk_full_during_transfer_leaves_no_temporary_file(env, monkeypatch):
             self.f.close()
 
     def fake_open(path, mode="r", *a, **k):
-        if D.PART_INFIX in str(path) and "w" in mode:
+        if str(path).endswith(D.PART_SUFFIX) and "w" in mode:
             return Full(path)
         return real_open(path, mode, *a, **k)
 
