@@ -683,10 +683,28 @@ def run_grid(cells: list[Cell], *, profile: str, data: str | None, out: Path,
     return results
 
 
+def _print_guard_estimate(args) -> None:
+    """Beside the guard's one line, what the GPU is needed for: the grid's estimate (read
+    from the configurations and recipes alone; nothing is written)."""
+    try:
+        cells = select_cells(args.profile, getattr(args, "dataset", None) or (),
+                             getattr(args, "system", None) or ())
+    except UserError:
+        return  # a wrong --dataset is said when the GPU is there; the guard's line comes first
+    data = args.data or default_data_source(args.profile)
+    for line in ["estimate of the grid stopped here:",
+                 *_estimate_block(cells, args.profile, data)]:
+        print(line)
+
+
 def cli_reproduce(args) -> int:
     profile = args.profile
     # First of all: a paper grid without a GPU stops here, in seconds.
-    require_accelerator(profile, bool(getattr(args, "allow_cpu", False)))
+    try:
+        require_accelerator(profile, bool(getattr(args, "allow_cpu", False)))
+    except UserError:
+        _print_guard_estimate(args)
+        raise
     data = args.data or default_data_source(profile)
     out = _out_root(args.out)
     from benchmark.io import probe_writable

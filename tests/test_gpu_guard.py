@@ -47,7 +47,10 @@ def test_a_real_data_grid_without_a_gpu_stops_with_one_line(no_gpu, tmp_path, ca
     rc = main(["reproduce", "--profile", profile, "--out", str(tmp_path / "res")])
     out, err = capsys.readouterr()
     assert rc == 2 and asked == [1] and ran == []
-    assert out == "" and len(err.splitlines()) == 1
+    assert len(err.splitlines()) == 1
+    # and what the GPU is needed for: the estimate (runs, device-hours, disk)
+    assert out.startswith("estimate of the grid stopped here:\n2 runs to do")
+    assert "device-hours in all" in out and "disk: " in out
     assert err.startswith("gaborbench reproduce: error: no GPU visible to TensorFlow")
     for remedy in ("pip install -e '.[gpu]'", "make venv GPU=1", "nvidia-smi", "--allow-cpu"):
         assert remedy in err
