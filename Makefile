@@ -27,13 +27,15 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 GPU_PYTHON ?= $(if $(wildcard $(PY)),$(PY),python3)
 GPU_CHECK_ARGS ?=
 
-.PHONY: help venv test demo demo-reference reproduce download report bench gpu-check clean clean-data
+.PHONY: help venv test slurm-check demo demo-reference reproduce download report bench gpu-check clean clean-data
 
 help:
 	@echo "make demo       run the whole benchmark on the synthetic twins into $(DEMO_OUT)/ (CPU,"
 	@echo "                minutes) and compare it with the committed results/"
 	@echo "make demo-reference  the same demo, written into results/ (refreshes the reference)"
-	@echo "make test       lint (ruff) and run the test suite (offline)"
+	@echo "make test       lint (ruff) and run the test suite (offline; as root with apt-get it"
+	@echo "                installs slurm-wlm and munge first, for the SLURM test)"
+	@echo "make slurm-check  submit a ci grid to a throw-away local SLURM and check it"
 	@echo "make reproduce  download what can be downloaded and run the paper profile (GPU;"
 	@echo "                ALLOW_CPU=1 without one); make venv GPU=1 installs the GPU build"
 	@echo "make download   fetch every dataset that can be fetched"
@@ -62,9 +64,17 @@ venv: $(STAMP)
 # Two worker processes (one per core here): 4.8 instead of 7.7 min; a test file stays on
 # one worker, so module fixtures (the e2e grid) run once.
 TEST_JOBS ?= 2
+# The SLURM test needs slurmctld, slurmd and munged: installed here where that is possible
+# (quick when they are already there); elsewhere the test is skipped and says why.
 test: $(STAMP)
 	$(PY) -m ruff check .
+	@bash scripts/slurm-local.sh install
 	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile
+
+# The same SLURM test alone (it reuses the e2e file's ci grid as its reference).
+slurm-check: $(STAMP)
+	@bash scripts/slurm-local.sh install
+	$(PY) -m pytest -q tests/test_e2e.py -k "slurm or resume_completes"
 
 # Always computes: a fresh folder, so no committed run file is mistaken for a finished cell.
 demo: $(STAMP)
