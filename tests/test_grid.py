@@ -327,3 +327,25 @@ def test_plan_slurm_refuses_a_newline_in_a_resource(fakes):
     with pytest.raises(UserError, match="control characters"):
         grid.render_plan(grid.select_cells("paper"), profile="paper", fmt="slurm",
                          slurm=grid.SlurmOptions(partition="gpu\nrm -rf ~"))
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_plan_report_job_script_submits_the_array_then_the_report(fakes, tmp_path):
+    """Run by hand, the --report-job script submits itself as the array, then the report job
+    that depends on it (a fake sbatch records both; the real one is in test_e2e)."""
+    script = grid.render_plan(grid.select_cells("paper"), profile="paper", fmt="slurm", out="res",
+                              slurm=grid.SlurmOptions(partition="p", gpus="1", report_job=True))
+    (tmp_path / "grid.sh").write_text(script)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "sbatch").write_text('#!/bin/sh\necho "$*" >> calls\n'
+                                   'if [ -f n ]; then echo "77;cluster"; else touch n; echo 42; fi\n')
+    (bindir / "sbatch").chmod(0o755)
+    env = {"PATH": f"{bindir}:{os.environ['PATH']}"}
+    out = subprocess.run(["bash", "grid.sh"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, check=True).stdout
+    assert out == "submitted array 42 and report job 77\n"
+    array, report = (tmp_path / "calls").read_text().splitlines()
+    assert array == "--parsable grid.sh"
+    assert "--dependency=afterany:42" in report and "--partition=p" in report
+    assert "--gpus" not in report and "--wrap gaborbench report --runs res/runs --out res" in report
