@@ -222,7 +222,10 @@ def test_slurm_array_matches_the_grid(grid, tmp_path):
         # The cancelled cell runs again (its claim died with it): the whole grid completes.
         subprocess.run(["sbatch", "--wait", "--array=3", "grid.sh"], cwd=work, env=env,
                        check=True, capture_output=True, timeout=300)
-        print(_slurm.run(env, "sacct", "-c", "-o", "JobID,JobName,State,ExitCode,Start,End"))
+        # What happened, for whoever reads the log (pytest -s): the tasks by array index,
+        # and SLURM's own completion records (jobcomp: accounting needs slurmdbd).
+        print(_slurm.run(env, "squeue", "-r", "-t", "all", "-o", "%.10i %.24j %.10T %.8M %r"))
+        print(_slurm.run(env, "sacct", "-c", "-o", "JobID,JobName%24,State,ExitCode,Start,End"))
 
     ref = grid["out"]
     for s in SLURM_SYSTEMS:
