@@ -57,6 +57,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+import requests
+from tqdm import tqdm
+
 from benchmark import paths
 from benchmark.errors import UserError
 from benchmark.io import file_lock, read_json, write_json
@@ -341,8 +344,6 @@ def _file_digest(path: Path, alg: str) -> str:
 
 
 def _fetch_http(recipe: Recipe, *, mirror, retries) -> list[_Fetched]:
-    from tqdm import tqdm
-
     dl_dir = paths.downloads_dir() / recipe.name
     records = _read_records(dl_dir)
     n_retries = _retries(retries)
@@ -406,8 +407,6 @@ def _download(recipe: Recipe, entry: FileEntry, url: str, path: Path, *, alg: st
 def _attempts(recipe: Recipe, entry: FileEntry, url: str, path: Path, tmp: Path, *, alg: str,
               want: str | None, size: int | None, retries: int, progress: bool) -> str:
     """The transfer, retried; each attempt resumes from the bytes in ``tmp``."""
-    import requests
-
     last: Exception | None = None
     for attempt in range(retries + 1):
         if attempt:
@@ -448,8 +447,6 @@ def _get_from(url: str, part: Path, size: int | None):
     """GET ``url``, asking for the bytes after those already in ``part``; return
     (response, offset, total): offset 0 means the body is the whole file, total is the
     file's length when the server says it."""
-    import requests
-
     offset = part.stat().st_size if part.is_file() else 0
     if size is not None and offset >= size:
         offset = 0  # as long as the whole file, or longer: it cannot be resumed
@@ -470,16 +467,19 @@ def _get_from(url: str, part: Path, size: int | None):
     length = r.headers.get("Content-Length")
     length = int(length) if length and length.isdigit() else None
     m = _CONTENT_RANGE.fullmatch(r.headers.get("Content-Range", "").strip())
-    if offset and r.status_code == 206 and m and int(m[1]) == offset:
-        total = int(m[3]) if m[3].isdigit() else (None if length is None else offset + length)
-        return r, offset, total
-    return r, 0, length  # a 200 (the server ignores ranges), or not the range we asked for
+    if r.status_code == 206:
+        if offset and m and int(m[1]) == offset:
+            total = int(m[3]) if m[3].isdigit() else (None if length is None else offset + length)
+            return r, offset, total
+        r.close()  # a part of the file, but not the one asked for: start again, from nothing
+        part.unlink(missing_ok=True)
+        raise _Transfer(f"the server sent another range ({r.headers.get('Content-Range')!r}) "
+                        f"than bytes={offset}-")
+    return r, 0, length  # a 200: the whole file (a server without ranges, or no range asked)
 
 
 def _stream(recipe: Recipe, entry: FileEntry, url: str, tmp: Path, *, alg: str, size: int | None,
             progress: bool) -> str:
-    from tqdm import tqdm
-
     r, offset, announced = _get_from(url, tmp, size)
     with r:
         if size is None and announced is None and not entry.known_hash:

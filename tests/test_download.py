@@ -422,3 +422,23 @@ def test_clean_data_needs_confirmation_and_spares_twins(env, monkeypatch):
     assert D.cli_clean_data(argparse.Namespace(yes=True)) == 0
     assert not (env.home / "data/x").exists()
     assert (env.home / "twins/t/f.bin").exists() and (env.home / "features/f/f.bin").exists()
+
+
+def test_another_range_than_the_one_asked_for_restarts_the_file(env, small_chunks, monkeypatch):
+    _toy(env)
+    part = env.home / "downloads/toy/.toy.tar.gz.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(ARCHIVE[:40])
+    # a server (or a proxy) that answers every range request with the bytes from 10 on
+    real_get = D.requests.get
+
+    def shifted(url, **kw):
+        if "Range" in kw.get("headers", {}):
+            kw["headers"] = {**kw["headers"], "Range": "bytes=10-"}
+        return real_get(url, **kw)
+
+    monkeypatch.setattr(D.requests, "get", shifted)
+    with pytest.raises(UserError, match="another range"):
+        _get(env, retries=0)
+    assert not part.exists()  # nothing of it is trusted
+    assert (_get(env, retries=0) / "Toy/meta/list.csv").is_file()
