@@ -3,7 +3,7 @@
 ``run_cell`` reads top to bottom:
 
 1. resolve and check the configuration (before any data is touched);
-2. claim the cell (a lock beside its run file: array tasks, ``--jobs`` workers
+2. claim the cell (a lock under ``<out>/.locks/``: array tasks, ``--jobs`` workers
    and two grids started on one folder never train the same cell at once; the
    second waits, then skips), and skip it if a run file with the same
    configuration hash exists;
@@ -55,7 +55,7 @@ def run_cell(dataset: str, system: str, seed: int = 0, fold: int | None = None,
     cell = f"{dataset}/{system} seed {seed}{'' if cfg.fold is None else f' fold {cfg.fold}'}"
     # The claim: an flock, which the kernel releases when its holder dies (killed, cancelled,
     # requeued), so no stale claim outlives a run; the run file is checked again once held.
-    with file_lock(cell_lock_path(rpath),
+    with file_lock(cell_lock_path(out, rpath),
                    waiting=f"{cell} is being run by another process; waiting for it to end"):
         if rpath.exists():
             old = results.RunRecord.configured_hash(rpath)
@@ -66,9 +66,11 @@ def run_cell(dataset: str, system: str, seed: int = 0, fold: int | None = None,
         return train_and_score(cfg, out, progress)
 
 
-def cell_lock_path(run_file: Path) -> Path:
-    """The cell's claim, a hidden file beside its run file (never read as a run)."""
-    return run_file.parent / f".{run_file.name}.lock"
+def cell_lock_path(out: Path, run_file: Path) -> Path:
+    """The cell's claim: ``<out>/.locks/<dataset>/<system>/<run file>.lock``, outside
+    ``runs/``, so that a run that fails or is killed leaves nothing among the results."""
+    rel = run_file.relative_to(out / "runs")
+    return out / ".locks" / rel.parent / f"{rel.name}.lock"
 
 
 def row_name(cfg: RunConfig) -> str:

@@ -175,8 +175,10 @@ SLURM_SYSTEMS = ("mel", "fixed_gabor", "cortical_gabor", "learnable_gabor")  # t
 
 
 def _cell_files(out: Path, system: str) -> list[Path]:
-    return sorted(p for p in out.rglob("*") if p.is_file() and f"/{system}/" in str(p)
-                  and "/logs/" not in str(p) and not p.name.startswith("."))
+    """A cell's results (run file, model, checkpoints); not its logs, nor its claim (.locks)."""
+    return sorted(p for p in out.rglob("*") if p.is_file() and system in p.relative_to(out).parts
+                  and "logs" not in p.relative_to(out).parts
+                  and not any(part.startswith(".") for part in p.relative_to(out).parts))
 
 
 def test_slurm_array_matches_the_grid(grid, tmp_path):
