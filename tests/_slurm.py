@@ -75,3 +75,12 @@ def wait_for(what: str, predicate, timeout: float = 300.0, every: float = 0.1):
             return value
         time.sleep(every)
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def requeue(env, job: str, task: int) -> None:
+    """``scontrol requeue`` one array task, then let it start again at once (SLURM holds a
+    requeued job back for a couple of minutes)."""
+    run(env, "scontrol", "requeue", f"{job}_{task}")
+    wait_for(f"task {task} to be pending again",
+             lambda: states(env, job).get(f"{job}_{task}") == "PENDING")
+    run(env, "scontrol", "update", f"jobid={job}_{task}", "StartTime=now")

@@ -203,12 +203,9 @@ def test_slurm_array_matches_the_grid(grid, tmp_path):
         log = lambda k: work / f"gaborbench-{array}_{k}.log"  # noqa: E731
         training = lambda k: log(k).is_file() and "Epoch 1/" in log(k).read_text(errors="replace")  # noqa: E731
 
-        # Requeue task 0 mid-training; SLURM holds a requeued job back for a while: start it now.
+        # Requeue task 0 mid-training.
         _slurm.wait_for("task 0 to train", lambda: training(0))
-        _slurm.run(env, "scontrol", "requeue", f"{array}_0")
-        _slurm.wait_for("task 0 to be pending again",
-                        lambda: _slurm.states(env, array).get(f"{array}_0") == "PENDING")
-        _slurm.run(env, "scontrol", "update", f"jobid={array}_0", "StartTime=now")
+        _slurm.requeue(env, array, 0)
         # Cancel task 3 mid-training.
         _slurm.wait_for("task 3 to train", lambda: training(3))
         _slurm.run(env, "scancel", f"{array}_3")
