@@ -20,7 +20,7 @@ from benchmark import paths
 
 # What the GPU machine brings itself: its framework (here the one these tests run on)
 # and the NumPy and SciPy it was built against (the README drops those wheels).
-FRAMEWORK = ("tensorflow", "numpy", "scipy")
+FRAMEWORK = (os.environ.get("KERAS_BACKEND", "tensorflow"), "numpy", "scipy")
 
 # The gpu-check path (the layer timings, a ci grid over every head and every twin, the
 # speech twins' synthesiser included, the determinism check), imported on a Python that sees
