@@ -242,9 +242,8 @@ def bench_pipeline(repeats: int) -> list[dict]:
 
     from benchmark.features import compute_logmel
     from benchmark.heads import build_model, cnn_head
-    from benchmark.registry import get_system
+    from benchmark.systems import get_system
     from benchmark.config import resolve_config
-    from benchmark.train import frontend_config
 
     rows = []
     config = resolve_config("urbansound8k", "learnable_gabor", "demo")
@@ -262,7 +261,7 @@ def bench_pipeline(repeats: int) -> list[dict]:
     for system in ("learnable_gabor", "free_cnn"):
         cfg = resolve_config("urbansound8k", system, "demo")
         keras.utils.set_random_seed(0)
-        frontend = get_system(system).build(frontend_config(cfg))
+        frontend = get_system(system).build(cfg.frontend)
         model = build_model(frontend, lambda x, h=cfg.head: cnn_head(x, h, 10), fcfg.n_mels)
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
         xb, yb = feats[:batch, ..., None], labels[:batch]

@@ -72,6 +72,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     sp = cmd("list", "benchmark.cli:_list", "list systems, datasets or tasks")
     sp.add_argument("what", choices=("systems", "datasets", "tasks"), help="what to list")
+    sp.add_argument("--params", action="store_true",
+                    help="systems: count each one's trainable parameters (builds them: loads Keras)")
 
     sp = cmd("config", "benchmark.cli:_config",
              "show the resolved configuration of one run and every key --set accepts")
@@ -215,13 +217,13 @@ def _check_args(args: argparse.Namespace) -> None:
     if command in ("reproduce", "plan"):  # whether the profile's grid has them is checked later
         from benchmark.errors import unknown
         from benchmark.recipes import recipe_names
-        from benchmark.registry import check_system_name
+        from benchmark.systems import get_system
 
         for d in args.dataset:
             if d not in recipe_names():
                 unknown("dataset", d, recipe_names())
         for s in args.system:
-            check_system_name(s)
+            get_system(s)
     if command == "predict":  # an unreadable audio file is reported and skipped there
         if not os.path.isfile(args.run_json):
             raise UserError(f"run file not found: {args.run_json}")
@@ -234,10 +236,10 @@ def _check_args(args: argparse.Namespace) -> None:
 def _config(args: argparse.Namespace) -> int:
     """``gaborbench config show``: the resolved configuration, key by key, with each key's
     type and its default (the task's own setting, before the profile and --set)."""
-    import dataclasses
     import typing
 
     from benchmark.config import default_sections, resolve_config
+    from benchmark.settings import setting_fields
 
     cfg = resolve_config(args.dataset, args.system, args.profile, args.set, seed=args.seed,
                          fold=args.fold, data=args.data)
@@ -255,7 +257,7 @@ def _config(args: argparse.Namespace) -> int:
         if block is None:
             continue
         hints = typing.get_type_hints(type(block))
-        for f in dataclasses.fields(block):
+        for f in setting_fields(block):
             value, default = getattr(block, f.name), getattr(defaults[section], f.name)
             rows.append((f"{section}.{f.name}", type_name(hints[f.name]), repr(value),
                          "" if value == default else repr(default)))
@@ -269,16 +271,16 @@ def _config(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     if args.what == "systems":
-        from benchmark.registry import describe_systems
+        from benchmark.systems import describe_systems
 
-        print(describe_systems())
+        print(describe_systems(params=args.params))
     elif args.what == "datasets":
         from benchmark.recipes import describe_datasets
 
         print(describe_datasets())
     else:
         from benchmark.config import PROFILES
-        from benchmark.tasks import describe_tasks
+        from benchmark.datasets import describe_tasks
 
         print(describe_tasks())
         print("\nprofiles: " + "; ".join(f"{p.name}: {p.description}" for p in PROFILES.values()))

@@ -152,9 +152,10 @@ def load_predictor(run_json) -> Predictor:
 
     import benchmark.heads  # noqa: F401 -- registers the heads' custom layers
     import benchmark.layers  # noqa: F401 -- registers the Gabor layer
-    from benchmark.registry import systems
+    from benchmark.systems import systems
 
-    systems()  # import every baseline, registering any custom layer it defines
+    for system in systems():  # register every baseline's own layer classes
+        system.load_layers()
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as e:  # a corrupt file or a layer no module registers

@@ -83,7 +83,7 @@ def train_and_score(cfg: RunConfig, out: Path, progress: bool) -> Path:
     t0 = time.perf_counter()
     from benchmark import backend
     from benchmark.features import extract_features
-    from benchmark.registry import get_system
+    from benchmark.systems import get_system
 
     task_cls = cfg.task_class
     system = get_system(cfg.system)
@@ -261,7 +261,7 @@ def build(cfg: RunConfig, task, system):
 
     gpu = backend.gpu_present()
     mixed = backend.supports_mixed_precision() and cfg.train.mixed_precision
-    frontend = system.build(frontend_config(cfg))  # float32 always: the frontend is what is compared
+    frontend = system.build(cfg.frontend)  # float32 always: the frontend is what is compared
     if mixed:  # the head (most of the compute) in float16, with loss scaling
         keras.mixed_precision.set_global_policy("mixed_float16")
     try:
@@ -272,17 +272,6 @@ def build(cfg: RunConfig, task, system):
     finally:
         keras.mixed_precision.set_global_policy("float32")
     return model, frontend.name, mixed
-
-
-def frontend_config(cfg: RunConfig):
-    """What a system's factory sees for a run configuration."""
-    from benchmark.registry import FrontendConfig
-
-    f = cfg.features
-    return FrontendConfig(filters=cfg.frontend.filters, kernel_size=tuple(cfg.frontend.kernel_size),
-                          output_mode=cfg.frontend.output_mode, frame_rate_hz=float(f.frame_rate_hz),
-                          n_mels=f.n_mels, fmin=float(f.fmin), fmax=float(f.fmax_hz),
-                          seed=cfg.seed, init=cfg.frontend.init, grid=cfg.frontend.grid)
 
 
 def make_optimizer(train, frontend):

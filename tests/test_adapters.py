@@ -26,7 +26,7 @@ def touch(path: Path, text: str = "") -> Path:
 def test_registry_names_and_errors(tmp_path):
     assert adapter_names() == ["ami", "chime5", "esc50", "musan", "ripples", "ripples_b", "urbansound8k",
                                "voxceleb1", "zebra_finch"]
-    with pytest.raises(UserError, match="Did you mean 'voxceleb1'"):
+    with pytest.raises(UserError, match="did you mean 'voxceleb1'"):
         read_dataset("voxceleb", tmp_path)
     with pytest.raises(UserError, match="does not exist"):
         read_dataset("ami", tmp_path / "nowhere")

@@ -7,8 +7,9 @@ import pytest
 from benchmark.config import PROFILES, Profile, RunConfig, grid_cells, resolve_config
 from benchmark.errors import UserError
 from benchmark.features import FeatureConfig
-from benchmark.registry import system_names
-from benchmark.tasks import dataset_info, dataset_names, describe_tasks, get_task, tasks
+from benchmark.systems import system_names
+from benchmark.datasets import dataset_info, dataset_names, describe_tasks
+from benchmark.tasks import get_task, tasks
 
 SPLIT_DATASETS = ("ami", "chime5", "voxceleb1")
 
@@ -144,13 +145,13 @@ def test_a_field_the_task_does_not_read_is_an_error():
 
 
 def test_profiles_go_through_the_same_checks(monkeypatch):
-    bad = Profile(name="bad", data="twin", twin_size="tiny", seeds=(0,), folds="first",
-                  per_task={"speech_activity": {"train": {"epochs": "many"}}})
+    task = get_task("speech_activity")
+    bad = Profile(name="bad", data="twin", twin_size="tiny", seeds=(0,), folds="first", sizes=("bad",))
     monkeypatch.setitem(PROFILES, "bad", bad)
+    monkeypatch.setattr(task, "sizes", {**task.sizes, "bad": {"train": {"epochs": "many"}}})
     with pytest.raises(UserError, match="profile 'bad' train.epochs expects an int"):
         resolve_config("ami", "mel", "bad")
-    typo = dataclasses.replace(bad, per_task={"speech_activity": {"head": {"conv_channels": (8,)}}})
-    monkeypatch.setitem(PROFILES, "bad", typo)
+    monkeypatch.setattr(task, "sizes", {**task.sizes, "bad": {"head": {"conv_channels": (8,)}}})
     with pytest.raises(UserError, match="profile 'bad': unknown configuration key"):
         resolve_config("ami", "mel", "bad")
 
@@ -170,11 +171,8 @@ def test_describe_tasks_lists_every_task():
 
 
 def test_paper_profile_runs_the_authors_grid_and_records_it():
-    from benchmark.train import frontend_config
-
     paper = resolve_config("ami", "learnable_gabor", "paper")
     assert paper.frontend.grid == "reference" and paper.to_json()["frontend"]["grid"] == "reference"
-    assert frontend_config(paper).grid == "reference"
     for profile in ("ci", "demo"):
         assert resolve_config("ami", "learnable_gabor", profile).frontend.grid == "centered"
     cen = resolve_config("ami", "learnable_gabor", "paper", ["frontend.grid=centered"])

@@ -16,9 +16,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from benchmark.config import TrainSettings, check
 from benchmark.errors import UserError
 from benchmark.features import FeatureConfig
+from benchmark.settings import TrainSettings, check
 
 
 @dataclass
@@ -45,6 +45,9 @@ class Task:
     features: ClassVar[FeatureConfig]  # the paper protocol's features
     train: ClassVar[TrainSettings]     # the paper protocol's training loop settings
     protocol_text: ClassVar[str]       # one line for `gaborbench list tasks`
+    # The task's own sizes per profile ("ci", "demo", "paper", ...): {section: {field: value}}
+    # on top of the paper defaults above (a profile picks its entry; see config.Profile).
+    sizes: ClassVar[dict] = {}
 
     def __init__(self, cfg, prepared, store, noise=None):
         self.cfg, self.prepared, self.store, self.noise = cfg, prepared, store, noise
