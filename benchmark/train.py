@@ -225,9 +225,8 @@ def load_noise(cfg: RunConfig, progress: bool):
 
 def planted_truth(root) -> dict | None:
     """A twin's planted class evidence (modulations), if its generator wrote one."""
-    path = Path(root) / PLANTED_FILE
     try:
-        return read_json(path) if path.is_file() else None
+        return read_json(Path(root) / PLANTED_FILE) if (Path(root) / PLANTED_FILE).is_file() else None
     except (OSError, ValueError):
         return None
 
