@@ -102,12 +102,6 @@ def prepare(name: str, root: str | os.PathLike | None = None, *, progress: bool 
     return prepared
 
 
-def load_prepared(name: str, root: str | os.PathLike | None = None, *, progress: bool = False,
-                  reader: Reader | None = None) -> PreparedDataset:
-    """The prepared manifest of ``name`` under ``root``, preparing it first if needed."""
-    return prepare(name, root, progress=progress, reader=reader)
-
-
 def prepared_folder(name: str, root: str | os.PathLike, source: str) -> Path:
     """Where the manifest of dataset ``name`` read from ``root`` lives."""
     key = hashlib.sha256(str(Path(root).expanduser().resolve()).encode()).hexdigest()[:10]
