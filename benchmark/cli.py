@@ -12,8 +12,12 @@ Framework start-up lines are held back unless ``--verbose`` (see
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
+import typing
+from pathlib import Path
 
 from benchmark.errors import UserError
 
@@ -54,22 +58,31 @@ def _build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(_target=target)
         return sp
 
-    def add_config(sp) -> None:
-        sp.add_argument("--dataset", required=True, metavar="DATASET",
-                        help="dataset name (gaborbench list datasets)")
-        sp.add_argument("--system", required=True, metavar="SYSTEM",
-                        help="system name (gaborbench list systems)")
-        sp.add_argument("--seed", type=_natural, default=0, help="training seed (default 0)")
-        sp.add_argument("--fold", type=_positive, default=None,
-                        help="test fold of a fold-based dataset (default 1)")
-        sp.add_argument("--profile", choices=PROFILES, default="demo",
-                        help="sizes and lengths: ci, demo or paper (default demo)")
-        sp.add_argument("--data", choices=("twin", "real"), default=None,
-                        help="override the profile's data source (paper: real; ci, demo: twin)")
-        sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a configuration field, type-checked (repeatable; "
-                             "`gaborbench config show` lists the keys)")
+    for add in (_data_commands, _run_commands, _result_commands):
+        add(cmd)
+    return p
 
+
+def _add_config(sp: argparse.ArgumentParser) -> None:
+    """The options naming one run: dataset, system, seed, fold, profile, data, --set."""
+    sp.add_argument("--dataset", required=True, metavar="DATASET",
+                    help="dataset name (gaborbench list datasets)")
+    sp.add_argument("--system", required=True, metavar="SYSTEM",
+                    help="system name (gaborbench list systems)")
+    sp.add_argument("--seed", type=_natural, default=0, help="training seed (default 0)")
+    sp.add_argument("--fold", type=_positive, default=None,
+                    help="test fold of a fold-based dataset (default 1)")
+    sp.add_argument("--profile", choices=PROFILES, default="demo",
+                    help="sizes and lengths: ci, demo or paper (default demo)")
+    sp.add_argument("--data", choices=("twin", "real"), default=None,
+                    help="override the profile's data source (paper: real; ci, demo: twin)")
+    sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a configuration field, type-checked (repeatable; "
+                         "`gaborbench config show` lists the keys)")
+
+
+def _data_commands(cmd) -> None:
+    """list, config, download, synth, prepare."""
     sp = cmd("list", "benchmark.cli:_list", "list systems, datasets or tasks")
     sp.add_argument("what", choices=("systems", "datasets", "tasks"), help="what to list")
     sp.add_argument("--params", action="store_true",
@@ -78,7 +91,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sp = cmd("config", "benchmark.cli:_config",
              "show the resolved configuration of one run and every key --set accepts")
     sp.add_argument("action", choices=("show",), help="show: print the configuration")
-    add_config(sp)
+    _add_config(sp)
 
     sp = cmd("download", "benchmark.download:cli_download", "fetch and verify a dataset")
     sp.add_argument("name", help="dataset name, or 'all'")
@@ -100,8 +113,11 @@ def _build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--root", default=None,
                     help="dataset folder (default: $GABORBENCH_HOME/data/NAME)")
 
+
+def _run_commands(cmd) -> None:
+    """run, reproduce, plan."""
     sp = cmd("run", "benchmark.train:cli_run", "train and evaluate one system on one dataset")
-    add_config(sp)
+    _add_config(sp)
     sp.add_argument("--out", default=None, help="results root (default: results/)")
 
     sp = cmd("reproduce", "benchmark.grid:cli_reproduce",
@@ -138,6 +154,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--system", action="append", default=[], metavar="SYSTEM",
                     help="only this system's cells (repeatable)")
 
+
+def _result_commands(cmd) -> None:
+    """predict, report, compare, transfer, bench, gpu-check, clean-data."""
     sp = cmd("predict", "benchmark.predict:cli_predict",
              "apply a trained model to audio files")
     sp.add_argument("run_json", help="the run file of the trained model (results/runs/...json)")
@@ -176,14 +195,11 @@ def _build_parser() -> argparse.ArgumentParser:
     sp = cmd("clean-data", "benchmark.download:cli_clean_data",
              "delete downloaded and extracted datasets under GABORBENCH_HOME")
     sp.add_argument("--yes", action="store_true", help="do not ask")
-    return p
 
 
 def _set_verbosity(args: argparse.Namespace) -> None:
     """--verbose: let the frameworks print their start-up lines, here and in the workers."""
     if getattr(args, "verbose", False):
-        import os
-
         from benchmark import backend
 
         os.environ[backend.VERBOSE_ENV] = "1"
@@ -193,10 +209,6 @@ def _set_verbosity(args: argparse.Namespace) -> None:
 def _check_args(args: argparse.Namespace) -> None:
     """Validate names, --set keys and values, and paths before any framework is imported,
     so that a mistake is answered in a second, not after TensorFlow's start-up."""
-    import os
-
-    from pathlib import Path
-
     def folder(path, what: str, must_exist: bool = False) -> None:
         if path is None:
             return
@@ -236,8 +248,6 @@ def _check_args(args: argparse.Namespace) -> None:
 def _config(args: argparse.Namespace) -> int:
     """``gaborbench config show``: the resolved configuration, key by key, with each key's
     type and its default (the task's own setting, before the profile and --set)."""
-    import typing
-
     from benchmark.config import default_sections, resolve_config
     from benchmark.settings import setting_fields
 
@@ -323,8 +333,6 @@ def _one_line(text: str) -> str:
 
 def os_error_text(e: OSError) -> str:
     """One line naming the file and what to do about the operating system's refusal."""
-    import errno
-
     where = " and ".join(repr(str(f)) for f in (e.filename, e.filename2) if f is not None)
     what = e.strerror or str(e) or type(e).__name__
     remedy = {
