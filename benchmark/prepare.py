@@ -27,7 +27,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
+from tqdm.auto import tqdm
+
 from benchmark import paths
+from benchmark.adapters import read_dataset
 from benchmark.adapters.common import path_problem
 from benchmark.audio import AudioError, check_audio, file_fingerprint
 from benchmark.data import (TWIN_MARKER, AdapterOutput, Example, PreparedDataset, Skip,
@@ -50,8 +53,7 @@ def prepare(name: str, root: str | os.PathLike | None = None, *, progress: bool 
     ``benchmark.adapters.read_dataset`` (for tests and custom layouts).
     """
     root = _resolve_root(name, root)
-    if reader is None:
-        from benchmark.adapters import read_dataset as reader
+    reader = reader or read_dataset
     out = reader(name, root)
     source = "twin" if (root / TWIN_MARKER).is_file() else "real"
     folder = prepared_folder(name, root, source)
@@ -154,8 +156,6 @@ def _reference_problem(ex: Example) -> str | None:
 
 
 def _check_examples(name: str, root: Path, examples: list[Example], progress: bool):
-    from tqdm.auto import tqdm
-
     seen: set[str] = set()
     todo, skips = [], []
     for ex in examples:

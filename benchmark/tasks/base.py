@@ -17,8 +17,12 @@ from typing import ClassVar
 import numpy as np
 
 from benchmark.errors import UserError
-from benchmark.features import FeatureConfig
+from benchmark.features import FeatureConfig, clip_level
 from benchmark.settings import TrainSettings, check
+
+# Keras, and benchmark.heads built on it, load inside the methods that build or train a
+# model: the configuration and the command line read a task's settings without
+# TensorFlow's start-up (seconds).
 
 
 @dataclass
@@ -327,7 +331,5 @@ class NoiseBank:
         if self.level != "none":
             # Level-normalised features: give the mixture the excerpt's own level statistic,
             # as normalising the mixed recording would (up to the excerpt's offset from it).
-            from benchmark.features import clip_level
-
             mixed = mixed - clip_level(mixed, self.level) + clip_level(x.astype(np.float64), self.level)
         return mixed.astype(x.dtype)

@@ -20,6 +20,10 @@ from benchmark.settings import DEMO_TRAIN, TrainSettings, check
 from benchmark.tasks import register_task
 from benchmark.tasks.clip import ClipClassification, ClipProtocol
 
+# Keras, and benchmark.heads built on it, load inside the methods that build or train a
+# model: the configuration and the command line read a task's settings without
+# TensorFlow's start-up (seconds).
+
 
 @dataclass(frozen=True)
 class ProbeHead:

@@ -23,6 +23,10 @@ from benchmark.tasks import register_task
 from benchmark.tasks.base import (EpochBatches, Task, fix_length, mean_loss,
                                   permute_labels, predict_batched, top_lines)
 
+# Keras, and benchmark.heads built on it, load inside the methods that build or train a
+# model: the configuration and the command line read a task's settings without
+# TensorFlow's start-up (seconds).
+
 
 @dataclass(frozen=True)
 class CnnHead:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchmark import metrics
+from benchmark import metrics, scoring
 from benchmark.adapters.voxceleb1 import verification_speakers
 from benchmark.errors import UserError
 from benchmark.features import FeatureConfig
@@ -34,6 +34,10 @@ from benchmark.tasks import register_task
 from benchmark.tasks.base import (windows, EpochBatches, Splits, Task, fix_length,
                                   make_splits, mean_loss, permute_labels, predict_batched,
                                   top_lines)
+
+# Keras, and benchmark.heads built on it, load inside the methods that build or train a
+# model: the configuration and the command line read a task's settings without
+# TensorFlow's start-up (seconds).
 
 MAX_VAL_TRIALS = 4000
 SNORM_UTTERANCES = 5   # training utterances per cohort speaker (bounds the test-time cost)
@@ -214,7 +218,6 @@ class Speaker(Task):
     def _snorm_scores(self, model, cos: np.ndarray) -> np.ndarray:
         """Adaptive s-norm of the last ``_eer`` call's trial scores; the cohort is the
         training speakers' mean embeddings (their first SNORM_UTTERANCES utterances)."""
-        from benchmark import scoring
         from benchmark.heads import embedding_model
 
         per: dict[str, list[str]] = {}

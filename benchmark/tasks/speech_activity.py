@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -29,6 +30,10 @@ from benchmark.settings import CI_TRAIN, DEMO_TRAIN, PAPER_TRAIN, TrainSettings,
 from benchmark.tasks import register_task
 from benchmark.tasks.base import (windows, EpochBatches, Task, fix_length, frame_targets, mean_loss,
                                   overlap_average, permutation_rng, predict_batched)
+
+# Keras, and benchmark.heads built on it, load inside the methods that build or train a
+# model: the configuration and the command line read a task's settings without
+# TensorFlow's start-up (seconds).
 
 
 @dataclass(frozen=True)
@@ -225,8 +230,6 @@ class SpeechActivity(Task):
 
     @classmethod
     def predict_lines(cls, predictor, path: str, logmel: np.ndarray, top: int) -> list[str]:
-        from pathlib import Path
-
         fr = predictor.config.features.frame_rate_hz
         segs = metrics.binarize(cls.frame_scores(predictor, logmel), fr, **predictor.binarize)
         uri = Path(path).stem.replace(" ", "_")

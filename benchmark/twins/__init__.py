@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tqdm import tqdm
+
 from benchmark.data import TWIN_MARKER
 from benchmark.errors import UserError, unknown
 from benchmark.io import probe_writable, read_json, remove_stale_temporaries, temp_prefix, write_json
@@ -71,7 +73,6 @@ def _tracker(progress: bool | None):
     def track(items, desc=None):
         if progress is False:
             return items
-        from tqdm import tqdm
 
         return tqdm(items, desc=desc, unit="file", leave=False, disable=None if progress is None else False)
 
