@@ -52,6 +52,11 @@ import numpy as np
 from benchmark import backend, paths
 from benchmark.errors import UserError
 from benchmark.io import write_json, write_text
+from benchmark.results import RunRecord
+
+# The frameworks load inside functions, once benchmark.backend has chosen the backend; so do
+# the training loop and the grid, because the command line imports this module to build
+# its parser (gaborbench --help stays instant).
 
 PAPER_SIZES = {"batch": 8, "frames": 400, "mel": 64, "filters": 64, "kernel": (111, 9)}
 CPU_SIZES = {"batch": 2, "frames": 48, "mel": 16, "filters": 4, "kernel": (9, 5)}
@@ -278,8 +283,6 @@ def _grid_runner(cell, profile: str, data, out: str, progress: bool) -> dict:
 
 
 def _run_summary(path: Path) -> dict:
-    from benchmark.results import RunRecord
-
     run = RunRecord.load(path).to_json()
     extra = run.get("run", {})
     return {"config_hash": run["config_hash"], "metrics": run["metrics"],
@@ -340,8 +343,6 @@ def run_determinism_check(work: Path, dataset: str, system: str, timeout_s: floa
             tail = (proc.stderr or proc.stdout).strip().splitlines()
             return {"cell": f"{dataset}/{system}", "identical": None,
                     "error": f"run {i} failed: {tail[-1] if tail else proc.returncode}"}
-        from benchmark.results import RunRecord
-
         path = next(out.glob("runs/*/*/*.json"))
         runs.append(RunRecord.load(path).to_json())
         summaries.append(_run_summary(path))

@@ -23,6 +23,9 @@ import numpy as np
 
 from benchmark.registry import Registry
 
+# scikit-learn loads inside the metrics that use it: importing it took 4 s here, which the
+# report (it reads stored metrics) and the command line should not wait for.
+
 
 @dataclass(frozen=True)
 class MetricSpec:
