@@ -142,3 +142,19 @@ def test_the_report_imports_no_framework(tmp_path):
         (runs / p.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(p, runs / p.relative_to(source))
     assert _imported_frameworks("report", "--runs", str(runs), "--out", str(tmp_path / "out")) == []
+
+
+def test_every_committed_demo_run_keeps_its_configuration_hash():
+    """Refactors change no number: every demo cell resolves to the configuration its committed
+    run file was made with (else ``gaborbench reproduce`` would rerun it)."""
+    from benchmark.config import grid_cells, resolve_config
+    from benchmark.results import RunRecord, run_path
+
+    checked = 0
+    for dataset, system, seed, fold in grid_cells("demo"):
+        path = Path(run_path(ROOT / "results", dataset, system, seed, fold))
+        if path.is_file():
+            cfg = resolve_config(dataset, system, "demo", seed=seed, fold=fold)
+            assert RunRecord.configured_hash(path) == cfg.hash(), path
+            checked += 1
+    assert checked == len(list((ROOT / "results" / "runs").glob("*/*/*.json")))
