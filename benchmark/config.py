@@ -241,11 +241,11 @@ def resolve_config(dataset: str, system: str, profile: str = "demo",
     sections = default_sections(dataset, data, prof.twin_size)
     # Each layer's values for one section are applied together: a block checks
     # its fields jointly (fmax against sample_rate), so no half-applied state is seen.
-    per_task = prof.task_sizes(task)
+    sizes = prof.task_sizes(task)
     # A task's frontend entries refine the profile's frontend (e.g. a probe's output mode),
     # they do not replace it: the filter count and kernel stay the profile's.
     layers = [(f"profile {prof.name!r}",
-               {**per_task, "frontend": {**prof.frontend, **per_task.get("frontend", {})}})]
+               {**sizes, "frontend": {**prof.frontend, **sizes.get("frontend", {})}})]
     cli: dict[str, dict] = {}
     for item in overrides:
         if "=" not in item:

@@ -42,6 +42,7 @@ class ToyClips(UrbanSound):
 DATA_MODULE = '''
 """A new dataset: its reader (adapter) and its synthetic twin."""
 
+from pathlib import Path
 
 import numpy as np
 

@@ -9,11 +9,11 @@ from keras import ops
 
 from benchmark.errors import UserError
 from benchmark.layers import GaborLayer, find_gabor_layers, mel_bins_per_octave, modulations
-from benchmark.settings import FrontendSettings as FrontendConfig
+from benchmark.settings import FrontendSettings
 from benchmark.systems import (get_system, system_names, systems,
                                 trainable_count)
 
-SMALL = FrontendConfig(filters=4, kernel_size=(9, 5), n_mels=12, seed=0)
+SMALL = FrontendSettings(filters=4, kernel_size=(9, 5), n_mels=12, seed=0)
 NAMES = system_names()
 
 # Trainable first-layer parameters at the paper configuration (64 filters, 111 x 9).
@@ -43,7 +43,7 @@ def test_builds_and_maps_shape(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_parameter_count_at_paper_configuration(name):
-    count = trainable_count(get_system(name).build(FrontendConfig()), n_mels=64)
+    count = trainable_count(get_system(name).build(FrontendSettings()), n_mels=64)
     if name in PAPER_COUNTS:
         assert count == PAPER_COUNTS[name]
     elif get_system(name).learnable_gabor:
@@ -236,7 +236,7 @@ def test_learnable_gabor_parameters_move_and_frozen_ones_do_not():
 def test_cortical_filters_land_on_the_grid():
     from baselines.cortical_gabor import cortical_grid
 
-    cfg = FrontendConfig()
+    cfg = FrontendSettings()
     layer = get_system("cortical_gabor").build(cfg)
     assert isinstance(layer, GaborLayer) and not layer.trainable
     bpo = mel_bins_per_octave(cfg.n_mels, cfg.fmin, cfg.fmax)
@@ -269,11 +269,11 @@ def test_describe_systems_lists_every_system_with_counts():
 @pytest.mark.parametrize("name", ["learnable_gabor", "fixed_gabor"])
 def test_gabor_systems_follow_the_configured_initialisation(name):
     # The same seed at a 25 ms hop: "physical" keeps the reference's Hz, "reference" its grid units.
-    ref = get_system(name).build(FrontendConfig(seed=3))
+    ref = get_system(name).build(FrontendSettings(seed=3))
     ref.build((None, None, 64, 1))
     layers = {}
     for init in ("reference", "physical"):
-        layers[init] = get_system(name).build(FrontendConfig(seed=3, frame_rate_hz=40.0, init=init))
+        layers[init] = get_system(name).build(FrontendSettings(seed=3, frame_rate_hz=40.0, init=init))
         layers[init].build((None, None, 64, 1))
     bpo = mel_bins_per_octave(64, 0, 8000)
     m_ref = modulations(ref.gabor_params(), 100.0, bpo)
@@ -289,9 +289,9 @@ def test_gabor_systems_follow_the_configured_initialisation(name):
 
 @pytest.mark.parametrize("name", ["learnable_gabor", "fixed_gabor", "cortical_gabor"])
 def test_gabor_systems_build_on_the_configured_grid(name):
-    layer = get_system(name).build(FrontendConfig(seed=0, grid="reference"))
+    layer = get_system(name).build(FrontendSettings(seed=0, grid="reference"))
     assert layer.grid == "reference" and layer.get_config()["grid"] == "reference"
-    assert get_system(name).build(FrontendConfig(seed=0)).grid == "centered"
+    assert get_system(name).build(FrontendSettings(seed=0)).grid == "centered"
 
 
 def test_cortical_filters_keep_their_rates_on_the_reference_grid():
@@ -300,9 +300,9 @@ def test_cortical_filters_keep_their_rates_on_the_reference_grid():
     # the same Hz and cycles/octave. Measured here from the taps' phase, not from units.
     from benchmark import kernels
 
-    cfg = FrontendConfig(grid="reference")
+    cfg = FrontendSettings(grid="reference")
     p = get_system("cortical_gabor").build(cfg).gabor_params()
-    centred = get_system("cortical_gabor").build(FrontendConfig()).gabor_params()
+    centred = get_system("cortical_gabor").build(FrontendSettings()).gabor_params()
     bpo = mel_bins_per_octave(cfg.n_mels, cfg.fmin, cfg.fmax)
     step_t = np.diff(kernels.grid(cfg.kernel_size[0], "reference"))[0]
     step_f = np.diff(kernels.grid(cfg.kernel_size[1], "reference"))[0]
