@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmark.kernels import grid_spacing
-from benchmark.layers import GaborLayer, mel_bins_per_octave, sigma_bounds
-from benchmark.registry import FrontendConfig, register_system
+from benchmark.kernels import grid_spacing, sigma_bounds
+from benchmark.settings import FrontendSettings
+from benchmark.systems import register_system
+from benchmark.units import mel_bins_per_octave
+
+# Keras loads inside the factory: listing and checking systems (the CLI) imports no Keras.
 
 RATES_HZ = 2.0 ** np.arange(1, 5.01, 0.5)           # 2 .. 32 Hz
 SCALES_CYC_PER_OCT = 2.0 ** np.arange(-2, 3.01, 0.5)  # 0.25 .. 8 cyc/oct
@@ -54,7 +57,7 @@ def cortical_grid(filters: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return rate, scale, direction
 
 
-def cortical_params(config: FrontendConfig) -> dict[str, np.ndarray]:
+def cortical_params(config: FrontendSettings) -> dict[str, np.ndarray]:
     """Gabor parameters placing each filter on the reduced cortical grid."""
     bpo = mel_bins_per_octave(config.n_mels, config.fmin, config.fmax)
     rate, scale, direction = cortical_grid(config.filters)
@@ -82,8 +85,10 @@ def cortical_params(config: FrontendConfig) -> dict[str, np.ndarray]:
 
 
 @register_system("cortical_gabor", "frozen Gabor bank on the cortical rate x scale grid",
-                 rank=30, gabor=True)
-def build(config: FrontendConfig):
+                 rank=30)
+def build(config: FrontendSettings):
+    from benchmark.layers import GaborLayer
+
     layer = GaborLayer(config.filters, kernel_size=config.kernel_size,
                        output_mode=config.output_mode, grid=config.grid, seed=config.seed,
                        trainable=False, name="frontend_cortical_gabor")

@@ -1,10 +1,10 @@
 """The Gabor layer with the learnable system's random initialisation, frozen."""
 
 from baselines.learnable_gabor import gabor_layer
-from benchmark.registry import FrontendConfig, register_system
+from benchmark.settings import FrontendSettings
+from benchmark.systems import register_system
 
 
-@register_system("fixed_gabor", "Gabor bank, the learnable system's initialisation, frozen", rank=20,
-                 gabor=True)
-def build(config: FrontendConfig):
+@register_system("fixed_gabor", "Gabor bank, the learnable system's initialisation, frozen", rank=20)
+def build(config: FrontendSettings):
     return gabor_layer(config, trainable=False, name="frontend_fixed_gabor")

@@ -22,11 +22,14 @@ from __future__ import annotations
 import contextlib
 import importlib.abc
 import importlib.metadata
+import importlib.util
 import os
 import platform
 import re
 import sys
 import tempfile
+
+from benchmark.errors import UserError
 
 BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -48,8 +51,6 @@ def name() -> str:
 
 def installed() -> list[str]:
     """The backends whose framework is installed, in :data:`BACKENDS` order."""
-    import importlib.util
-
     return [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
 
 
@@ -61,10 +62,6 @@ def choose(preferred: str | None = None) -> str:
     Makefile default of tensorflow still runs on a JAX-only machine). Once Keras
     is imported its backend can no longer change: asking for another is an error.
     """
-    import sys
-
-    from benchmark.errors import UserError
-
     if preferred not in (None, "auto", *BACKENDS):
         raise UserError(f"unknown backend {preferred!r} (use auto, {', '.join(BACKENDS)})")
     if "keras" in sys.modules:
@@ -101,8 +98,6 @@ def version(package: str | None = None) -> str:
 def tensorboard_available() -> bool:
     """Whether ``keras.callbacks.TensorBoard`` can work: it writes through
     ``tf.summary`` whatever the backend, so it needs TensorFlow installed."""
-    import importlib.util
-
     return importlib.util.find_spec("tensorflow") is not None
 
 

@@ -41,9 +41,17 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark import paths
+from benchmark import backend, paths
+from benchmark import kernels as K
+from benchmark.config import resolve_config
 from benchmark.errors import UserError
-from benchmark.io import write_json, write_text
+from benchmark.features import compute_logmel
+from benchmark.io import probe_writable, write_json, write_text
+from benchmark.systems import get_system
+
+# Keras, TensorFlow, matplotlib and the modules built on Keras (layers, heads) load inside
+# the functions that time or plot: the command line answers a mistake without their
+# start-up (seconds).
 
 PAPER = {"batch": 8, "frames": 400, "mel": 64, "filters": 64, "kernel": (111, 9)}
 IMPLS = ("dense", "separable", "auto")
@@ -75,8 +83,6 @@ def _loop_reference_layer(filters: int, kernel_size: tuple[int, int]):
     """A layer that builds each filter's kernel in a Python loop, as the original code does."""
     import keras
     from keras import ops
-
-    from benchmark import kernels as K
 
     class LoopBuiltGabor(keras.layers.Layer):
         def build(self, input_shape):
@@ -141,8 +147,6 @@ def _kernel_build_ms(filters, kernel, repeats):
     import tensorflow as tf
 
     from benchmark.layers import GaborLayer
-    from benchmark import kernels as K
-
     layer = GaborLayer(filters, kernel_size=kernel, implementation="separable", seed=0)
     layer.build((None, None, PAPER["mel"], 1))
 
@@ -157,8 +161,6 @@ def _kernel_build_ms(filters, kernel, repeats):
 def _environment() -> dict:
     import keras
     import tensorflow as tf
-
-    from benchmark import backend
 
     return {
         "backend": keras.backend.backend(),
@@ -240,12 +242,7 @@ def bench_pipeline(repeats: int) -> list[dict]:
     """Feature extraction throughput, and training steps with features cached vs computed per batch."""
     import keras
 
-    from benchmark.features import compute_logmel
     from benchmark.heads import build_model, cnn_head
-    from benchmark.registry import get_system
-    from benchmark.config import resolve_config
-    from benchmark.train import frontend_config
-
     rows = []
     config = resolve_config("urbansound8k", "learnable_gabor", "demo")
     fcfg = config.features
@@ -262,7 +259,7 @@ def bench_pipeline(repeats: int) -> list[dict]:
     for system in ("learnable_gabor", "free_cnn"):
         cfg = resolve_config("urbansound8k", system, "demo")
         keras.utils.set_random_seed(0)
-        frontend = get_system(system).build(frontend_config(cfg))
+        frontend = get_system(system).build(cfg.frontend)
         model = build_model(frontend, lambda x, h=cfg.head: cnn_head(x, h, 10), fcfg.n_mels)
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
         xb, yb = feats[:batch, ..., None], labels[:batch]
@@ -447,8 +444,6 @@ def run_bench(out: Path, quick: bool = False) -> dict:
 
 def cli_bench(args) -> int:
     out = Path(args.out) if args.out else paths.RESULTS_DIR / "bench"
-    from benchmark.io import probe_writable
-
     run_bench(probe_writable(out), quick=args.quick)  # an unwritable --out refused before timing
     print(f"wrote {out}/layer.csv, memory.csv, sweep.csv, pipeline.csv, sweep.png, environment.json")
     return 0

@@ -12,8 +12,12 @@ Framework start-up lines are held back unless ``--verbose`` (see
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
+import typing
+from pathlib import Path
 
 from benchmark.errors import UserError
 
@@ -54,29 +58,40 @@ def _build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(_target=target)
         return sp
 
-    def add_config(sp) -> None:
-        sp.add_argument("--dataset", required=True, metavar="DATASET",
-                        help="dataset name (gaborbench list datasets)")
-        sp.add_argument("--system", required=True, metavar="SYSTEM",
-                        help="system name (gaborbench list systems)")
-        sp.add_argument("--seed", type=_natural, default=0, help="training seed (default 0)")
-        sp.add_argument("--fold", type=_positive, default=None,
-                        help="test fold of a fold-based dataset (default 1)")
-        sp.add_argument("--profile", choices=PROFILES, default="demo",
-                        help="sizes and lengths: ci, demo or paper (default demo)")
-        sp.add_argument("--data", choices=("twin", "real"), default=None,
-                        help="override the profile's data source (paper: real; ci, demo: twin)")
-        sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a configuration field, type-checked (repeatable; "
-                             "`gaborbench config show` lists the keys)")
+    for add in (_data_commands, _run_commands, _result_commands):
+        add(cmd)
+    return p
 
+
+def _add_config(sp: argparse.ArgumentParser) -> None:
+    """The options naming one run: dataset, system, seed, fold, profile, data, --set."""
+    sp.add_argument("--dataset", required=True, metavar="DATASET",
+                    help="dataset name (gaborbench list datasets)")
+    sp.add_argument("--system", required=True, metavar="SYSTEM",
+                    help="system name (gaborbench list systems)")
+    sp.add_argument("--seed", type=_natural, default=0, help="training seed (default 0)")
+    sp.add_argument("--fold", type=_positive, default=None,
+                    help="test fold of a fold-based dataset (default 1)")
+    sp.add_argument("--profile", choices=PROFILES, default="demo",
+                    help="sizes and lengths: ci, demo or paper (default demo)")
+    sp.add_argument("--data", choices=("twin", "real"), default=None,
+                    help="override the profile's data source (paper: real; ci, demo: twin)")
+    sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a configuration field, type-checked (repeatable; "
+                         "`gaborbench config show` lists the keys)")
+
+
+def _data_commands(cmd) -> None:
+    """list, config, download, synth, prepare."""
     sp = cmd("list", "benchmark.cli:_list", "list systems, datasets or tasks")
     sp.add_argument("what", choices=("systems", "datasets", "tasks"), help="what to list")
+    sp.add_argument("--params", action="store_true",
+                    help="systems: count each one's trainable parameters (builds them: loads Keras)")
 
     sp = cmd("config", "benchmark.cli:_config",
              "show the resolved configuration of one run and every key --set accepts")
     sp.add_argument("action", choices=("show",), help="show: print the configuration")
-    add_config(sp)
+    _add_config(sp)
 
     sp = cmd("download", "benchmark.download:cli_download", "fetch and verify a dataset")
     sp.add_argument("name", help="dataset name, or 'all'")
@@ -98,8 +113,11 @@ def _build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--root", default=None,
                     help="dataset folder (default: $GABORBENCH_HOME/data/NAME)")
 
+
+def _run_commands(cmd) -> None:
+    """run, reproduce, plan."""
     sp = cmd("run", "benchmark.train:cli_run", "train and evaluate one system on one dataset")
-    add_config(sp)
+    _add_config(sp)
     sp.add_argument("--out", default=None, help="results root (default: results/)")
 
     sp = cmd("reproduce", "benchmark.grid:cli_reproduce",
@@ -153,6 +171,9 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="`bash script` submits the array and a report job that runs when "
                             "every task has ended (sbatch --dependency=afterany)")
 
+
+def _result_commands(cmd) -> None:
+    """predict, report, compare, transfer, bench, gpu-check, clean-data."""
     sp = cmd("predict", "benchmark.predict:cli_predict",
              "apply a trained model to audio files")
     sp.add_argument("run_json", help="the run file of the trained model (results/runs/...json)")
@@ -191,14 +212,11 @@ def _build_parser() -> argparse.ArgumentParser:
     sp = cmd("clean-data", "benchmark.download:cli_clean_data",
              "delete downloaded and extracted datasets under GABORBENCH_HOME")
     sp.add_argument("--yes", action="store_true", help="do not ask")
-    return p
 
 
 def _set_verbosity(args: argparse.Namespace) -> None:
     """--verbose: let the frameworks print their start-up lines, here and in the workers."""
     if getattr(args, "verbose", False):
-        import os
-
         from benchmark import backend
 
         os.environ[backend.VERBOSE_ENV] = "1"
@@ -208,10 +226,6 @@ def _set_verbosity(args: argparse.Namespace) -> None:
 def _check_args(args: argparse.Namespace) -> None:
     """Validate names, --set keys and values, and paths before any framework is imported,
     so that a mistake is answered in a second, not after TensorFlow's start-up."""
-    import os
-
-    from pathlib import Path
-
     def folder(path, what: str, must_exist: bool = False) -> None:
         if path is None:
             return
@@ -232,13 +246,13 @@ def _check_args(args: argparse.Namespace) -> None:
     if command in ("reproduce", "plan"):  # whether the profile's grid has them is checked later
         from benchmark.errors import unknown
         from benchmark.recipes import recipe_names
-        from benchmark.registry import check_system_name
+        from benchmark.systems import get_system
 
         for d in args.dataset:
             if d not in recipe_names():
                 unknown("dataset", d, recipe_names())
         for s in args.system:
-            check_system_name(s)
+            get_system(s)
     if command == "predict":  # an unreadable audio file is reported and skipped there
         if not os.path.isfile(args.run_json):
             raise UserError(f"run file not found: {args.run_json}")
@@ -251,10 +265,8 @@ def _check_args(args: argparse.Namespace) -> None:
 def _config(args: argparse.Namespace) -> int:
     """``gaborbench config show``: the resolved configuration, key by key, with each key's
     type and its default (the task's own setting, before the profile and --set)."""
-    import dataclasses
-    import typing
-
     from benchmark.config import default_sections, resolve_config
+    from benchmark.settings import setting_fields
 
     cfg = resolve_config(args.dataset, args.system, args.profile, args.set, seed=args.seed,
                          fold=args.fold, data=args.data)
@@ -272,7 +284,7 @@ def _config(args: argparse.Namespace) -> int:
         if block is None:
             continue
         hints = typing.get_type_hints(type(block))
-        for f in dataclasses.fields(block):
+        for f in setting_fields(block):
             value, default = getattr(block, f.name), getattr(defaults[section], f.name)
             rows.append((f"{section}.{f.name}", type_name(hints[f.name]), repr(value),
                          "" if value == default else repr(default)))
@@ -286,16 +298,16 @@ def _config(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     if args.what == "systems":
-        from benchmark.registry import describe_systems
+        from benchmark.systems import describe_systems
 
-        print(describe_systems())
+        print(describe_systems(params=args.params))
     elif args.what == "datasets":
         from benchmark.recipes import describe_datasets
 
         print(describe_datasets())
     else:
         from benchmark.config import PROFILES
-        from benchmark.tasks import describe_tasks
+        from benchmark.datasets import describe_tasks
 
         print(describe_tasks())
         print("\nprofiles: " + "; ".join(f"{p.name}: {p.description}" for p in PROFILES.values()))
@@ -338,8 +350,6 @@ def _one_line(text: str) -> str:
 
 def os_error_text(e: OSError) -> str:
     """One line naming the file and what to do about the operating system's refusal."""
-    import errno
-
     where = " and ".join(repr(str(f)) for f in (e.filename, e.filename2) if f is not None)
     what = e.strerror or str(e) or type(e).__name__
     remedy = {

@@ -5,13 +5,15 @@ Every run is described by one frozen :class:`RunConfig`, built in one place
 coercer:
 
 1. the task's own defaults (the reused paper protocol, :mod:`benchmark.tasks`);
-2. the profile (``ci``, ``demo``, ``paper``, ``paper-window``): sizes and lengths;
+2. the profile (``ci``, ``demo``, ``paper``, ``paper-window``): the filter bank, and the
+   sizes and lengths each task declares for that profile (``Task.sizes``);
 3. ``section.field=value`` overrides from the command line.
 
 Sections: ``features`` (:class:`benchmark.features.FeatureConfig`), ``frontend``,
 ``head`` and ``protocol`` (the task's own dataclasses: a speech-activity run has
 no ``head.conv_channels``, and overriding a field the task does not read is an
-error), ``train`` (the generic loop), ``twin``. The configuration's hash names
+error), ``train`` (the generic loop), ``twin``; the shared blocks live in
+:mod:`benchmark.settings`. The configuration's hash names
 the run: a changed setting reruns the cell, an unchanged one is skipped.
 """
 
@@ -21,94 +23,22 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import os
 import types
 import typing
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from benchmark.datasets import dataset_info, dataset_names
 from benchmark.errors import UserError, unknown
 from benchmark.features import FeatureConfig
+from benchmark.settings import (MAX_SEED, PAPER_FRONTEND, FrontendSettings, TrainSettings,  # noqa: F401
+                                TwinSettings, check, setting_fields, settings_dict)
+from benchmark.systems import get_system, systems
+from benchmark.tasks import get_task
 
-MAX_SEED = 2**32 - 1  # what NumPy and Keras seed generators accept
 # The row of a system trained on permuted labels (the analysis' null), e.g. learnable_gabor+permuted.
 PERMUTED_SUFFIX = "+permuted"
-
-
-# ---------------------------------------------------------------------------
-# Settings shared by every task
-
-
-@dataclass(frozen=True)
-class FrontendSettings:
-    """What every system's factory receives (see ``benchmark.registry.FrontendConfig``)."""
-
-    filters: int = 64
-    kernel_size: tuple[int, int] = (111, 9)  # (time frames, mel bins)
-    output_mode: str = "concat"
-    init: str = "reference"                  # Gabor init: reference (grid units) | physical | low
-    # Gabor kernel grid: "centered" (integer taps centred on 0) or "reference" (the authors'
-    # linspace(-ceil(K/2)+1, ceil(K/2), K): spacing K/(K-1), centred half a tap off 0).
-    grid: str = "centered"
-
-    def __post_init__(self):
-        check(self.filters > 0 and len(self.kernel_size) == 2 and min(self.kernel_size) > 0,
-              f"frontend.filters and frontend.kernel_size must be positive (got {self.filters}, "
-              f"{self.kernel_size})")
-        check(self.output_mode in ("real", "imag", "concat", "abs"),
-              f"frontend.output_mode must be real, imag, concat or abs (got {self.output_mode!r})")
-        from benchmark.kernels import INITS
-
-        check(self.init in INITS, f"frontend.init must be one of {', '.join(INITS)} (got {self.init!r})")
-        check(self.grid in ("centered", "reference"),
-              f"frontend.grid must be centered or reference (got {self.grid!r})")
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """The generic training loop's settings (every task reads all of them)."""
-
-    epochs: int = 200
-    batch_size: int = 64
-    learning_rate: float = 0.01
-    optimizer: str = "sgd"             # sgd | adam
-    patience: int = 50                 # epochs without a better validation main metric
-    steps_per_epoch: int = 0           # batches between validations; 0: the task's natural epoch
-    frontend_lr_scale: float = 1.0     # the frontend's learning rate = this x learning_rate
-    checkpoint: bool = False           # save each epoch and resume after a crash
-    mixed_precision: bool = True       # GPU only: float16 head, float32 frontend
-    jit_compile: bool = True           # GPU only: XLA (slower on CPU for these convolutions)
-    deterministic: bool = True         # op determinism where the backend has it
-    # The null run: training labels shuffled (a fixed permutation per seed; frame targets
-    # shifted in time per meeting), validation and test labels untouched.
-    permute_labels: bool = False
-
-    def __post_init__(self):
-        check(self.epochs > 0, f"train.epochs must be positive (got {self.epochs})")
-        check(self.batch_size > 0, f"train.batch_size must be positive (got {self.batch_size})")
-        check(0 < self.learning_rate < 10,
-              f"train.learning_rate must be in (0, 10) (got {self.learning_rate})")
-        check(self.optimizer in ("sgd", "adam"),
-              f"train.optimizer must be sgd or adam (got {self.optimizer!r})")
-        check(self.patience > 0, f"train.patience must be at least 1 (got {self.patience})")
-        check(self.steps_per_epoch >= 0, "train.steps_per_epoch must be >= 0")
-        check(0 <= self.frontend_lr_scale <= 1e4,
-              f"train.frontend_lr_scale must be in [0, 1e4] (got {self.frontend_lr_scale})")
-
-
-@dataclass(frozen=True)
-class TwinSettings:
-    size: str = "demo"
-    seed: int = 0
-
-    def __post_init__(self):
-        check(self.size in ("tiny", "demo"), f"twin.size must be tiny or demo (got {self.size!r})")
-        check(0 <= self.seed <= MAX_SEED, f"twin.seed must be in [0, {MAX_SEED}] (got {self.seed})")
-
-
-def check(ok: bool, message: str) -> None:
-    """Raise a :class:`UserError` with ``message`` unless ``ok``."""
-    if not ok:
-        raise UserError(message)
 
 
 # ---------------------------------------------------------------------------
@@ -132,80 +62,20 @@ class Profile:
     null_systems: tuple[str, ...] = ()
     datasets: tuple[str, ...] | None = None    # None: every benchmark dataset
     frontend: dict = field(default_factory=dict)
-    # per-task settings on top of the task's paper defaults: {task: {section: {field: value}}}
-    per_task: dict = field(default_factory=dict)
+    # Which of each task's ``sizes`` this profile applies on top of the task's paper
+    # defaults: the first name the task declares (none: the paper defaults alone).
+    sizes: tuple[str, ...] = ()
     description: str = ""
 
-
-_CI_TRAIN = {"epochs": 2, "batch_size": 16, "learning_rate": 3e-3, "optimizer": "adam", "patience": 2}
-_CI_CLIP = {"mixup_alpha": 0.0, "spec_time_stripes": 0, "spec_freq_stripes": 0}
-# Every demo run takes 800 optimiser steps (5 validations of 160 steps); batches of 8 keep a
-# step cheap on two cores, and the budget pays for three seeds of every system on the two
-# clip datasets and the calibration twins within the demo's time. At the head's learning
-# rate the Gabor parameters moved only 2-9 % (median) in 1,000 steps, so every system's
-# frontend learns 10x faster (the paper profile keeps 1x).
-_DEMO_TRAIN = {"epochs": 5, "steps_per_epoch": 160, "batch_size": 8, "learning_rate": 3e-3,
-               "optimizer": "adam", "patience": 5, "frontend_lr_scale": 10.0}
-_DEMO_CLIP_HEAD = {"conv_channels": (8, 16), "dropout": 0.1, "final_dropout": 0.2}
-
-# The authors' layer: their kernel size, initialisation and (uncentred) grid.
-_PAPER_FRONTEND = {"filters": 64, "kernel_size": (111, 9), "init": "reference", "grid": "reference"}
-
-
-def _paper_tasks(window: str) -> dict:
-    """The paper profiles' per-task settings; ``window`` is the speech tasks' analysis window."""
-    # Long GPU runs: checkpoint each epoch; seeded but without op determinism, which
-    # slows GPU kernels and refuses ops lacking a deterministic GPU implementation.
-    out = {t: {"train": {"checkpoint": True, "deterministic": False}}
-           for t in ("speech_activity", "speaker", "bird_calls", "urban_sound")}
-    # Speech as the authors' code computed it: a 2048-point FFT at 16 kHz. Its mel layer
-    # never receives the declared 25 ms window, so the window it applies is the whole FFT
-    # (128 ms; window="fft"), which removes temporal modulation above about 10 Hz before
-    # any filter sees it; "win_ms" keeps the declared 25 ms (-3 dB at 37 Hz).
-    for t in ("speech_activity", "speaker"):
-        out[t]["features"] = {"n_fft": 2048, "window": window}
-    # A 1 s call is 101 frames at a 10 ms hop: a 111-frame kernel would be longer than the
-    # clip (its outer taps would only ever see padding), so the kernel spans the clip.
-    out["bird_calls"]["frontend"] = {**_PAPER_FRONTEND, "kernel_size": (101, 9)}
-    # Arnault et al.'s code zero-pads short urban clips at the start (to 178,017 samples).
-    out["urban_sound"]["features"] = {"pad": "start"}
-    return out
+    def task_sizes(self, task) -> dict:
+        """``{section: {field: value}}`` this profile sets for ``task`` (a Task class)."""
+        return next((task.sizes[s] for s in self.sizes if s in task.sizes), {})
 
 
 PROFILES: dict[str, Profile] = {
     "ci": Profile(
-        name="ci", data="twin", twin_size="tiny", seeds=(0,), folds="first",
+        name="ci", data="twin", twin_size="tiny", seeds=(0,), folds="first", sizes=("ci",),
         frontend={"filters": 4, "kernel_size": (9, 5)},
-        per_task={
-            "speech_activity": {
-                "features": {"n_mels": 24},
-                "head": {"compress": 8, "lstm_units": 8, "lstm_layers": 1, "dense_units": (8,)},
-                "train": _CI_TRAIN,
-                "protocol": {"chunk_seconds": 1.0, "chunks_per_epoch": 32, "tune_every": 1}},
-            "speaker": {
-                "features": {"n_mels": 24},
-                "head": {"compress": 8, "tdnn_channels": 16, "tdnn_pooling_channels": 32,
-                         "embedding": 16},
-                "train": _CI_TRAIN,
-                "protocol": {"chunk_seconds": 1.0}},
-            "bird_calls": {
-                "features": {"sample_rate": 22050, "n_mels": 24, "n_fft": None, "fmax": 10000.0},
-                "head": {"conv_channels": (8,), "dropout": 0.1, "final_dropout": 0.2},
-                "train": _CI_TRAIN,
-                "protocol": _CI_CLIP},
-            "urban_sound": {
-                "features": {"sample_rate": 16000, "n_mels": 24, "win_ms": 32.0, "hop_ms": 20.0,
-                             "n_fft": None, "clip_seconds": 1.0},
-                "head": {"conv_channels": (8,), "dropout": 0.1, "final_dropout": 0.2},
-                "train": _CI_TRAIN,
-                "protocol": _CI_CLIP},
-            # The probe reads the filters' magnitude; filters start in the low-modulation
-            # corner, away from every planted point, and must travel to the class points.
-            "calibration": {
-                "frontend": {"filters": 8, "kernel_size": (15, 7), "init": "low", "output_mode": "abs"},
-                "train": {"epochs": 5, "steps_per_epoch": 100, "batch_size": 16, "learning_rate": 1e-2,
-                          "optimizer": "adam", "patience": 5, "frontend_lr_scale": 3.0}},
-        },
         description="tiny twins, one seed, a few seconds per run (tests)",
     ),
     # Sized so that the whole grid stays within minutes on two cores: small heads, batches
@@ -216,7 +86,7 @@ PROFILES: dict[str, Profile] = {
     # initialisation makes tasks at different frame rates start from the same filters in
     # Hz and cycles/octave.
     "demo": Profile(
-        name="demo", data="twin", twin_size="demo", seeds=(0,),
+        name="demo", data="twin", twin_size="demo", seeds=(0,), sizes=("demo",),
         dataset_seeds={"zebra_finch": (0, 1, 2), "urbansound8k": (0, 1, 2),
                        "ripples": (0, 1, 2), "ripples_b": (0, 1, 2)},
         # The calibration twins: log-mel alone (mel) must stay at chance, frozen filters are
@@ -229,36 +99,6 @@ PROFILES: dict[str, Profile] = {
         datasets=("ami", "chime5", "voxceleb1", "zebra_finch", "urbansound8k", "ripples",
                   "ripples_b"),
         frontend={"filters": 8, "kernel_size": (15, 7), "init": "physical"},
-        per_task={
-            "speech_activity": {
-                "features": {"n_mels": 32},
-                "head": {"compress": 16, "lstm_units": 16, "lstm_layers": 1, "dense_units": (16,)},
-                "train": _DEMO_TRAIN,
-                "protocol": {"chunk_seconds": 0.5, "tune_every": 1, "noise_prob": 0.5}},
-            "speaker": {
-                "features": {"n_mels": 32},
-                "head": {"compress": 16, "tdnn_channels": 32, "tdnn_pooling_channels": 64,
-                         "embedding": 32},
-                "train": _DEMO_TRAIN,
-                "protocol": {"chunk_seconds": 1.5, "noise_prob": 0.5}},
-            "bird_calls": {
-                "features": {"sample_rate": 22050, "n_mels": 32, "n_fft": None, "fmax": 10000.0},
-                "head": _DEMO_CLIP_HEAD,
-                "train": _DEMO_TRAIN,
-                "protocol": {"mixup_alpha": 0.0, "spec_time_stripes": 0, "spec_freq_stripes": 0}},
-            "urban_sound": {
-                "features": {"sample_rate": 16000, "n_mels": 32, "win_ms": 32.0, "hop_ms": 20.0,
-                             "n_fft": None, "clip_seconds": 2.0, "top_db": None},
-                "head": _DEMO_CLIP_HEAD,
-                "train": _DEMO_TRAIN,
-                "protocol": {"mixup_alpha": 0.0, "spec_time_stripes": 0, "spec_freq_stripes": 0}},
-            # The probe reads the filters' magnitude; filters start in the low-modulation
-            # corner, away from every planted point, and must travel to the class points.
-            "calibration": {
-                "frontend": {"init": "low", "output_mode": "abs"},
-                "train": {**_DEMO_TRAIN, "batch_size": 16, "learning_rate": 1e-2,
-                          "frontend_lr_scale": 3.0}},
-        },
         description="demo twins, three seeds of every system on zebra_finch, urbansound8k and "
                     "the calibration twins (one test fold per seed, rotating), one seed "
                     "elsewhere, a label-permuted learnable_gabor per dataset, 800 steps per "
@@ -266,13 +106,13 @@ PROFILES: dict[str, Profile] = {
     ),
     "paper": Profile(
         name="paper", data="real", twin_size=None, seeds=(0, 1, 2), folds="all",
-        frontend=_PAPER_FRONTEND, per_task=_paper_tasks(window="win_ms"),
+        sizes=("paper",), frontend=PAPER_FRONTEND,
         description="real data, the reused protocols' widths and epochs, the authors' layer "
                     "(GPU)",
     ),
     "paper-window": Profile(
         name="paper-window", data="real", twin_size=None, seeds=(0, 1, 2), folds="all",
-        frontend=_PAPER_FRONTEND, per_task=_paper_tasks(window="fft"),
+        sizes=("paper-window", "paper"), frontend=PAPER_FRONTEND,
         description="the paper profile with the authors' effective analysis window on speech "
                     "(Hann over the whole 2048-sample FFT: 128 ms, -3 dB at 7.2 Hz in "
                     "temporal modulation)",
@@ -288,8 +128,6 @@ def get_profile(name: str) -> Profile:
 
 def folds_for(profile: Profile, dataset: str, seed: int) -> list[int | None]:
     """Test folds a profile runs for one seed (``[None]`` for split-based datasets)."""
-    from benchmark.tasks import dataset_info
-
     k = dataset_info(dataset).folds
     if k is None:
         return [None]
@@ -302,9 +140,6 @@ def folds_for(profile: Profile, dataset: str, seed: int) -> list[int | None]:
 
 def grid_cells(profile: str | Profile) -> list[tuple[str, str, int, int | None]]:
     """Every (dataset, system, seed, fold) a profile runs, in table order."""
-    from benchmark.registry import systems
-    from benchmark.tasks import dataset_names
-
     p = get_profile(profile) if isinstance(profile, str) else profile
     datasets = [d for d in dataset_names() if p.datasets is None or d in p.datasets]
     cells = []
@@ -343,7 +178,8 @@ class RunConfig:
     twin: TwinSettings | None
 
     def to_json(self) -> dict:
-        return dataclasses.asdict(self)
+        # The frontend's derived fields follow from the features and seed: not stored.
+        return {**dataclasses.asdict(self), "frontend": settings_dict(self.frontend)}
 
     def hash(self) -> str:
         blob = json.dumps(self.to_json(), sort_keys=True).encode()
@@ -351,14 +187,10 @@ class RunConfig:
 
     @property
     def task_class(self):
-        from benchmark.tasks import get_task
-
         return get_task(self.task)
 
     @classmethod
     def from_json(cls, d: dict) -> "RunConfig":
-        from benchmark.tasks import get_task
-
         d = {f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d}
         task = get_task(d["task"])
         for name, typ in (("features", FeatureConfig), ("frontend", FrontendSettings),
@@ -366,6 +198,7 @@ class RunConfig:
                           ("train", TrainSettings)):
             d[name] = _from_dict(typ, d[name])
         d["twin"] = None if d.get("twin") is None else TwinSettings(**d["twin"])
+        d["frontend"] = d["frontend"].for_run(d["features"], d["seed"])
         return cls(**d)
 
 
@@ -387,16 +220,13 @@ def resolve_config(dataset: str, system: str, profile: str = "demo",
     system or key gets a did-you-mean, a value of the wrong type or out of its
     range a one-line error.
     """
-    from benchmark.registry import check_system_name
-    from benchmark.tasks import dataset_info, get_task
-
     info = dataset_info(dataset)
     task = get_task(info.task)
     prof = get_profile(profile)
     if system.endswith(PERMUTED_SUFFIX):   # a null row: the system trained on permuted labels
         system = system[:-len(PERMUTED_SUFFIX)]
         overrides = [*overrides, "train.permute_labels=true"]
-    check_system_name(system)  # from the baseline files' decorators: no Keras import
+    get_system(system)  # the baseline files build Keras objects only when called: no Keras import
     data = data or prof.data
     check(data in ("twin", "real"), f"data must be 'twin' or 'real', not {data!r}")
     check(isinstance(seed, int) and 0 <= seed <= MAX_SEED,
@@ -411,11 +241,11 @@ def resolve_config(dataset: str, system: str, profile: str = "demo",
     sections = default_sections(dataset, data, prof.twin_size)
     # Each layer's values for one section are applied together: a block checks
     # its fields jointly (fmax against sample_rate), so no half-applied state is seen.
-    per_task = prof.per_task.get(task.name, {})
+    sizes = prof.task_sizes(task)
     # A task's frontend entries refine the profile's frontend (e.g. a probe's output mode),
     # they do not replace it: the filter count and kernel stay the profile's.
     layers = [(f"profile {prof.name!r}",
-               {**per_task, "frontend": {**prof.frontend, **per_task.get("frontend", {})}})]
+               {**sizes, "frontend": {**prof.frontend, **sizes.get("frontend", {})}})]
     cli: dict[str, dict] = {}
     for item in overrides:
         if "=" not in item:
@@ -427,6 +257,7 @@ def resolve_config(dataset: str, system: str, profile: str = "demo",
     for where, by_section in layers:
         for section, values in by_section.items():
             _apply(sections, section, values, where)
+    sections["frontend"] = sections["frontend"].for_run(sections["features"], int(seed))
     cfg = RunConfig(dataset=dataset, system=system, seed=int(seed), fold=fold, profile=prof.name,
                     data=data, task=task.name, task_version=task.version, **sections)
     check_limits(cfg)
@@ -453,8 +284,6 @@ MAX_KERNEL = 4_096
 
 def memory_bytes() -> int | None:
     """Physical memory of this machine (None when the system does not say)."""
-    import os
-
     try:
         return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):
@@ -501,8 +330,6 @@ def check_limits(cfg: RunConfig) -> None:
 def default_sections(dataset: str, data: str, twin_size: str | None = None) -> dict:
     """Each section's settings before any profile or override: the task's own (the
     reused paper protocol), with the dataset recipe's feature settings."""
-    from benchmark.tasks import dataset_info, get_task
-
     info = dataset_info(dataset)
     task = get_task(info.task)
     return {
@@ -517,7 +344,7 @@ def default_sections(dataset: str, data: str, twin_size: str | None = None) -> d
 
 def override_keys(sections: dict) -> list[str]:
     return [f"{s}.{f.name}" for s, block in sections.items() if block is not None
-            for f in dataclasses.fields(block)]
+            for f in setting_fields(block)]
 
 
 def _key(sections: dict, key: str, where: str) -> tuple[str, str]:

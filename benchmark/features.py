@@ -49,6 +49,7 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from benchmark import paths, units
 from benchmark.audio import AudioError, load_audio
@@ -388,8 +389,6 @@ def extract_features(prepared: PreparedDataset, config: FeatureConfig, *,
 
 
 def _extract_into(tmp: Path, prepared: PreparedDataset, config: FeatureConfig, progress: bool) -> None:
-    from tqdm.auto import tqdm
-
     root = Path(prepared.root)
     index: dict[str, tuple[int, int]] = {}
     failed: list[dict] = []

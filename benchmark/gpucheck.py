@@ -52,6 +52,11 @@ import numpy as np
 from benchmark import backend, paths
 from benchmark.errors import UserError
 from benchmark.io import write_json, write_text
+from benchmark.results import RunRecord
+
+# The frameworks load inside functions, once benchmark.backend has chosen the backend; so do
+# the training loop and the grid, because the command line imports this module to build
+# its parser (gaborbench --help stays instant).
 
 PAPER_SIZES = {"batch": 8, "frames": 400, "mel": 64, "filters": 64, "kernel": (111, 9)}
 CPU_SIZES = {"batch": 2, "frames": 48, "mel": 16, "filters": 4, "kernel": (9, 5)}
@@ -102,73 +107,86 @@ def _compilers(gpu: bool) -> list[str]:
 def _functions(layer, x: np.ndarray, compiler: str) -> tuple[dict, object]:
     """The three timed callables of a built layer, and the call that waits for the device."""
     b = backend.name()
-    if b == "tensorflow":
-        import tensorflow as tf
+    by_backend = {"tensorflow": _tensorflow_functions, "jax": _jax_functions,
+                  "torch": _torch_functions}
+    if b not in by_backend:
+        raise UserError(f"gpu-check does not know how to time the {b} backend")
+    return by_backend[b](layer, x, compiler)
 
-        xt = tf.constant(x)
-        ws = layer.trainable_variables
 
-        def grads(wrt_input: bool):
-            def step():
-                with tf.GradientTape() as tape:
-                    if wrt_input:
-                        tape.watch(xt)
-                    y = layer(xt)
-                    loss = tf.reduce_sum(y * y)
-                return tape.gradient(loss, ([xt] if wrt_input else []) + list(ws))
-            return step
+def _tensorflow_functions(layer, x: np.ndarray, compiler: str) -> tuple[dict, object]:
+    """TensorFlow: tf.function (XLA when ``compiler`` is xla) and a device sync."""
+    import tensorflow as tf
 
-        jit = compiler == "xla"
-        fns = {"fwd": tf.function(lambda: layer(xt), jit_compile=jit),
-               "fwd_bwd_params": tf.function(grads(False), jit_compile=jit),
-               "fwd_bwd_all": tf.function(grads(True), jit_compile=jit)}
-        return fns, lambda out: tf.test.experimental.sync_devices()
-    if b == "jax":
-        import jax
-        import jax.numpy as jnp
+    xt = tf.constant(x)
+    ws = layer.trainable_variables
 
-        tv = [v.value for v in layer.trainable_variables]
-        ntv = [v.value for v in layer.non_trainable_variables]
-        xj = jnp.asarray(x)
+    def grads(wrt_input: bool):
+        def step():
+            with tf.GradientTape() as tape:
+                if wrt_input:
+                    tape.watch(xt)
+                y = layer(xt)
+                loss = tf.reduce_sum(y * y)
+            return tape.gradient(loss, ([xt] if wrt_input else []) + list(ws))
+        return step
 
-        def forward(tv, x):
-            return layer.stateless_call(tv, ntv, x)[0]
+    jit = compiler == "xla"
+    fns = {"fwd": tf.function(lambda: layer(xt), jit_compile=jit),
+           "fwd_bwd_params": tf.function(grads(False), jit_compile=jit),
+           "fwd_bwd_all": tf.function(grads(True), jit_compile=jit)}
+    return fns, lambda out: tf.test.experimental.sync_devices()
 
-        def loss(tv, x):
-            y = forward(tv, x)
-            return jnp.sum(y * y)
 
-        fwd = jax.jit(forward)
-        gp = jax.jit(jax.grad(loss, argnums=0))
-        ga = jax.jit(jax.grad(loss, argnums=(0, 1)))
-        fns = {"fwd": lambda: fwd(tv, xj), "fwd_bwd_params": lambda: gp(tv, xj),
-               "fwd_bwd_all": lambda: ga(tv, xj)}
-        return fns, jax.block_until_ready
-    if b == "torch":
-        import keras
-        import torch
+def _jax_functions(layer, x: np.ndarray, compiler: str) -> tuple[dict, object]:
+    """JAX: jitted stateless calls and ``block_until_ready``."""
+    import jax
+    import jax.numpy as jnp
 
-        xt = keras.ops.convert_to_tensor(x)
-        ws = [v.value for v in layer.trainable_variables]
+    tv = [v.value for v in layer.trainable_variables]
+    ntv = [v.value for v in layer.non_trainable_variables]
+    xj = jnp.asarray(x)
 
-        def fwd():
-            with torch.no_grad():
-                return layer(xt)
+    def forward(tv, x):
+        return layer.stateless_call(tv, ntv, x)[0]
 
-        def grads(wrt_input: bool):
-            def step():
-                xin = xt.detach().requires_grad_(True) if wrt_input else xt
-                y = layer(xin)
-                loss = (y * y).sum()
-                return torch.autograd.grad(loss, ([xin] if wrt_input else []) + ws)
-            return step
+    def loss(tv, x):
+        y = forward(tv, x)
+        return jnp.sum(y * y)
 
-        def sync(out):
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
+    fwd = jax.jit(forward)
+    gp = jax.jit(jax.grad(loss, argnums=0))
+    ga = jax.jit(jax.grad(loss, argnums=(0, 1)))
+    fns = {"fwd": lambda: fwd(tv, xj), "fwd_bwd_params": lambda: gp(tv, xj),
+           "fwd_bwd_all": lambda: ga(tv, xj)}
+    return fns, jax.block_until_ready
 
-        return {"fwd": fwd, "fwd_bwd_params": grads(False), "fwd_bwd_all": grads(True)}, sync
-    raise UserError(f"gpu-check does not know how to time the {b} backend")
+
+def _torch_functions(layer, x: np.ndarray, compiler: str) -> tuple[dict, object]:
+    """PyTorch: eager calls and a CUDA sync."""
+    import keras
+    import torch
+
+    xt = keras.ops.convert_to_tensor(x)
+    ws = [v.value for v in layer.trainable_variables]
+
+    def fwd():
+        with torch.no_grad():
+            return layer(xt)
+
+    def grads(wrt_input: bool):
+        def step():
+            xin = xt.detach().requires_grad_(True) if wrt_input else xt
+            y = layer(xin)
+            loss = (y * y).sum()
+            return torch.autograd.grad(loss, ([xin] if wrt_input else []) + ws)
+        return step
+
+    def sync(out):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+
+    return {"fwd": fwd, "fwd_bwd_params": grads(False), "fwd_bwd_all": grads(True)}, sync
 
 
 def _time(fn, sync, repeats: int) -> dict:
@@ -265,8 +283,6 @@ def _grid_runner(cell, profile: str, data, out: str, progress: bool) -> dict:
 
 
 def _run_summary(path: Path) -> dict:
-    from benchmark.results import RunRecord
-
     run = RunRecord.load(path).to_json()
     extra = run.get("run", {})
     return {"config_hash": run["config_hash"], "metrics": run["metrics"],
@@ -327,8 +343,6 @@ def run_determinism_check(work: Path, dataset: str, system: str, timeout_s: floa
             tail = (proc.stderr or proc.stdout).strip().splitlines()
             return {"cell": f"{dataset}/{system}", "identical": None,
                     "error": f"run {i} failed: {tail[-1] if tail else proc.returncode}"}
-        from benchmark.results import RunRecord
-
         path = next(out.glob("runs/*/*/*.json"))
         runs.append(RunRecord.load(path).to_json())
         summaries.append(_run_summary(path))
@@ -399,22 +413,8 @@ def run_check(out: Path, *, cpu_ok: bool = False, repeats: int | None = None,
 
     tmp = Path(tempfile.mkdtemp(prefix="gpucheck-")) if work is None else Path(work)
     try:
-        if grid and deadline - time.monotonic() > 60:
-            print(f"ci grid with mixed precision and XLA ({len(datasets)} datasets x "
-                  f"{len(systems)} systems, {jobs} worker(s))", flush=True)
-            record["grid"] = run_grid_check(tmp / "grid", datasets, systems, jobs, extra_overrides)
-            write_json(env_path, {**record, "ok": None, "determinism": "not reached"})
-        else:
-            record["grid"] = "skipped" + ("" if grid else " (--skip-grid)") + \
-                ("" if not grid else ": time budget")
-        left = deadline - time.monotonic()
-        if determinism and left > 60:
-            print(f"determinism: {datasets[0]}/{systems[0]} twice in fresh processes", flush=True)
-            record["determinism"] = run_determinism_check(tmp, datasets[0], systems[0], left,
-                                                          extra_overrides)
-        else:
-            record["determinism"] = "skipped" + (": time budget" if determinism
-                                                 else " (--skip-determinism)")
+        _grid_parts(record, env_path, tmp, deadline, datasets, systems, jobs, grid, determinism,
+                    extra_overrides)
     finally:
         if work is None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -422,6 +422,27 @@ def run_check(out: Path, *, cpu_ok: bool = False, repeats: int | None = None,
     record["ok"] = _ok(record)
     write_json(env_path, record)
     return record
+
+
+def _grid_parts(record: dict, env_path: Path, tmp: Path, deadline: float, datasets, systems,
+                jobs: int, grid: bool, determinism: bool, extra_overrides) -> None:
+    """The ci grid, then the determinism runs, each while the budget leaves a minute."""
+    if grid and deadline - time.monotonic() > 60:
+        print(f"ci grid with mixed precision and XLA ({len(datasets)} datasets x "
+              f"{len(systems)} systems, {jobs} worker(s))", flush=True)
+        record["grid"] = run_grid_check(tmp / "grid", datasets, systems, jobs, extra_overrides)
+        write_json(env_path, {**record, "ok": None, "determinism": "not reached"})
+    else:
+        record["grid"] = "skipped" + ("" if grid else " (--skip-grid)") + \
+            ("" if not grid else ": time budget")
+    left = deadline - time.monotonic()
+    if determinism and left > 60:
+        print(f"determinism: {datasets[0]}/{systems[0]} twice in fresh processes", flush=True)
+        record["determinism"] = run_determinism_check(tmp, datasets[0], systems[0], left,
+                                                      extra_overrides)
+    else:
+        record["determinism"] = "skipped" + (": time budget" if determinism
+                                             else " (--skip-determinism)")
 
 
 def _ok(record: dict) -> bool:

@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import stat
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -167,8 +168,6 @@ def file_lock(path: str | os.PathLike, *, waiting: str | None = None) -> Iterato
     UserError that names it. ``waiting``, when given, is printed (to stderr) if
     another process holds the lock.
     """
-    import sys
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)

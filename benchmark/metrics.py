@@ -21,6 +21,11 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from benchmark.registry import Registry
+
+# scikit-learn loads inside the metrics that use it: importing it took 4 s here, which the
+# report (it reads stored metrics) and the command line should not wait for.
+
 
 @dataclass(frozen=True)
 class MetricSpec:
@@ -190,7 +195,16 @@ def _with_batch(fn, batched):
     return fn
 
 
-METRICS: dict[str, MetricSpec] = {m.name: m for m in (
+# Registered here; another module (a task of its own) adds one with register_metric.
+# No plugin loading on reading: this module sits below every task that could be a plugin.
+METRICS = Registry("metric", plugins=False)
+
+
+def register_metric(spec: MetricSpec) -> MetricSpec:
+    return METRICS.register(spec.name, spec)
+
+
+for _spec in (
     MetricSpec("accuracy", "max", "accuracy", "classification", accuracy_items),
     MetricSpec("balanced_accuracy", "max", "balanced accuracy", "classification",
                balanced_accuracy_items),
@@ -203,16 +217,13 @@ METRICS: dict[str, MetricSpec] = {m.name: m for m in (
     # after adaptive s-norm (benchmark.scoring): the trials' "score_snorm" column
     MetricSpec("eer_snorm", "min", "EER (s-norm)", "verification",
                _with_batch(_eer_of("score_snorm"), _batched_eer("score_snorm"))),
-)}
+):
+    register_metric(_spec)
 METRIC_DIRECTIONS = {name: m.direction for name, m in METRICS.items()}
 
 
 def metric_spec(name: str) -> MetricSpec:
-    if name not in METRICS:
-        from benchmark.errors import unknown
-
-        unknown("metric", name, METRICS)
-    return METRICS[name]
+    return METRICS.require(name)
 
 
 def from_outputs(name: str, outputs: Mapping[str, Mapping[str, Sequence]]) -> float:

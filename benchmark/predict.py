@@ -23,7 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmark.audio import AudioError
+from benchmark.config import RunConfig, check_limits
 from benchmark.errors import UserError
+from benchmark.features import logmel_file
+from benchmark.results import RunRecord
+from benchmark.systems import systems
+
+# Keras, and the modules built on it (heads, layers), load only when a model is loaded:
+# the command line checks its arguments without TensorFlow's start-up (seconds).
 
 DEFAULT_BINARIZE = {"onset": 0.5, "offset": 0.5, "min_duration_on": 0.0, "min_duration_off": 0.0}
 
@@ -131,9 +139,6 @@ def binarize_params(run: dict) -> tuple[dict, str | None]:
 
 
 def load_predictor(run_json) -> Predictor:
-    from benchmark.config import RunConfig, check_limits
-    from benchmark.results import RunRecord
-
     run_json = Path(run_json)
     if not run_json.is_file():
         raise UserError(f"run file not found: {run_json}")
@@ -152,9 +157,9 @@ def load_predictor(run_json) -> Predictor:
 
     import benchmark.heads  # noqa: F401 -- registers the heads' custom layers
     import benchmark.layers  # noqa: F401 -- registers the Gabor layer
-    from benchmark.registry import systems
 
-    systems()  # import every baseline, registering any custom layer it defines
+    for system in systems():  # register every baseline's own layer classes
+        system.load_layers()
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as e:  # a corrupt file or a layer no module registers
@@ -197,9 +202,6 @@ def _printable(text: str) -> str:
 
 
 def _logmel(path: str, p: Predictor) -> np.ndarray:
-    from benchmark.audio import AudioError
-    from benchmark.features import logmel_file
-
     try:
         return logmel_file(path, p.features)
     except AudioError as e:  # its message names the file

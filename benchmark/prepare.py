@@ -27,7 +27,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
+from tqdm.auto import tqdm
+
 from benchmark import paths
+from benchmark.adapters import read_dataset
 from benchmark.adapters.common import path_problem
 from benchmark.audio import AudioError, check_audio, file_fingerprint
 from benchmark.data import (TWIN_MARKER, AdapterOutput, Example, PreparedDataset, Skip,
@@ -50,8 +53,7 @@ def prepare(name: str, root: str | os.PathLike | None = None, *, progress: bool 
     ``benchmark.adapters.read_dataset`` (for tests and custom layouts).
     """
     root = _resolve_root(name, root)
-    if reader is None:
-        from benchmark.adapters import read_dataset as reader
+    reader = reader or read_dataset
     out = reader(name, root)
     source = "twin" if (root / TWIN_MARKER).is_file() else "real"
     folder = prepared_folder(name, root, source)
@@ -100,12 +102,6 @@ def prepare(name: str, root: str | os.PathLike | None = None, *, progress: bool 
     if progress:
         print(_summary_text(prepared, summary, folder, reused=False))
     return prepared
-
-
-def load_prepared(name: str, root: str | os.PathLike | None = None, *, progress: bool = False,
-                  reader: Reader | None = None) -> PreparedDataset:
-    """The prepared manifest of ``name`` under ``root``, preparing it first if needed."""
-    return prepare(name, root, progress=progress, reader=reader)
 
 
 def prepared_folder(name: str, root: str | os.PathLike, source: str) -> Path:
@@ -160,8 +156,6 @@ def _reference_problem(ex: Example) -> str | None:
 
 
 def _check_examples(name: str, root: Path, examples: list[Example], progress: bool):
-    from tqdm.auto import tqdm
-
     seen: set[str] = set()
     todo, skips = [], []
     for ex in examples:

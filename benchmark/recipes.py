@@ -8,6 +8,7 @@ module reads and validates them into frozen dataclasses; it never downloads.
 from __future__ import annotations
 
 import difflib
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,14 +131,29 @@ class Recipe:
         return " | ".join(parts)
 
 
+# Further folders of recipes (os.pathsep-separated), read after the repository's own: a
+# dataset kept outside the repository is its recipe folder there, plus its adapter and twin
+# in modules named in $GABORBENCH_PLUGINS.
+RECIPES_ENV = "GABORBENCH_RECIPES"
+
+
 def recipes_dir() -> Path:
     return paths.DATASETS_DIR
 
 
+def recipe_roots() -> list[Path]:
+    """The repository's recipe folder, then those named in ``$GABORBENCH_RECIPES``."""
+    extra = [Path(p).expanduser() for p in os.environ.get(RECIPES_ENV, "").split(os.pathsep) if p]
+    return [recipes_dir(), *extra]
+
+
+def _roots(root: Path | None) -> list[Path]:
+    return [Path(root)] if root is not None else recipe_roots()
+
+
 def recipe_names(root: Path | None = None) -> list[str]:
     """Names of the recipe folders (those holding a manifest.toml), sorted."""
-    root = Path(root) if root is not None else recipes_dir()
-    return sorted(p.parent.name for p in root.glob("*/manifest.toml"))
+    return sorted({p.parent.name for r in _roots(root) for p in r.glob("*/manifest.toml")})
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -262,13 +278,12 @@ def load_recipe(name: str, root: Path | None = None) -> Recipe:
 
     ``root`` defaults to the repository's ``datasets/`` folder (tests pass their own).
     """
-    root = Path(root) if root is not None else recipes_dir()
     names = recipe_names(root)
     if name not in names:
         close = difflib.get_close_matches(name, names, n=1) or [n for n in names if n.startswith(name)][:1]
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise UserError(f"unknown dataset {name!r}{hint} (known: {', '.join(names) or 'none'})")
-    folder = root / name
+    folder = next(r / name for r in _roots(root) if (r / name / "manifest.toml").is_file())
     mpath = folder / "manifest.toml"
     try:
         return _load_recipe(name, folder, mpath)

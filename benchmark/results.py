@@ -16,8 +16,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark import paths
+from benchmark import backend, paths
 from benchmark.io import read_record, write_json
+from benchmark.metrics import METRIC_DIRECTIONS
 
 SCHEMA_VERSION = 3
 # Per-item output blocks a run may carry, and the columns each must hold.
@@ -67,8 +68,6 @@ class RunRecord:
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict:
-        from benchmark.metrics import METRIC_DIRECTIONS
-
         check_outputs(self.outputs)
         d = dataclasses.asdict(self)
         d["metrics"] = {k: (v if isinstance(v, list) else float(v)) for k, v in self.metrics.items()}
@@ -200,8 +199,6 @@ def package_versions() -> dict[str, str]:
 
 def provenance(*, data_checksum: str, data_root: str, twin: dict | None,
                skipped_inputs: int, determinism: str | None = None) -> dict:
-    from benchmark import backend
-
     commit, dirty = git_state()
     return {
         "git_commit": commit,

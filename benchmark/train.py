@@ -28,10 +28,21 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark import paths, results
+from benchmark import backend, paths, results
 from benchmark.config import PERMUTED_SUFFIX, RunConfig, resolve_config
 from benchmark.errors import UserError
-from benchmark.io import file_lock, read_json, write_json
+from benchmark.features import extract_features
+from benchmark.io import file_lock, probe_writable, read_json, remove_stale_temporaries, write_json
+from benchmark.predict import file_sha256
+from benchmark.prepare import prepare
+from benchmark.systems import get_system
+from benchmark.tasks.base import NoiseBank, check_classes
+from benchmark.twins import ensure_twin
+from benchmark.units import mel_bins_per_octave
+
+# Keras, and the modules built on it (heads, layers), load inside the functions that
+# build or fit a model: a cell skipped as already done, and a configuration error, are
+# answered without TensorFlow's start-up (seconds).
 
 PLANTED_FILE = "PLANTED_MODULATIONS.json"
 
@@ -88,17 +99,12 @@ def check_out(out) -> Path:
     out = Path(out) if out is not None else results.default_out()
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a folder")
-    from benchmark.io import probe_writable
 
     return probe_writable(out)  # a read-only or full --out is said now, not after training
 
 
 def train_and_score(cfg: RunConfig, out: Path, progress: bool) -> Path:
     t0 = time.perf_counter()
-    from benchmark import backend
-    from benchmark.features import extract_features
-    from benchmark.registry import get_system
-
     task_cls = cfg.task_class
     system = get_system(cfg.system)
     prepared, root = load_data(cfg.dataset, cfg.data, cfg.twin, progress)
@@ -111,33 +117,12 @@ def train_and_score(cfg: RunConfig, out: Path, progress: bool) -> Path:
 
     runtime = backend.setup(cfg.seed, cfg.train.deterministic)
     model, frontend_name, mixed = build(cfg, task, system)
-    gabor_init = gabor_params(model)
-
     row = row_name(cfg)
     ckpt = (results.checkpoint_dir(out, cfg.dataset, row, cfg.seed, cfg.fold)
             if cfg.train.checkpoint else None)
-    state = Resume.load(ckpt, cfg.hash(), gabor_init) if ckpt is not None else Resume.fresh(gabor_init)
-    if state.model is not None:
-        model = state.model
-        print(f"resuming {cfg.dataset}/{cfg.system} seed {cfg.seed} after epoch {state.epoch}")
-    elif ckpt is not None:
-        ckpt.mkdir(parents=True, exist_ok=True)
-        write_json(ckpt / "run.json", {"config_hash": cfg.hash(), "gabor_init": gabor_init})
-
-    import keras
-
-    batches = task.train_batches()
-    monitor = Monitor(task, batches, task.direction, cfg.train.patience, ckpt, state)
-    callbacks = [monitor]
-    if backend.tensorboard_available():  # Keras' TensorBoard callback needs TensorFlow
-        logdir = results.logs_dir(out, cfg.dataset, row, cfg.seed, cfg.fold)
-        callbacks.append(keras.callbacks.TensorBoard(str(logdir), write_graph=False,
-                                                     profile_batch=0))
-    if state.epoch < cfg.train.epochs and not state.stopped(cfg.train.patience):
-        model.fit(_as_pydataset(batches), epochs=cfg.train.epochs, initial_epoch=state.epoch,
-                  callbacks=callbacks, verbose=1 if progress else 0)
-    if monitor.best_weights is not None:
-        model.set_weights(monitor.best_weights)
+    model, state = _resume(cfg, model, ckpt)
+    monitor = _fit(cfg, task, model, state, ckpt, results.logs_dir(out, cfg.dataset, row, cfg.seed,
+                                                                   cfg.fold), progress)
 
     metrics = task.test(model)
     mpath = results.model_path(out, cfg.dataset, row, cfg.seed, cfg.fold)
@@ -154,10 +139,7 @@ def train_and_score(cfg: RunConfig, out: Path, progress: bool) -> Path:
              "resumed_from_epoch": state.resumed_from, "model_sha256": model_sha256,
              **task.record()},
         metrics=metrics, main_metric=task.main_metric,
-        history={**monitor.hist, "best_epoch": int(monitor.best_epoch),
-                 # the best validation at the last epoch: the run may still have been improving
-                 "selected_last_epoch": bool(monitor.hist.get("epoch"))
-                 and int(monitor.best_epoch) == int(monitor.hist["epoch"][-1])},
+        history=_history(monitor),
         params={"frontend_trainable": count_params(model.get_layer(frontend_name).trainable_weights),
                 "total_trainable": count_params(model.trainable_weights)},
         gabor=gabor_record(model, cfg, system.learnable_gabor, state.gabor_init),
@@ -181,17 +163,52 @@ def train_and_score(cfg: RunConfig, out: Path, progress: bool) -> Path:
     return rpath
 
 
+def _resume(cfg: RunConfig, model, ckpt: Path | None):
+    """(model, resume state): the checkpoint's model where one of this configuration exists."""
+    gabor_init = gabor_params(model)
+    state = Resume.load(ckpt, cfg.hash(), gabor_init) if ckpt is not None else Resume.fresh(gabor_init)
+    if state.model is not None:
+        model = state.model
+        print(f"resuming {cfg.dataset}/{cfg.system} seed {cfg.seed} after epoch {state.epoch}")
+    elif ckpt is not None:
+        ckpt.mkdir(parents=True, exist_ok=True)
+        write_json(ckpt / "run.json", {"config_hash": cfg.hash(), "gabor_init": gabor_init})
+    return model, state
+
+
+def _fit(cfg: RunConfig, task, model, state: "Resume", ckpt: Path | None, logdir: Path,
+         progress: bool) -> "Monitor":
+    """Train from the state's epoch on; the model ends with the best validation's weights."""
+    import keras
+
+    batches = task.train_batches()
+    monitor = Monitor(task, batches, task.direction, cfg.train.patience, ckpt, state)
+    callbacks = [monitor]
+    if backend.tensorboard_available():  # Keras' TensorBoard callback needs TensorFlow
+        callbacks.append(keras.callbacks.TensorBoard(str(logdir), write_graph=False,
+                                                     profile_batch=0))
+    if state.epoch < cfg.train.epochs and not state.stopped(cfg.train.patience):
+        model.fit(_as_pydataset(batches), epochs=cfg.train.epochs, initial_epoch=state.epoch,
+                  callbacks=callbacks, verbose=1 if progress else 0)
+    if monitor.best_weights is not None:
+        model.set_weights(monitor.best_weights)
+    return monitor
+
+
+def _history(monitor: "Monitor") -> dict:
+    return {**monitor.hist, "best_epoch": int(monitor.best_epoch),
+            # the best validation at the last epoch: the run may still have been improving
+            "selected_last_epoch": bool(monitor.hist.get("epoch"))
+            and int(monitor.best_epoch) == int(monitor.hist["epoch"][-1])}
+
+
 # ---------------------------------------------------------------------------
 # Data
 
 
 def load_data(dataset: str, data: str, twin, progress: bool):
     """The prepared manifest and root folder of a dataset's twin or real copy."""
-    from benchmark.prepare import prepare
-
     if data == "twin":
-        from benchmark.twins import ensure_twin
-
         root = ensure_twin(dataset, size=twin.size, seed=twin.seed)
     else:
         root = paths.data_dir(dataset)
@@ -209,8 +226,6 @@ def load_data(dataset: str, data: str, twin, progress: bool):
 def check_splits_early(task_cls, cfg: RunConfig, prepared) -> None:
     """The task's splits and class check on every manifest example (those that later fail
     to decode can only shrink the splits), before any feature is computed."""
-    from benchmark.tasks.base import check_classes
-
     if task_cls.output != "clip":
         return
     probe = task_cls.__new__(task_cls)  # make_splits reads cfg and prepared only
@@ -223,8 +238,6 @@ def load_noise(cfg: RunConfig, progress: bool):
     """The noise corpus's log-mel spectra (noise and music, never its speech), if the protocol adds noise."""
     if getattr(cfg.protocol, "noise_prob", 0.0) <= 0:
         return None
-    from benchmark.features import extract_features
-    from benchmark.tasks.base import NoiseBank
 
     try:
         prepared, root = load_data("musan", cfg.data, cfg.twin, progress)
@@ -239,9 +252,8 @@ def load_noise(cfg: RunConfig, progress: bool):
 
 def planted_truth(root) -> dict | None:
     """A twin's planted class evidence (modulations), if its generator wrote one."""
-    path = Path(root) / PLANTED_FILE
     try:
-        return read_json(path) if path.is_file() else None
+        return read_json(Path(root) / PLANTED_FILE) if (Path(root) / PLANTED_FILE).is_file() else None
     except (OSError, ValueError):
         return None
 
@@ -270,12 +282,11 @@ def build(cfg: RunConfig, task, system):
     """The compiled model, its frontend layer's name and whether the head runs in float16."""
     import keras
 
-    from benchmark import backend
     from benchmark.heads import build_model
 
     gpu = backend.gpu_present()
     mixed = backend.supports_mixed_precision() and cfg.train.mixed_precision
-    frontend = system.build(frontend_config(cfg))  # float32 always: the frontend is what is compared
+    frontend = system.build(cfg.frontend)  # float32 always: the frontend is what is compared
     if mixed:  # the head (most of the compute) in float16, with loss scaling
         keras.mixed_precision.set_global_policy("mixed_float16")
     try:
@@ -286,17 +297,6 @@ def build(cfg: RunConfig, task, system):
     finally:
         keras.mixed_precision.set_global_policy("float32")
     return model, frontend.name, mixed
-
-
-def frontend_config(cfg: RunConfig):
-    """What a system's factory sees for a run configuration."""
-    from benchmark.registry import FrontendConfig
-
-    f = cfg.features
-    return FrontendConfig(filters=cfg.frontend.filters, kernel_size=tuple(cfg.frontend.kernel_size),
-                          output_mode=cfg.frontend.output_mode, frame_rate_hz=float(f.frame_rate_hz),
-                          n_mels=f.n_mels, fmin=float(f.fmin), fmax=float(f.fmax_hz),
-                          seed=cfg.seed, init=cfg.frontend.init, grid=cfg.frontend.grid)
 
 
 def make_optimizer(train, frontend):
@@ -330,7 +330,6 @@ def gabor_params(model) -> dict | None:
 def gabor_record(model, cfg: RunConfig, learnable: bool, init: dict | None) -> dict | None:
     """Initial and final Gabor parameters, with what converts them to Hz and cycles/octave."""
     from benchmark.layers import find_gabor_layers
-    from benchmark.units import mel_bins_per_octave
 
     found = find_gabor_layers(model)
     if not found or init is None:
@@ -349,9 +348,6 @@ def save_model(model, path: Path) -> str:
     """Atomic: a per-process temporary file, renamed into place, removed on any failure
     (and, after a kill, by the next save beside it). Returns the saved file's sha256,
     which the run records so that ``predict`` can refuse a swapped model."""
-    from benchmark.io import remove_stale_temporaries
-    from benchmark.predict import file_sha256
-
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path.parent, path.stem, ".tmp.keras")
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")  # Keras wants .keras

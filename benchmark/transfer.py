@@ -16,6 +16,8 @@ exercises the real loader.
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import shutil
 import tempfile
@@ -23,8 +25,17 @@ import unicodedata
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
+from benchmark import results
+from benchmark.adapters import read_dataset
+from benchmark.audio import load_audio
 from benchmark.errors import UserError
+from benchmark.features import compute_logmel
+from benchmark.io import write_text
+from benchmark.metrics import binarize, detection_metrics
+from benchmark.predict import load_predictor
+from benchmark.results import RunRecord
 
 # Shipped with the repository (not with an installed wheel: the data are test data).
 EXCERPTS = Path(__file__).resolve().parents[1] / "tests" / "data" / "real" / "ami"
@@ -59,8 +70,6 @@ def ami_layout(dest: str | Path, source: str | Path = EXCERPTS) -> Path:
     ``rttms/<split>/<ID>.rttm`` and ``uems/<split>/<ID>.uem``, where ``<ID>`` is the
     excerpt's name (one of them non-ASCII).
     """
-    import soundfile as sf
-
     source, dest = Path(source), Path(dest)
     if not source.is_dir():
         raise UserError(f"the real AMI excerpts are not at {source} (they ship in the "
@@ -91,16 +100,12 @@ def ami_layout(dest: str | Path, source: str | Path = EXCERPTS) -> Path:
 
 def real_excerpts(root: str | Path) -> list:
     """The excerpts as the AMI adapter reads them (every split: none was trained on)."""
-    from benchmark.adapters import read_dataset
-
     out = read_dataset("ami", Path(root))
     return sorted(out.examples, key=lambda e: e.id)
 
 
 def all_speech(examples) -> dict[str, float]:
     """Detection metrics of the hypothesis 'speech everywhere in the scored region'."""
-    from benchmark.metrics import detection_metrics
-
     ref = {e.id: e.segments for e in examples}
     return detection_metrics(ref, {e.id: [e.uem] for e in examples}, {e.id: e.uem for e in examples})
 
@@ -113,9 +118,6 @@ def score_predictor(predictor, examples, gain_db: float = 0.0) -> dict[str, floa
     applied to the decoded waveform without clipping, so a level change is
     measured apart from any saturation it would cause in a real recording.
     """
-    from benchmark.audio import load_audio
-    from benchmark.features import compute_logmel
-    from benchmark.metrics import binarize, detection_metrics
     if predictor.task.output != "frame":
         raise UserError(f"the run {predictor.run.get('dataset')}/{predictor.run.get('system')} is "
                         f"not a speech-activity model")
@@ -131,8 +133,6 @@ def score_predictor(predictor, examples, gain_db: float = 0.0) -> dict[str, floa
 
 
 def _twin_sad_runs(runs_dir: Path) -> list[tuple[Path, dict]]:
-    from benchmark.results import RunRecord
-
     found = []
     for path in sorted((runs_dir / "ami").glob("*/seed*.json")):
         try:
@@ -163,8 +163,6 @@ def twin_to_real(runs_dir: str | Path, out_dir: str | Path, excerpts: str | Path
     a row of their own rather than being pooled. Rates are fractions in the CSV
     and percentages in the table.
     """
-    from benchmark.predict import load_predictor
-
     runs_dir, out_dir = Path(runs_dir), Path(out_dir)
     runs = _twin_sad_runs(runs_dir)
     if not runs:
@@ -198,10 +196,7 @@ def twin_to_real(runs_dir: str | Path, out_dir: str | Path, excerpts: str | Path
 
 
 def _write_tables(folder: Path, rows: list[dict], examples) -> None:
-    import csv
-    import io
 
-    from benchmark.io import write_text
 
     cols = list(rows[0])
     buf = io.StringIO()
@@ -246,8 +241,6 @@ def _write_tables(folder: Path, rows: list[dict], examples) -> None:
 
 
 def cli_transfer(args) -> int:
-    from benchmark import results
-
     out = Path(args.out) if args.out else results.default_out()
     runs = Path(args.runs) if args.runs else out / "runs"
     rows = twin_to_real(runs, out)

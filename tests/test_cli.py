@@ -52,7 +52,7 @@ def test_mistakes_are_answered_before_a_framework_is_imported(tmp_path):
     assert out == {"rcs": [2] * len(bad), "loaded": []}, done.stderr
     errors = done.stderr.splitlines()
     assert len(errors) == len(bad), done.stderr       # one line each
-    from benchmark.tasks import dataset_names
+    from benchmark.datasets import dataset_names
 
     assert errors[0] == ("gaborbench run: error: unknown dataset 'nope' (known: "
                          + ", ".join(dataset_names()) + ")")   # the recipes' list, whatever it holds

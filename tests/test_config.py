@@ -7,15 +7,18 @@ import pytest
 from benchmark.config import PROFILES, Profile, RunConfig, grid_cells, resolve_config
 from benchmark.errors import UserError
 from benchmark.features import FeatureConfig
-from benchmark.registry import system_names
-from benchmark.tasks import dataset_info, dataset_names, describe_tasks, get_task, tasks
-
-SPLIT_DATASETS = ("ami", "chime5", "voxceleb1")
-
+from benchmark.systems import system_names
+from benchmark.datasets import dataset_info, dataset_names, describe_tasks
+from benchmark.tasks import get_task, tasks
 
 def test_datasets_are_declared_by_their_recipes():
-    assert dataset_names() == ["ami", "chime5", "voxceleb1", "zebra_finch", "urbansound8k", "esc50",
-                               "ripples", "ripples_b"]
+    from benchmark.recipes import load_recipe, recipe_names
+
+    # every recipe of a registered task is a dataset (another is e.g. a noise corpus)
+    assert set(dataset_names()) == {n for n in recipe_names() if load_recipe(n).task in tasks()}
+    builtin = ["ami", "chime5", "voxceleb1", "zebra_finch", "urbansound8k", "esc50", "ripples",
+               "ripples_b"]
+    assert [d for d in dataset_names() if d in builtin] == builtin   # the recipes' column order
     assert dataset_info("ami").task == "speech_activity" and dataset_info("ami").folds is None
     assert dataset_info("urbansound8k").folds == 10 and dataset_info("esc50").optional
     assert dataset_info("esc50").features == {"clip_seconds": 5.0}
@@ -30,7 +33,7 @@ def test_every_profile_resolves_to_valid_settings(profile, dataset):
     cfg = resolve_config(dataset, "learnable_gabor", profile)
     FeatureConfig(**dataclasses.asdict(cfg.features))  # raises on an inconsistent config
     assert cfg.data == ("real" if profile.startswith("paper") else "twin")
-    assert (cfg.fold is None) == (dataset in SPLIT_DATASETS)
+    assert (cfg.fold is None) == (dataset_info(dataset).folds is None)
     assert isinstance(cfg.head, get_task(cfg.task).Head)
     assert RunConfig.from_json(cfg.to_json()) == cfg
 
@@ -62,7 +65,7 @@ def test_grid_cells_follow_the_profile():
     assert {s for _, s, _, _ in demo} == set(system_names()) | {"learnable_gabor+permuted"}
     us = sorted({(seed, fold) for d, s, seed, fold in demo if d == "urbansound8k"})
     assert us == [(s, s + 1) for s in p.dataset_seeds["urbansound8k"]]  # rotating test folds
-    assert all(fold is None for d, _, _, fold in demo if d in SPLIT_DATASETS)
+    assert all(fold is None for d, _, _, fold in demo if dataset_info(d).folds is None)
     paper = grid_cells("paper")
     assert len([c for c in paper if c[0] == "urbansound8k" and c[1] == system_names()[0]]) == 30
     assert len(grid_cells("ci")) == len(dataset_names()) * len(system_names())
@@ -144,13 +147,13 @@ def test_a_field_the_task_does_not_read_is_an_error():
 
 
 def test_profiles_go_through_the_same_checks(monkeypatch):
-    bad = Profile(name="bad", data="twin", twin_size="tiny", seeds=(0,), folds="first",
-                  per_task={"speech_activity": {"train": {"epochs": "many"}}})
+    task = get_task("speech_activity")
+    bad = Profile(name="bad", data="twin", twin_size="tiny", seeds=(0,), folds="first", sizes=("bad",))
     monkeypatch.setitem(PROFILES, "bad", bad)
+    monkeypatch.setattr(task, "sizes", {**task.sizes, "bad": {"train": {"epochs": "many"}}})
     with pytest.raises(UserError, match="profile 'bad' train.epochs expects an int"):
         resolve_config("ami", "mel", "bad")
-    typo = dataclasses.replace(bad, per_task={"speech_activity": {"head": {"conv_channels": (8,)}}})
-    monkeypatch.setitem(PROFILES, "bad", typo)
+    monkeypatch.setattr(task, "sizes", {**task.sizes, "bad": {"head": {"conv_channels": (8,)}}})
     with pytest.raises(UserError, match="profile 'bad': unknown configuration key"):
         resolve_config("ami", "mel", "bad")
 
@@ -170,11 +173,8 @@ def test_describe_tasks_lists_every_task():
 
 
 def test_paper_profile_runs_the_authors_grid_and_records_it():
-    from benchmark.train import frontend_config
-
     paper = resolve_config("ami", "learnable_gabor", "paper")
     assert paper.frontend.grid == "reference" and paper.to_json()["frontend"]["grid"] == "reference"
-    assert frontend_config(paper).grid == "reference"
     for profile in ("ci", "demo"):
         assert resolve_config("ami", "learnable_gabor", profile).frontend.grid == "centered"
     cen = resolve_config("ami", "learnable_gabor", "paper", ["frontend.grid=centered"])

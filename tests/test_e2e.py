@@ -26,7 +26,7 @@ FOLD = {"ami": None, "urbansound8k": 1}  # the ci profile tests fold 1 of fold-b
 
 
 def _systems() -> list[str]:
-    from benchmark.registry import system_names
+    from benchmark.systems import system_names
 
     return system_names()
 

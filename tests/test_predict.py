@@ -22,7 +22,7 @@ def _save_run(out: Path, dataset: str, n_classes: int, run_extra: dict) -> Path:
 
     from benchmark.config import resolve_config
     from benchmark.heads import build_model
-    from benchmark.registry import get_system
+    from benchmark.systems import get_system
     from benchmark.results import RunRecord
 
     cfg = resolve_config(dataset, "mel", "ci", seed=0)

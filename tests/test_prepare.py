@@ -10,7 +10,7 @@ import benchmark.prepare as prep
 from benchmark.cli import main as cli_main
 from benchmark.data import TWIN_MARKER, AdapterOutput, Example, Skip, Trial
 from benchmark.errors import UserError
-from benchmark.prepare import load_prepared, prepare, prepared_folder
+from benchmark.prepare import prepare, prepared_folder
 
 
 @pytest.fixture(autouse=True)
@@ -147,7 +147,7 @@ def test_rerun_reuses_manifest_until_a_file_changes(tmp_path, monkeypatch):
     calls = []
     real_check = prep.check_audio
     monkeypatch.setattr(prep, "check_audio", lambda p: calls.append(p) or real_check(p))
-    again = load_prepared("toy", root, reader=reader)
+    again = prepare("toy", root, reader=reader)
     assert calls == [] and again == first
 
     sf.write(root / "audio" / "e.wav", _tone(16000, 0.5), 16000, subtype="DOUBLE")  # shorter now

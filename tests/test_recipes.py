@@ -114,7 +114,8 @@ def test_good_toy_recipe_loads(tmp_path):
 
 def test_every_recipe_names_a_registered_task_or_is_not_a_benchmark_column():
     from benchmark.recipes import load_recipe, recipe_names
-    from benchmark.tasks import dataset_names, tasks
+    from benchmark.datasets import dataset_names
+    from benchmark.tasks import tasks
 
     columns = set(dataset_names())
     for name in recipe_names():

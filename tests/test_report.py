@@ -139,7 +139,7 @@ def test_main_table_not_run_bold_and_footer(report):
 def test_rows_follow_registry_then_unregistered(report):
     _, rows = _md_table((report / "tables/main.md").read_text())
     names = list(rows)
-    from benchmark.registry import system_names
+    from benchmark.systems import system_names
 
     registered = [n for n in system_names()]
     assert names[: len(registered)] == registered

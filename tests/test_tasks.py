@@ -6,7 +6,8 @@ import pytest
 from benchmark import metrics
 from benchmark.data import Example, PreparedDataset, Trial
 from benchmark.errors import UserError
-from benchmark.tasks import dataset_info, describe_tasks, get_task, tasks
+from benchmark.datasets import dataset_info, describe_tasks
+from benchmark.tasks import get_task, tasks
 from benchmark.tasks.base import NoiseBank, Splits, check_classes, frame_targets, make_splits
 
 

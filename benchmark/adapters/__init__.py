@@ -11,30 +11,25 @@ preparation can report it; nothing is dropped silently.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Callable
 
 from benchmark.data import AdapterOutput
 from benchmark.errors import UserError
+from benchmark.registry import Registry
 
-_ADAPTERS: dict[str, Callable[..., AdapterOutput]] = {}
+# Every module here but the shared helpers registers its dataset's reader on import (a
+# new dataset is one new file, or a module named in $GABORBENCH_PLUGINS).
+ADAPTERS = Registry("dataset", ("benchmark.adapters",), skip=("common",))
 
 
 def register_adapter(name: str):
     """Decorator: register ``fn(root: Path, **options) -> AdapterOutput`` under ``name``."""
-
-    def deco(fn: Callable[..., AdapterOutput]) -> Callable[..., AdapterOutput]:
-        if name in _ADAPTERS:
-            raise ValueError(f"adapter {name!r} registered twice")
-        _ADAPTERS[name] = fn
-        return fn
-
-    return deco
+    return ADAPTERS.decorator(name)
 
 
 def adapter_names() -> list[str]:
-    return sorted(_ADAPTERS)
+    return sorted(ADAPTERS)
 
 
 def read_dataset(name: str, root: str | Path, **options) -> AdapterOutput:
@@ -43,25 +38,9 @@ def read_dataset(name: str, root: str | Path, **options) -> AdapterOutput:
     Raises UserError for an unknown name (with a suggestion) or a root that does
     not look like the dataset (naming the file or folder expected and where).
     """
-    if name not in _ADAPTERS:
-        close = difflib.get_close_matches(name, _ADAPTERS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise UserError(f"unknown dataset {name!r}.{hint} Known: {', '.join(adapter_names())}.")
+    adapter: Callable[..., AdapterOutput] = ADAPTERS.require(name)
     root = Path(root).expanduser()
     if not root.is_dir():
         raise UserError(f"{name}: dataset folder {root} does not exist "
                         f"(download it or pass the folder that holds it).")
-    return _ADAPTERS[name](root.resolve(), **options)
-
-
-def _load() -> None:
-    """Import every adapter module (each registers itself): a new dataset is one new file."""
-    import importlib
-    import pkgutil
-
-    for mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if mod.name != "common" and not mod.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{mod.name}")
-
-
-_load()
+    return adapter(root.resolve(), **options)

@@ -9,11 +9,13 @@ metadata line names checked to stay inside the dataset folder.
 
 from __future__ import annotations
 
+import csv
 import functools
 import math
 import os
 from pathlib import Path
 
+from benchmark.data import Example, Skip
 from benchmark.errors import UserError
 
 OUTSIDE = "path outside the dataset"
@@ -130,13 +132,40 @@ def read_fold_csv(dataset: str, base: Path, csv_path: str, columns: tuple[str, .
     one physical line at a time (these files never quote line breaks), so a
     bad row costs that row only.
     """
-    import csv
-
-    from benchmark.data import Example, Skip
-
     examples, skips, listed = [], [], set()
-    lines = read_lines(base / csv_path, dataset)
-    body = [(n, t) for n, t in lines if t is None or t.strip()]
+    body = [(n, t) for n, t in read_lines(base / csv_path, dataset) if t is None or t.strip()]
+    header = _csv_header(dataset, base, csv_path, columns, body)
+    for line, text in body[1:]:
+        where = f"{csv_path}:{line}"
+        row, why = _csv_row(text, header, n_folds, file_col, label_col)
+        if why:
+            skips.append(Skip(where, why))
+            continue
+        name, fold = row[file_col].strip(), int(row["fold"])
+        path = audio_path(base, fold, name)
+        listed.add(path)
+        why = path_problem(base, path)
+        if why:
+            skips.append(Skip(where, f"{why}: {short(name)!r}"))
+        elif not path.is_file():
+            skips.append(Skip(rel_id(path, base), "listed in the metadata but missing on disk"))
+        else:
+            examples.append(Example(id=rel_id(path, base), path=str(path),
+                                    label=row[label_col].strip(), group=row[group_col].strip(),
+                                    fold=fold))
+    for path in sorted((base / "audio").glob(unlisted_glob)):
+        if path not in listed:
+            why = path_problem(base, path)
+            skips.append(Skip(rel_id(path, base) if why is None or why == OUTSIDE else repr(path.name),
+                              why or "on disk but not listed in the metadata"))
+    if not examples:
+        raise UserError(f"{dataset}: no usable audio under {base / 'audio'} ({len(skips)} skipped).")
+    return examples, skips
+
+
+def _csv_header(dataset: str, base: Path, csv_path: str, columns: tuple[str, ...],
+                body: list) -> list[str]:
+    """The metadata CSV's header, holding every column of ``columns``, or a UserError."""
     header = None
     if body and body[0][1] is not None:
         try:
@@ -151,48 +180,27 @@ def read_fold_csv(dataset: str, base: Path, csv_path: str, columns: tuple[str, .
     if missing:
         raise UserError(f"{dataset}: {base / csv_path} lacks column(s) {', '.join(missing)}; "
                         f"expected {','.join(columns)}.")
-    for line, text in body[1:]:
-        where = f"{csv_path}:{line}"
-        if text is None:
-            skips.append(Skip(where, NOT_UTF8))
-            continue
-        try:
-            fields = next(csv.reader([text]))
-        except csv.Error as e:  # e.g. a field over csv.field_size_limit()
-            skips.append(Skip(where, f"unparseable CSV line: {e}"))
-            continue
-        if len(fields) != len(header):
-            skips.append(Skip(where, f"row has {len(fields)} fields, the header {len(header)}"))
-            continue
-        row = dict(zip(header, fields))
-        name = row[file_col].strip()
-        try:
-            fold = int(row["fold"])
-            if not 1 <= fold <= n_folds:
-                raise ValueError
-        except ValueError:
-            skips.append(Skip(where, f"bad fold {short(row['fold'])!r} (expected 1..{n_folds})"))
-            continue
-        if not name or not row[label_col].strip():
-            skips.append(Skip(where, f"empty file name or {label_col}"))
-            continue
-        path = audio_path(base, fold, name)
-        listed.add(path)
-        why = path_problem(base, path)
-        if why:
-            skips.append(Skip(where, f"{why}: {short(name)!r}"))
-            continue
-        if not path.is_file():
-            skips.append(Skip(rel_id(path, base), "listed in the metadata but missing on disk"))
-        else:
-            examples.append(Example(id=rel_id(path, base), path=str(path),
-                                    label=row[label_col].strip(), group=row[group_col].strip(),
-                                    fold=fold))
-    for path in sorted((base / "audio").glob(unlisted_glob)):
-        if path not in listed:
-            why = path_problem(base, path)
-            skips.append(Skip(rel_id(path, base) if why is None or why == OUTSIDE else repr(path.name),
-                              why or "on disk but not listed in the metadata"))
-    if not examples:
-        raise UserError(f"{dataset}: no usable audio under {base / 'audio'} ({len(skips)} skipped).")
-    return examples, skips
+    return header
+
+
+def _csv_row(text: str | None, header: list[str], n_folds: int, file_col: str,
+             label_col: str) -> tuple[dict | None, str | None]:
+    """(the row by column, None), or (None, why the line is skipped)."""
+    if text is None:
+        return None, NOT_UTF8
+    try:
+        fields = next(csv.reader([text]))
+    except csv.Error as e:  # e.g. a field over csv.field_size_limit()
+        return None, f"unparseable CSV line: {e}"
+    if len(fields) != len(header):
+        return None, f"row has {len(fields)} fields, the header {len(header)}"
+    row = dict(zip(header, fields))
+    try:
+        fold = int(row["fold"])
+        if not 1 <= fold <= n_folds:
+            raise ValueError
+    except ValueError:
+        return None, f"bad fold {short(row['fold'])!r} (expected 1..{n_folds})"
+    if not row[file_col].strip() or not row[label_col].strip():
+        return None, f"empty file name or {label_col}"
+    return row, None

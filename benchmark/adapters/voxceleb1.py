@@ -83,54 +83,68 @@ def read(root: Path) -> AdapterOutput:
 
     examples: dict[str, Example] = {}
     skips: list[Skip] = []
-
-    def example(rel: str, split: str, where: str) -> Example | None:
-        parts = rel.split("/")
-        if (len(parts) != 3 or not parts[0].startswith("id") or not rel.endswith(".wav")
-                or any(p in ("", ".", "..") for p in parts)):
-            skips.append(Skip(where, f"bad utterance path {short(rel)!r} (expected idXXXXX/<video>/NNNNN.wav)"))
-            return None
-        path = wav / rel
-        why = path_problem(root, path)
-        if why:
-            skips.append(Skip(where, f"{why}: {short(rel)!r}"))
-            return None
-        if not path.is_file():
-            skips.append(Skip(f"wav/{rel}", "listed in the metadata but missing on disk"))
-            return None
-        return Example(id=f"wav/{rel}", path=str(path), label=parts[0], group=parts[0], split=split)
-
-    in_iden: dict[str, Example] = {}
-    if iden is not None:
-        for where, fields in _lines(iden, skips):
-            if len(fields) != 2 or fields[0] not in SPLITS:
-                skips.append(Skip(where, "expected '<1|2|3> idXXXXX/<video>/NNNNN.wav'"))
-                continue
-            ex = example(fields[1], SPLITS[fields[0]], where)
-            if ex is not None and ex.id not in examples:
-                examples[ex.id] = in_iden[ex.id] = ex
-
-    trials: list[Trial] = []
-    if veri is not None:
-        for where, fields in _lines(veri, skips):
-            if len(fields) != 3 or fields[0] not in ("0", "1"):
-                skips.append(Skip(where, "expected '<0|1> <enroll.wav> <test.wav>'"))
-                continue
-            ids = []
-            for rel in fields[1:]:
-                key = f"wav/{rel}"
-                if key not in examples:
-                    ex = example(rel, "test", where)
-                    if ex is not None:
-                        examples[key] = ex
-                ids.append(key if key in examples else None)
-            if None in ids:
-                skips.append(Skip(where, "trial refers to an unusable utterance"))
-                continue
-            trials.append(Trial(enroll=ids[0], test=ids[1], target=fields[0] == "1"))
-
+    in_iden = _read_iden(root, iden, examples, skips) if iden is not None else {}
+    trials = _read_trials(root, veri, examples, skips) if veri is not None else []
     if not examples:
         raise UserError(f"voxceleb1: no usable utterances under {wav} ({len(skips)} skipped).")
+    return AdapterOutput(examples=list(examples.values()), trials=trials, skips=skips,
+                         protocol=_protocol(iden, veri, in_iden, trials, examples))
+
+
+def _example(root: Path, rel: str, split: str, where: str, skips: list) -> Example | None:
+    """The utterance ``wav/<rel>``, or None (and a skip saying why)."""
+    parts = rel.split("/")
+    if (len(parts) != 3 or not parts[0].startswith("id") or not rel.endswith(".wav")
+            or any(p in ("", ".", "..") for p in parts)):
+        skips.append(Skip(where, f"bad utterance path {short(rel)!r} (expected idXXXXX/<video>/NNNNN.wav)"))
+        return None
+    path = root / "wav" / rel
+    why = path_problem(root, path)
+    if why:
+        skips.append(Skip(where, f"{why}: {short(rel)!r}"))
+        return None
+    if not path.is_file():
+        skips.append(Skip(f"wav/{rel}", "listed in the metadata but missing on disk"))
+        return None
+    return Example(id=f"wav/{rel}", path=str(path), label=parts[0], group=parts[0], split=split)
+
+
+def _read_iden(root: Path, iden, examples: dict, skips: list) -> dict[str, Example]:
+    """iden_split.txt's utterances, added to ``examples``; returns those it listed."""
+    in_iden: dict[str, Example] = {}
+    for where, fields in _lines(iden, skips):
+        if len(fields) != 2 or fields[0] not in SPLITS:
+            skips.append(Skip(where, "expected '<1|2|3> idXXXXX/<video>/NNNNN.wav'"))
+            continue
+        ex = _example(root, fields[1], SPLITS[fields[0]], where, skips)
+        if ex is not None and ex.id not in examples:
+            examples[ex.id] = in_iden[ex.id] = ex
+    return in_iden
+
+
+def _read_trials(root: Path, veri, examples: dict, skips: list) -> list[Trial]:
+    """veri_test2.txt's trials; utterances not in iden_split join ``examples`` as 'test'."""
+    trials: list[Trial] = []
+    for where, fields in _lines(veri, skips):
+        if len(fields) != 3 or fields[0] not in ("0", "1"):
+            skips.append(Skip(where, "expected '<0|1> <enroll.wav> <test.wav>'"))
+            continue
+        ids = []
+        for rel in fields[1:]:
+            key = f"wav/{rel}"
+            if key not in examples:
+                ex = _example(root, rel, "test", where, skips)
+                if ex is not None:
+                    examples[key] = ex
+            ids.append(key if key in examples else None)
+        if None in ids:
+            skips.append(Skip(where, "trial refers to an unusable utterance"))
+            continue
+        trials.append(Trial(enroll=ids[0], test=ids[1], target=fields[0] == "1"))
+    return trials
+
+
+def _protocol(iden, veri, in_iden: dict, trials: list, examples: dict) -> str:
     parts = []
     if iden is not None:
         parts.append("identification: iden_split.txt (1/2/3 = train/dev/test)")
@@ -146,5 +160,4 @@ def read(root: Path) -> AdapterOutput:
                      f"examples); trial utterances not in iden_split are examples with split 'test'")
     else:
         parts.append(f"verification: unavailable ({VERI} not found)")
-    return AdapterOutput(examples=list(examples.values()), trials=trials, skips=skips,
-                         protocol="; ".join(parts))
+    return "; ".join(parts)

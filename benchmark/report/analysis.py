@@ -9,25 +9,23 @@ NumPy and the system order is read from the baseline files' source.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import functools
-import importlib.util
 import inspect
 import itertools
 import logging
 import math
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from scipy import stats
 from scipy.spatial.distance import cdist
 
 from benchmark import units
+from benchmark.datasets import dataset_info, dataset_names
 from benchmark.metrics import METRICS
 from benchmark.report.runs import GABOR_KEYS, Run
+from benchmark.systems import system_ranks
 
 log = logging.getLogger("benchmark.report")
 
@@ -43,8 +41,6 @@ def _declared_columns() -> tuple[tuple[tuple[str, str], ...], frozenset[str]]:
     Core datasets always get a column (a missing one then says why); optional ones
     only when they have runs.
     """
-    from benchmark.tasks import dataset_info, dataset_names
-
     infos = [dataset_info(d) for d in dataset_names()]
     return (tuple((i.name, m) for i in infos for m in i.metrics),
             frozenset(i.name for i in infos if i.optional))
@@ -76,47 +72,9 @@ def system_order(present: set[str]) -> list[str]:
     return registered + sorted(present - set(registered))
 
 
-@functools.lru_cache(maxsize=1)
 def _declared_systems() -> dict[str, int]:
-    """name -> rank of every ``@register_system("name", ..., rank=N)`` in baselines/.
-
-    Read from the source rather than by importing the registry: importing a
-    baseline builds Keras layers, which a report does not need. Files starting
-    with "_" (the template) are skipped as the registry skips them; a rank that
-    is not a literal falls back to the registry's default.
-    """
-    try:
-        spec = importlib.util.find_spec("baselines")
-        folders = list(spec.submodule_search_locations or []) if spec else []
-    except (ImportError, ValueError):
-        folders = []
-    if not folders:
-        log.warning("baselines package not found; ordering systems by name")
-    found: dict[str, int] = {}
-    for folder in folders:
-        for path in sorted(Path(folder).glob("*.py")):
-            if path.name.startswith("_"):
-                continue
-            try:
-                tree = ast.parse(path.read_text(encoding="utf-8"))
-            except (OSError, SyntaxError, UnicodeDecodeError) as e:
-                log.warning("cannot read baseline %s (%s); its system is ordered by name",
-                            path.name, e)
-                continue
-            for node in ast.walk(tree):
-                callee = getattr(node, "func", None)
-                name = getattr(callee, "id", None) or getattr(callee, "attr", None)
-                if not (isinstance(node, ast.Call) and name == "register_system"
-                        and node.args and isinstance(node.args[0], ast.Constant)
-                        and isinstance(node.args[0].value, str)):
-                    continue
-                rank = 100
-                for kw in node.keywords:
-                    if kw.arg == "rank" and isinstance(kw.value, ast.Constant) \
-                            and isinstance(kw.value.value, int):
-                        rank = kw.value.value
-                found[node.args[0].value] = rank
-    return found
+    """name -> rank of every registered system (the registry imports no Keras)."""
+    return system_ranks()
 
 
 def table_columns(runs: list[Run], missing: dict[str, str]) -> list[tuple[str, str]]:

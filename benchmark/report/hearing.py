@@ -174,7 +174,7 @@ def is_speech(dataset: str, runs: list[Run]) -> bool:
     tasks = {r.config.get("task") for r in runs if r.dataset == dataset and r.config.get("task")}
     if not tasks:
         try:
-            from benchmark.tasks import dataset_info
+            from benchmark.datasets import dataset_info
 
             tasks = {dataset_info(dataset).task}
         except Exception:   # an unknown dataset name: not one of ours, so not speech

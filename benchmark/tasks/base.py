@@ -16,9 +16,13 @@ from typing import ClassVar
 
 import numpy as np
 
-from benchmark.config import TrainSettings, check
 from benchmark.errors import UserError
-from benchmark.features import FeatureConfig
+from benchmark.features import FeatureConfig, clip_level
+from benchmark.settings import TrainSettings, check
+
+# Keras, and benchmark.heads built on it, load inside the methods that build or train a
+# model: the configuration and the command line read a task's settings without
+# TensorFlow's start-up (seconds).
 
 
 @dataclass
@@ -45,6 +49,9 @@ class Task:
     features: ClassVar[FeatureConfig]  # the paper protocol's features
     train: ClassVar[TrainSettings]     # the paper protocol's training loop settings
     protocol_text: ClassVar[str]       # one line for `gaborbench list tasks`
+    # The task's own sizes per profile ("ci", "demo", "paper", ...): {section: {field: value}}
+    # on top of the paper defaults above (a profile picks its entry; see config.Profile).
+    sizes: ClassVar[dict] = {}
 
     def __init__(self, cfg, prepared, store, noise=None):
         self.cfg, self.prepared, self.store, self.noise = cfg, prepared, store, noise
@@ -324,7 +331,5 @@ class NoiseBank:
         if self.level != "none":
             # Level-normalised features: give the mixture the excerpt's own level statistic,
             # as normalising the mixed recording would (up to the excerpt's offset from it).
-            from benchmark.features import clip_level
-
             mixed = mixed - clip_level(mixed, self.level) + clip_level(x.astype(np.float64), self.level)
         return mixed.astype(x.dtype)

@@ -15,10 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from benchmark.config import TrainSettings, check
 from benchmark.features import FeatureConfig
+from benchmark.settings import DEMO_TRAIN, TrainSettings, check
 from benchmark.tasks import register_task
 from benchmark.tasks.clip import ClipClassification, ClipProtocol
+
+# Keras, and benchmark.heads built on it, load inside the methods that build or train a
+# model: the configuration and the command line read a task's settings without
+# TensorFlow's start-up (seconds).
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,16 @@ class Calibration(ClipClassification):
     protocol = ClipProtocol(mixup_alpha=0.0, spec_time_stripes=0, spec_freq_stripes=0)
     protocol_text = ("official-style folds of the generated set; linear probe of the frontend's "
                      "time-and-band-averaged magnitude (solvable only by filters on the class points)")
+    # The probe reads the filters' magnitude; filters start in the low-modulation corner,
+    # away from every planted point, and must travel to the class points.
+    sizes = {
+        "ci": {"frontend": {"filters": 8, "kernel_size": (15, 7), "init": "low", "output_mode": "abs"},
+               "train": {"epochs": 5, "steps_per_epoch": 100, "batch_size": 16, "learning_rate": 1e-2,
+                         "optimizer": "adam", "patience": 5, "frontend_lr_scale": 3.0}},
+        "demo": {"frontend": {"init": "low", "output_mode": "abs"},
+                 "train": {**DEMO_TRAIN, "batch_size": 16, "learning_rate": 1e-2,
+                           "frontend_lr_scale": 3.0}},
+    }
 
     def build_head(self, x):
         import keras

@@ -16,11 +16,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmark import metrics
-from benchmark.config import TrainSettings, check
 from benchmark.features import FeatureConfig
+from benchmark.settings import (CI_CLIP_PROTOCOL, CI_TRAIN, DEMO_CLIP_HEAD, DEMO_TRAIN,
+                                PAPER_FRONTEND, PAPER_TRAIN, TrainSettings, check)
 from benchmark.tasks import register_task
 from benchmark.tasks.base import (EpochBatches, Task, fix_length, mean_loss,
                                   permute_labels, predict_batched, top_lines)
+
+# Keras, and benchmark.heads built on it, load inside the methods that build or train a
+# model: the configuration and the command line read a task's settings without
+# TensorFlow's start-up (seconds).
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,19 @@ class BirdCalls(ClipClassification):
     protocol = ClipProtocol(spec_time_width=10)  # calls are short: narrower time stripes
     protocol_text = ("bird-grouped folds (no bird on both sides); test = one fold, validation = "
                      "the next fold; CNN10-like head (no published protocol: our choice)")
+    sizes = {
+        "ci": {"features": {"sample_rate": 22050, "n_mels": 24, "n_fft": None, "fmax": 10000.0},
+               "head": {"conv_channels": (8,), "dropout": 0.1, "final_dropout": 0.2},
+               "train": CI_TRAIN,
+               "protocol": CI_CLIP_PROTOCOL},
+        "demo": {"features": {"sample_rate": 22050, "n_mels": 32, "n_fft": None, "fmax": 10000.0},
+                 "head": DEMO_CLIP_HEAD,
+                 "train": DEMO_TRAIN,
+                 "protocol": {"mixup_alpha": 0.0, "spec_time_stripes": 0, "spec_freq_stripes": 0}},
+        # A 1 s call is 101 frames at a 10 ms hop: a 111-frame kernel would be longer than
+        # the clip (its outer taps would only ever see padding), so the kernel spans the clip.
+        "paper": {"train": PAPER_TRAIN, "frontend": {**PAPER_FRONTEND, "kernel_size": (101, 9)}},
+    }
 
 
 @register_task
@@ -177,3 +195,17 @@ class UrbanSound(ClipClassification):
                           patience=50)
     protocol_text = ("official folds, never reshuffled: test = one fold, validation = the next "
                      "fold of the training folds; CNN10-like head, SpecAugment, mixup")
+    sizes = {
+        "ci": {"features": {"sample_rate": 16000, "n_mels": 24, "win_ms": 32.0, "hop_ms": 20.0,
+                            "n_fft": None, "clip_seconds": 1.0},
+               "head": {"conv_channels": (8,), "dropout": 0.1, "final_dropout": 0.2},
+               "train": CI_TRAIN,
+               "protocol": CI_CLIP_PROTOCOL},
+        "demo": {"features": {"sample_rate": 16000, "n_mels": 32, "win_ms": 32.0, "hop_ms": 20.0,
+                              "n_fft": None, "clip_seconds": 2.0, "top_db": None},
+                 "head": DEMO_CLIP_HEAD,
+                 "train": DEMO_TRAIN,
+                 "protocol": {"mixup_alpha": 0.0, "spec_time_stripes": 0, "spec_freq_stripes": 0}},
+        # Arnault et al.'s code zero-pads short urban clips at the start (to 178,017 samples).
+        "paper": {"train": PAPER_TRAIN, "features": {"pad": "start"}},
+    }

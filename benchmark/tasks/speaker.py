@@ -25,15 +25,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchmark import metrics
+from benchmark import metrics, scoring
 from benchmark.adapters.voxceleb1 import verification_speakers
-from benchmark.config import TrainSettings, check
 from benchmark.errors import UserError
 from benchmark.features import FeatureConfig
+from benchmark.settings import CI_TRAIN, DEMO_TRAIN, PAPER_TRAIN, TrainSettings, check
 from benchmark.tasks import register_task
 from benchmark.tasks.base import (windows, EpochBatches, Splits, Task, fix_length,
                                   make_splits, mean_loss, permute_labels, predict_batched,
                                   top_lines)
+
+# Keras, and benchmark.heads built on it, load inside the methods that build or train a
+# model: the configuration and the command line read a task's settings without
+# TensorFlow's start-up (seconds).
 
 MAX_VAL_TRIALS = 4000
 SNORM_UTTERANCES = 5   # training utterances per cohort speaker (bounds the test-time cost)
@@ -94,6 +98,21 @@ class Speaker(Task):
     protocol_text = ("verification: trained on the non-trial speakers (3 s crops, noise at "
                      "10-20 dB SNR, AAM loss), EER (cosine) on veri_test2 trials; identification "
                      "accuracy on iden_split test utterances of the training speakers")
+    sizes = {
+        "ci": {"features": {"n_mels": 24},
+               "head": {"compress": 8, "tdnn_channels": 16, "tdnn_pooling_channels": 32,
+                        "embedding": 16},
+               "train": CI_TRAIN,
+               "protocol": {"chunk_seconds": 1.0}},
+        "demo": {"features": {"n_mels": 32},
+                 "head": {"compress": 16, "tdnn_channels": 32, "tdnn_pooling_channels": 64,
+                          "embedding": 32},
+                 "train": DEMO_TRAIN,
+                 "protocol": {"chunk_seconds": 1.5, "noise_prob": 0.5}},
+        # The authors' 2048-point FFT, as for speech activity (see there).
+        "paper": {"train": PAPER_TRAIN, "features": {"n_fft": 2048, "window": "win_ms"}},
+        "paper-window": {"train": PAPER_TRAIN, "features": {"n_fft": 2048, "window": "fft"}},
+    }
 
     def make_splits(self, examples: list, fold) -> Splits:
         held = verification_speakers(self.prepared.trials, self.prepared.examples)
@@ -199,7 +218,6 @@ class Speaker(Task):
     def _snorm_scores(self, model, cos: np.ndarray) -> np.ndarray:
         """Adaptive s-norm of the last ``_eer`` call's trial scores; the cohort is the
         training speakers' mean embeddings (their first SNORM_UTTERANCES utterances)."""
-        from benchmark import scoring
         from benchmark.heads import embedding_model
 
         per: dict[str, list[str]] = {}

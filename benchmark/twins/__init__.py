@@ -8,11 +8,14 @@ so a twin folder is either complete or absent, and its root holds
 
     from benchmark.twins import ensure_twin
     root = ensure_twin("urbansound8k", size="tiny")  # then read it like the real one
+
+Every module here but the shared helpers is one dataset's generator (its
+``write(out, size, seed, track)``), registered under the module's name; a
+generator elsewhere registers itself with :func:`register_twin`.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import pkgutil
 import shutil
@@ -20,18 +23,30 @@ import tempfile
 import time
 from pathlib import Path
 
+from tqdm import tqdm
+
 from benchmark.data import TWIN_MARKER
 from benchmark.errors import UserError, unknown
-from benchmark.io import file_lock, read_json, remove_stale_temporaries, temp_prefix, write_json
+from benchmark.io import (file_lock, probe_writable, read_json, remove_stale_temporaries,
+                          temp_prefix, write_json)
 from benchmark.paths import twins_dir
+from benchmark.registry import Registry
 
 # Bump when any generator's output changes: cached twins are then rebuilt.
 GENERATOR_VERSION = 3
 SIZES = ("tiny", "demo")
-# Every module here but the shared helpers is one dataset's generator (its ``write``).
 _HELPERS = ("signals", "tts")
-TWINS = tuple(sorted(m.name for m in pkgutil.iter_modules(__path__)
-                     if m.name not in _HELPERS and not m.name.startswith("_")))
+# name -> the generator's module (or its ``write`` function); this package's modules are
+# lazy entries: one is imported only when its twin is built.
+TWINS = Registry("synthetic twin")
+for _m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    if _m.name not in _HELPERS and not _m.name.startswith("_"):
+        TWINS.register(_m.name, f"{__name__}.{_m.name}", owner=f"{__name__}.{_m.name}")
+
+
+def register_twin(name: str, write) -> None:
+    """Register ``write(out: Path, size: str, seed: int, track) -> None`` as the twin of ``name``."""
+    TWINS.register(name, write)
 # Every twin writes this beside TWIN_MARKER: for each class, the modulations (rate in
 # Hz, scale in cycles/octave, sweep direction) its generator planted as the evidence.
 PLANTED = "PLANTED_MODULATIONS.json"
@@ -59,7 +74,6 @@ def _tracker(progress: bool | None):
     def track(items, desc=None):
         if progress is False:
             return items
-        from tqdm import tqdm
 
         return tqdm(items, desc=desc, unit="file", leave=False, disable=None if progress is None else False)
 
@@ -72,8 +86,8 @@ def _build(name: str, out: Path, size: str, seed: int, progress: bool | None) ->
     remove_stale_temporaries(out.parent, out.name)  # builds killed before their clean-up ran
     tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(out.name), suffix=".tmp", dir=out.parent))
     try:
-        module = importlib.import_module(f"benchmark.twins.{name}")
-        module.write(tmp, size, seed, _tracker(progress))
+        entry = TWINS[name]
+        getattr(entry, "write", entry)(tmp, size, seed, _tracker(progress))
         if not (tmp / PLANTED).is_file():
             raise RuntimeError(f"the {name} twin generator wrote no {PLANTED}")
         write_json(tmp / TWIN_MARKER, marker(name, size, seed))
@@ -85,8 +99,6 @@ def _build(name: str, out: Path, size: str, seed: int, progress: bool | None) ->
         if type(e).__name__ == "LibsndfileError":
             # libsndfile reports a full or read-only disk as "System error": a one-byte
             # probe turns it back into the OSError that names the cause
-            from benchmark.io import probe_writable
-
             probe_writable(out.parent)
         raise
     return out

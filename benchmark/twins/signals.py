@@ -18,6 +18,7 @@ import soundfile as sf
 from scipy.io import wavfile
 from scipy.signal import fftconvolve
 
+from benchmark.io import write_json
 from benchmark.twins import PLANTED
 
 
@@ -206,7 +207,5 @@ def average_planted(per_clip: list[list[dict]]) -> list[dict]:
 
 def write_planted(root: Path, dataset: str, note: str, classes: dict) -> None:
     """Write ``PLANTED_MODULATIONS.json``: for every class, the modulations that carry its evidence."""
-    from benchmark.io import write_json
-
     write_json(Path(root) / PLANTED, {"dataset": dataset, "note": note,
                                       "classes": {str(k): list(v) for k, v in classes.items()}})
