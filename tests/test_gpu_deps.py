@@ -43,12 +43,12 @@ class Absent:
         return None
 
 sys.meta_path.insert(0, Absent)
-import benchmark.gpucheck, benchmark.grid, benchmark.train, benchmark.registry
+import benchmark.gpucheck, benchmark.grid, benchmark.train, benchmark.systems
 import benchmark.tasks, benchmark.twins
 for pkg in (benchmark.tasks, benchmark.twins):
     for m in pkgutil.iter_modules(pkg.__path__):
         importlib.import_module(f"{pkg.__name__}.{m.name}")
-from benchmark.registry import system_names
+from benchmark.systems import system_names
 system_names()
 import keras
 from benchmark.twins import tts
