@@ -3,8 +3,9 @@
 Everything here is a pure function of the loaded runs, so the same runs give the
 same numbers: bootstrap intervals and permutations use fixed generators, ties are
 broken by name. NumPy and SciPy only: a report must build on a machine (or in a
-process) without Keras or TensorFlow, so the kernel maths is repeated here in
-NumPy and the system order is read from the baseline files' source.
+process) without Keras or TensorFlow: the kernel maths comes from
+:mod:`benchmark.kernels` (NumPy at import, Keras only when a layer builds its
+kernels) and the system order is read from the baseline files' source.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from scipy import stats
 from scipy.spatial.distance import cdist
 
 from benchmark import units
+from benchmark.kernels import gabor_kernels_np
 from benchmark.metrics import METRICS
 from benchmark.report.runs import GABOR_KEYS, Run
 
@@ -166,49 +168,6 @@ def ci95(values: np.ndarray) -> tuple[float, float] | None:
     res = stats.bootstrap((values,), np.mean, n_resamples=BOOTSTRAP_RESAMPLES,
                           confidence_level=0.95, method="percentile", **_rng_kwargs())
     return (float(res.confidence_interval.low), float(res.confidence_interval.high))
-
-
-# ---------------------------------------------------------------- kernels (NumPy)
-
-KERNEL_EPS = 1e-3   # added to σ inside the exponent, as the layer does
-
-
-def grid_axis(size: int, kind: str = "centered") -> np.ndarray:
-    """Tap positions of one kernel axis in grid units, as the layer samples them.
-
-    ``centered``: integer steps centred on zero; ``reference``: the original
-    code's ``linspace(-ceil(K/2)+1, ceil(K/2), K)`` (centred at +0.5, spacing K/(K-1)).
-    """
-    if kind == "centered":
-        return np.arange(size, dtype=float) - (size - 1) / 2.0
-    if kind == "reference":
-        c = math.ceil(size / 2)
-        return np.linspace(-c + 1, c, size)
-    raise ValueError(f"grid must be 'centered' or 'reference', got {kind!r}")
-
-
-def grid_spacing(size: int, kind: str = "centered") -> float:
-    """Distance between neighbouring taps in grid units (1 for ``centered``)."""
-    return 1.0 if kind == "centered" or size < 2 else size / (size - 1)
-
-
-def gabor_kernels_np(sigma_t, sigma_f, frequency, orientation, kernel_size,
-                     grid: str = "centered") -> tuple[np.ndarray, np.ndarray]:
-    """(real, imag) kernels of shape (K_t, K_f, filters), the layer's formula in NumPy.
-
-    The layer builds the same kernels with keras.ops (``benchmark.kernels``); a
-    test checks that the two agree.
-    """
-    p = [np.asarray(v, dtype=float)[None, :] for v in (sigma_t, sigma_f, frequency, orientation)]
-    s_t, s_f, freq, gamma = p
-    t = grid_axis(int(kernel_size[0]), grid)[:, None]
-    f = grid_axis(int(kernel_size[1]), grid)[:, None]
-    env_t = np.exp(-0.5 * (t / (s_t + KERNEL_EPS)) ** 2) / (2 * np.pi * s_t * s_f)
-    env_f = np.exp(-0.5 * (f / (s_f + KERNEL_EPS)) ** 2)
-    ct, st = env_t * np.cos(freq * np.cos(gamma) * t), env_t * np.sin(freq * np.cos(gamma) * t)
-    cf, sf = env_f * np.cos(freq * np.sin(gamma) * f), env_f * np.sin(freq * np.sin(gamma) * f)
-    ct, st, cf, sf = ct[:, None, :], st[:, None, :], cf[None, :, :], sf[None, :, :]
-    return ct * cf - st * sf, st * cf + ct * sf
 
 
 # ---------------------------------------------------------------- filters in modulation space

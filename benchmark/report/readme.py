@@ -266,7 +266,8 @@ def _calibration(rows: list[CalibrationRow]) -> list[str]:
                        f"the null ({numbers}).")
         else:
             why = ("gain not above the null" if r.gain <= r.null_p95
-                   else "the filters did not go to their own variant's points")
+                   else "the banks did not pass more at their own variant's points than at the "
+                        "other's (cross-over not above 0)")
             out.append(f"- {who}: fail — {why} ({numbers}).")
     return out + [""]
 
