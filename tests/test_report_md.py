@@ -220,6 +220,6 @@ def test_drift_and_calibration_statements_against_their_nulls():
     assert "learnable_gabor: 1/3 seeds pass" in text
     assert "- **Finding** — learnable_gabor, seed 0: pass" in text
     assert "- learnable_gabor, seed 1: fail — gain not above the null" in text
-    assert "- learnable_gabor, seed 2: fail — the filters did not go" in text
+    assert "- learnable_gabor, seed 2: fail — the banks did not pass more at their own" in text
     assert "- fixed_gabor, seed 0: fail — a frozen control" in text
     assert text.count("**Finding**") == 1
