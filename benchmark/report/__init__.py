@@ -4,7 +4,8 @@ Layout of what :func:`build_report` writes under ``out_dir`` (see results/README
 ``REPORT.md`` (the report to read: :mod:`benchmark.report.readme`); ``summary.csv``;
 ``tables/`` main.md, main.tex, paired.md, differences.csv, drift.csv, drift.md, recovery.csv,
 recovery.md, task_similarity.csv, units.csv, hearing.csv, nulls.md, nulls.csv,
-task_similarity_null.csv, calibration.csv (with calibration runs); ``plots/``
+task_similarity_null.csv, evidence.csv, evidence_planted.csv, calibration.csv (with
+calibration runs); ``plots/``
 scores, filters_*, modulation_*, task_similarity, curves_*, drift, hearing_*, calibration
 (PNG and PDF each). Nothing here imports Keras or TensorFlow.
 """
@@ -20,7 +21,7 @@ from benchmark import paths
 from benchmark.config import PERMUTED_SUFFIX
 from benchmark.errors import UserError
 from benchmark.io import write_text
-from benchmark.report import analysis, calibration, hearing, nulls, readme, scores, tables
+from benchmark.report import analysis, calibration, evidence, hearing, nulls, readme, scores, tables
 from benchmark.report.runs import RunSet, load_runs
 
 __all__ = ["build_report", "cli_report", "load_runs"]
@@ -127,6 +128,11 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
                                 + "\n" + nulls.similarity_markdown(sim_nulls))
     texts[tdir / "task_similarity_null.csv"] = nulls.similarity_csv(sim_nulls)
     texts[tdir / "nulls.csv"] = nulls.nulls_csv(drift_nulls, rec_nulls)
+    # Recovery's second reading: the banks against the data's own evidence maps.
+    maps, skipped = evidence.evidence_maps(rs_all.runs)
+    texts[tdir / "evidence.csv"] = evidence.evidence_csv(evidence.evidence_rows(rs_all.runs, maps),
+                                                         skipped)
+    texts[tdir / "evidence_planted.csv"] = evidence.planted_csv(evidence.planted_marks(rs_all.runs, maps))
     cal_rows = calibration.calibration(rs_all.runs)
     if cal_rows:
         texts[tdir / "calibration.csv"] = calibration.calibration_csv(cal_rows)

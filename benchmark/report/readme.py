@@ -47,6 +47,11 @@ TABLE_FILES = (
     ("tables/task_similarity_null.csv", "the same distances beside the label-permuted runs'"),
     ("tables/units.csv", "per dataset: frame rate, temporal Nyquist, mel bins per octave"),
     ("tables/hearing.csv", "speech tasks' filters beside human modulation sensitivity"),
+    ("tables/evidence.csv", "recovery's second reading: change in the banks' overlap with each "
+                            "dataset's evidence map (where its classes separate, read from its "
+                            "files), beside the label-permuted runs; skipped datasets say why"),
+    ("tables/evidence_planted.csv", "each planted modulation, marked discriminative or not by "
+                                    "its dataset's evidence map"),
     ("tables/calibration.csv", "the calibration check per system and seed"),
 )
 OTHER_PLOTS = (
