@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchmark.report import analysis
+from benchmark.report import analysis, similarity
 from benchmark.report.runs import Run
 
 NULL_DRAWS = 999
@@ -335,11 +335,13 @@ def similarity_nulls(runs: list[Run], reference: str = analysis.REFERENCE) -> li
     runs do were not told apart by what they had to learn."""
     groups = analysis.learnable_runs(runs)
 
-    def changes(d, s):
+    def changes(d, s):   # filters resolved on both axes only, as task_similarity takes them
         g = groups.get((d, s))
-        return np.concatenate([analysis.run_changes(r) for r in g]) if g else None
+        c = np.concatenate([similarity.resolved_changes(r) for r in g]) if g else None
+        return c if c is not None and len(c) else None
 
-    names = analysis.dataset_order({d for (d, s) in groups if s == reference})
+    real_names = {d for (d, s) in groups if s == reference}
+    names = analysis.dataset_order({d for d in real_names if changes(d, reference) is not None})
     real = {d: changes(d, reference) for d in names}
     perm = {d: changes(d, reference + PERMUTED_SUFFIX) for d in names}
     rvp = {d: (analysis.energy_distance_2d(real[d], perm[d]) if perm[d] is not None else None)
