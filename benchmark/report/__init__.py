@@ -122,20 +122,8 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
         tdir / "units.csv": tables.units_csv(axes),
         tdir / "hearing.csv": hearing.hearing_csv(hear),
     }
-    # Every filter-analysis number beside its nulls; the calibration check when it ran.
-    sim_nulls = nulls.similarity_nulls(rs_all.runs)
-    texts[tdir / "nulls.md"] = (nulls.nulls_markdown(drift_nulls, rec_nulls)
-                                + "\n" + nulls.similarity_markdown(sim_nulls))
-    texts[tdir / "task_similarity_null.csv"] = nulls.similarity_csv(sim_nulls)
-    texts[tdir / "nulls.csv"] = nulls.nulls_csv(drift_nulls, rec_nulls)
-    # Recovery's second reading: the banks against the data's own evidence maps.
-    maps, skipped = evidence.evidence_maps(rs_all.runs)
-    texts[tdir / "evidence.csv"] = evidence.evidence_csv(evidence.evidence_rows(rs_all.runs, maps),
-                                                         skipped)
-    texts[tdir / "evidence_planted.csv"] = evidence.planted_csv(evidence.planted_marks(rs_all.runs, maps))
     cal_rows = calibration.calibration(rs_all.runs)
-    if cal_rows:
-        texts[tdir / "calibration.csv"] = calibration.calibration_csv(cal_rows)
+    texts.update(_null_tables(rs_all, tdir, drift_nulls, rec_nulls, cal_rows))
     for path, text in texts.items():
         write_text(path, text)
     written = list(texts)
@@ -159,6 +147,24 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
         rs_all, rs, cells, diffs, best, mdd, drift_nulls, rec_nulls, cal_rows,
         [p.name for p in made]))
     return written + [out_dir / readme.FILE]
+
+
+def _null_tables(rs_all: RunSet, tdir: Path, drift_nulls, rec_nulls, cal_rows) -> dict[Path, str]:
+    """Every filter-analysis number beside its nulls; recovery's second reading (the banks
+    against the data's own evidence maps); the calibration check when it ran."""
+    sim_nulls = nulls.similarity_nulls(rs_all.runs)
+    maps, skipped = evidence.evidence_maps(rs_all.runs)
+    texts = {
+        tdir / "nulls.md": (nulls.nulls_markdown(drift_nulls, rec_nulls)
+                            + "\n" + nulls.similarity_markdown(sim_nulls)),
+        tdir / "task_similarity_null.csv": nulls.similarity_csv(sim_nulls),
+        tdir / "nulls.csv": nulls.nulls_csv(drift_nulls, rec_nulls),
+        tdir / "evidence.csv": evidence.evidence_csv(evidence.evidence_rows(rs_all.runs, maps), skipped),
+        tdir / "evidence_planted.csv": evidence.planted_csv(evidence.planted_marks(rs_all.runs, maps)),
+    }
+    if cal_rows:
+        texts[tdir / "calibration.csv"] = calibration.calibration_csv(cal_rows)
+    return texts
 
 
 def cli_report(args: argparse.Namespace) -> int:
