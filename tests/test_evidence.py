@@ -64,3 +64,44 @@ def test_overlap_grows_when_a_bank_moves_onto_the_evidence(tmp_path, monkeypatch
     on = bank(list(ripples.VARIANTS["A"].values()))
     low = bank([(1.0, 0.2, 1), (1.5, 0.1, -1), (0.5, 0.3, 1), (2.0, 0.1, -1)])
     assert on > 2 * low, (on, low)
+
+
+def test_evidence_rows_and_planted_marks_on_constructed_runs():
+    """A bank moved onto the evidence gains overlap beyond its permuted run; a frozen one
+    reads 0; every planted ripple sits where the map separates, with its velocity."""
+    from _report_fixtures import BINS_PER_OCT, gabor_run, on_points
+
+    from benchmark.evidence import EvidenceMap
+    from benchmark.report import evidence
+
+    rng = np.random.default_rng(0)
+    fr = 50.0
+    init = {"sigma_t": rng.uniform(2, 5, 8).tolist(), "sigma_f": rng.uniform(1.5, 3, 8).tolist(),
+            "frequency": rng.uniform(0.05, 0.2, 8).tolist(),
+            "orientation": rng.uniform(-np.pi, np.pi, 8).tolist()}
+    points = [e for c in ripples.planted("A").values() for e in c]
+    planted = {"dataset": "ripples", "note": "test", "classes": ripples.planted("A")}
+    sep = np.zeros((256, 128))
+    for e in points:   # separation only around the planted ripples (and their conjugates)
+        i, j = round(e["temporal_hz"] / fr * 256), round(-e["direction"] * e["spectral_cyc_per_oct"]
+                                                         / BINS_PER_OCT * 128)
+        for s in (1, -1):
+            sep[(s * i + np.arange(-3, 4)[:, None]) % 256, (s * j + np.arange(-2, 3)[None]) % 128] = 0.8
+    emap = EvidenceMap(sep, np.fft.fftfreq(256), np.fft.fftfreq(128), ("a", "b", "c", "d"), 100, 0.0)
+    other = [dict(e, temporal_hz=1.0, spectral_cyc_per_oct=0.2) for e in points]
+    runs = [gabor_run("ripples", 0, init, on_points(init, points, fr), frame_rate=fr, planted=planted),
+            gabor_run("ripples", 0, init, init, frame_rate=fr, learnable=False, system="fixed_gabor",
+                      planted=planted),
+            gabor_run("ripples", 0, init, on_points(init, other, fr), frame_rate=fr,
+                      system="learnable_gabor+permuted", planted=planted)]
+    rows = {r.system: r for r in evidence.evidence_rows(runs, {"ripples": emap})}
+    assert set(rows) == {"learnable_gabor", "fixed_gabor"}
+    learn, frozen = rows["learnable_gabor"], rows["fixed_gabor"]
+    assert learn.change > 0 and learn.permuted_change < learn.change and learn.beats_null
+    assert frozen.change == 0 and not frozen.beats_null
+    marks = evidence.planted_marks(runs, {"ripples": emap})
+    assert len(marks) == 4 and all(m["discriminative"] for m in marks)
+    assert {m["class"]: np.sign(m["velocity_oct_per_s"]) for m in marks}["down_6hz_2cyc"] == -1
+    csv = evidence.evidence_csv(list(rows.values()), {"ami": "prepared data not found"})
+    assert csv.splitlines()[-1].startswith("ami,") and "skipped: prepared data not found" in csv
+    assert evidence.planted_csv(marks).splitlines()[0].startswith("dataset,class,velocity_oct_per_s")

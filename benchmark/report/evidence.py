@@ -117,7 +117,8 @@ def evidence_rows(runs: list[Run], maps: dict) -> list[EvidenceRow]:
 
 
 def planted_marks(runs: list[Run], maps: dict) -> list[dict]:
-    """Each planted entry with the map's separation at its point and its percentile."""
+    """Each planted entry with the map's separation at its point and its percentile, and its
+    velocity (octaves per second, + upward: rate / scale), what a sweep is defined by."""
     out = []
     for dataset, emap in maps.items():
         run = next((r for r in runs if r.dataset == dataset and r.planted), None)
@@ -128,7 +129,10 @@ def planted_marks(runs: list[Run], maps: dict) -> list[dict]:
             d = e["direction"] or 1
             val = float(emap.at(e["temporal_hz"] / fr, -d * e["spectral_cyc_per_oct"] / bpo))
             pct = float((emap.separation < val).mean() * 100)
-            out.append({"dataset": dataset, "class": e.get("class", ""), "temporal_hz": e["temporal_hz"],
+            vel = (e["direction"] * e["temporal_hz"] / e["spectral_cyc_per_oct"]
+                   if e["spectral_cyc_per_oct"] > 0 else None)
+            out.append({"dataset": dataset, "class": e.get("class", ""), "velocity_oct_per_s": vel,
+                        "temporal_hz": e["temporal_hz"],
                         "spectral_cyc_per_oct": e["spectral_cyc_per_oct"], "direction": e["direction"],
                         "separation": val, "percentile": pct,
                         "discriminative": pct >= DISCRIMINATIVE_PERCENTILE})
@@ -153,10 +157,11 @@ def evidence_csv(rows: list[EvidenceRow], skipped: dict[str, str]) -> str:
 
 
 def planted_csv(marks: list[dict]) -> str:
-    lines = ["dataset,class,temporal_hz,spectral_cyc_per_oct,direction,separation,percentile,"
-             "discriminative"]
+    lines = ["dataset,class,velocity_oct_per_s,temporal_hz,spectral_cyc_per_oct,direction,"
+             "separation,percentile,discriminative"]
     for m in marks:
-        lines.append(f"{m['dataset']},{m['class']},{m['temporal_hz']},{m['spectral_cyc_per_oct']},"
+        vel = "" if m["velocity_oct_per_s"] is None else f"{m['velocity_oct_per_s']:+.3f}"
+        lines.append(f"{m['dataset']},{m['class']},{vel},{m['temporal_hz']},{m['spectral_cyc_per_oct']},"
                      f"{m['direction']},{m['separation']:.4f},{m['percentile']:.1f},"
                      f"{str(m['discriminative']).lower()}")
     return "\n".join(lines) + "\n"
