@@ -223,3 +223,16 @@ def test_drift_and_calibration_statements_against_their_nulls():
     assert "- learnable_gabor, seed 2: fail — the banks did not pass more at their own" in text
     assert "- fixed_gabor, seed 0: fail — a frozen control" in text
     assert text.count("**Finding**") == 1
+
+
+def test_evidence_statements_only_beyond_the_null():
+    from benchmark.report.evidence import EvidenceRow
+
+    rows = [EvidenceRow("ripples", "learnable_gabor", True, 3, 0.01, 0.02, 0.01, (0.005, 0.015), 0.001),
+            EvidenceRow("ripples_b", "learnable_gabor", True, 3, 0.01, 0.011, 0.001, (-0.002, 0.004),
+                        0.0),
+            EvidenceRow("ripples", "fixed_gabor", False, 3, 0.01, 0.01, 0.0, (0.0, 0.0), None)]
+    text = "\n".join(readme._evidence(rows, {"ami": "prepared data not found"}))
+    assert text.count("**Finding**") == 1 and "**Finding** — ripples, learnable_gabor" in text
+    assert "- ripples_b, learnable_gabor: not beyond the null" in text
+    assert "- ami: no evidence map (prepared data not found)" in text

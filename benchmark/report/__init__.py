@@ -123,6 +123,11 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
         tdir / "hearing.csv": hearing.hearing_csv(hear),
     }
     cal_rows = calibration.calibration(rs_all.runs)
+    # Recovery's second reading: the banks against the data's own evidence maps.
+    maps, ev_skipped = evidence.evidence_maps(rs_all.runs)
+    ev_rows = evidence.evidence_rows(rs_all.runs, maps)
+    texts[tdir / "evidence.csv"] = evidence.evidence_csv(ev_rows, ev_skipped)
+    texts[tdir / "evidence_planted.csv"] = evidence.planted_csv(evidence.planted_marks(rs_all.runs, maps))
     texts.update(_null_tables(rs_all, tdir, drift_nulls, rec_nulls, cal_rows))
     for path, text in texts.items():
         write_text(path, text)
@@ -145,22 +150,18 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
     # The report to read, last: it links only the plots this build wrote.
     write_text(out_dir / readme.FILE, readme.report_markdown(
         rs_all, rs, cells, diffs, best, mdd, drift_nulls, rec_nulls, cal_rows,
-        [p.name for p in made]))
+        [p.name for p in made], ev_rows, ev_skipped))
     return written + [out_dir / readme.FILE]
 
 
 def _null_tables(rs_all: RunSet, tdir: Path, drift_nulls, rec_nulls, cal_rows) -> dict[Path, str]:
-    """Every filter-analysis number beside its nulls; recovery's second reading (the banks
-    against the data's own evidence maps); the calibration check when it ran."""
+    """Every filter-analysis number beside its nulls; the calibration check when it ran."""
     sim_nulls = nulls.similarity_nulls(rs_all.runs)
-    maps, skipped = evidence.evidence_maps(rs_all.runs)
     texts = {
         tdir / "nulls.md": (nulls.nulls_markdown(drift_nulls, rec_nulls)
                             + "\n" + nulls.similarity_markdown(sim_nulls)),
         tdir / "task_similarity_null.csv": nulls.similarity_csv(sim_nulls),
         tdir / "nulls.csv": nulls.nulls_csv(drift_nulls, rec_nulls),
-        tdir / "evidence.csv": evidence.evidence_csv(evidence.evidence_rows(rs_all.runs, maps), skipped),
-        tdir / "evidence_planted.csv": evidence.planted_csv(evidence.planted_marks(rs_all.runs, maps)),
     }
     if cal_rows:
         texts[tdir / "calibration.csv"] = calibration.calibration_csv(cal_rows)

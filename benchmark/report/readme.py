@@ -253,6 +253,33 @@ def _recovery(rec_nulls: list[RecoveryNull]) -> list[str]:
                   "filter's step length and draws its direction at random.", ""]
 
 
+def _evidence(rows: list, skipped: dict[str, str]) -> list[str]:
+    """Recovery's second reading: the banks against each dataset's evidence map."""
+    out = ["### Did the filters move towards where the data's classes differ?", ""]
+    if not rows and not skipped:
+        return out + ["No Gabor runs with an evidence map in this build.", ""]
+    for r in rows:
+        if not r.learnable:
+            continue
+        who = f"{r.dataset}, {r.system}"
+        ci = "" if r.change_ci95 is None else f" [{r.change_ci95[0]:+.4f}, {r.change_ci95[1]:+.4f}]"
+        perm = ("" if r.permuted_change is None
+                else f"; label-permuted runs {r.permuted_change:+.4f}")
+        numbers = f"overlap change {r.change:+.4f}{ci}{perm}"
+        if r.beats_null:
+            out.append(f"- **Finding** — {who}: the bank passes more of what separates the "
+                       f"classes than at the start, beyond the null ({numbers}).")
+        else:
+            out.append(f"- {who}: not beyond the null ({numbers}).")
+    for d, why in skipped.items():
+        out.append(f"- {d}: no evidence map ({why}).")
+    out += ["", "Overlap: the dataset's evidence map (per modulation cell, how well its classes "
+            "separate in the written files, above the shuffled-label floor) averaged under the "
+            "bank's modulation transfer; `tables/evidence.csv`, planted points marked "
+            "discriminative or not in `tables/evidence_planted.csv`.", ""]
+    return out
+
+
 def _calibration(rows: list[CalibrationRow]) -> list[str]:
     out = ["### Calibration: does the analysis find what the calibration twins planted?", ""]
     if not rows:
@@ -306,7 +333,8 @@ def _where(cal_rows: list[CalibrationRow], names: set[str], linked: set[str]) ->
 def report_markdown(rs_all: RunSet, rs: RunSet, cells: list[Cell], diffs: list[Difference],
                     best: set, mdd: dict, drift_nulls: list[DriftNull],
                     rec_nulls: list[RecoveryNull], cal_rows: list[CalibrationRow],
-                    plot_names: Iterable[str] = ()) -> str:
+                    plot_names: Iterable[str] = (), evidence_rows: list | None = None,
+                    evidence_skipped: dict[str, str] | None = None) -> str:
     """REPORT.md's text. ``rs_all``: every run; ``rs``: the scored runs (no label-permuted
     ones); ``plot_names``: file names the build wrote under ``plots/`` (only these are linked)."""
     names = set(plot_names)
@@ -319,7 +347,8 @@ def report_markdown(rs_all: RunSet, rs: RunSet, cells: list[Cell], diffs: list[D
     lines += ["## The filter analysis, against its nulls", "",
               "A statement is a finding only where it beats its null; the others are listed "
               "as what they are.", ""]
-    lines += _drift(drift_nulls) + _recovery(rec_nulls) + _calibration(cal_rows)
+    lines += _drift(drift_nulls) + _recovery(rec_nulls)
+    lines += _evidence(evidence_rows or [], evidence_skipped or {}) + _calibration(cal_rows)
     lines += _where(cal_rows, names, linked)
     return "\n".join(lines).rstrip("\n") + "\n"
 
