@@ -118,7 +118,8 @@ def evidence_rows(runs: list[Run], maps: dict) -> list[EvidenceRow]:
 
 def planted_marks(runs: list[Run], maps: dict) -> list[dict]:
     """Each planted entry with the map's separation at its point and its percentile, and its
-    velocity (octaves per second, + upward: rate / scale), what a sweep is defined by."""
+    velocity (octaves per second, + upward: rate / scale; sweeps and moving ripples only),
+    what a sweep is defined by."""
     out = []
     for dataset, emap in maps.items():
         run = next((r for r in runs if r.dataset == dataset and r.planted), None)
@@ -129,8 +130,8 @@ def planted_marks(runs: list[Run], maps: dict) -> list[dict]:
             d = e["direction"] or 1
             val = float(emap.at(e["temporal_hz"] / fr, -d * e["spectral_cyc_per_oct"] / bpo))
             pct = float((emap.separation < val).mean() * 100)
-            vel = (e["direction"] * e["temporal_hz"] / e["spectral_cyc_per_oct"]
-                   if e["spectral_cyc_per_oct"] > 0 else None)
+            moving = e["direction"] != 0 and e["temporal_hz"] > 0 and e["spectral_cyc_per_oct"] > 0
+            vel = e["direction"] * e["temporal_hz"] / e["spectral_cyc_per_oct"] if moving else None
             out.append({"dataset": dataset, "class": e.get("class", ""), "velocity_oct_per_s": vel,
                         "temporal_hz": e["temporal_hz"],
                         "spectral_cyc_per_oct": e["spectral_cyc_per_oct"], "direction": e["direction"],
