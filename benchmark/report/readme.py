@@ -200,7 +200,7 @@ def _drift(drift_nulls: list[DriftNull]) -> list[str]:
     out = ["### Did the filters move more than noise would move them?", ""]
     if not drift_nulls:
         return out + ["No learnable Gabor runs.", ""]
-    for x in drift_nulls:
+    for x in drift_nulls:   # a parameter beats its nulls when its interval lies above them
         who = f"{x.dataset} / {x.system}"
         if x.noise_rel is None:
             out.append(f"- {who}: no optimiser null (the runs are not Adam runs with a fixed epoch "
@@ -210,9 +210,14 @@ def _drift(drift_nulls: list[DriftNull]) -> list[str]:
         for k in analysis.DRIFT_PARAMS:
             obs, noise = x.observed_rel[k], x.noise_rel[k]
             perm = None if x.permuted_rel is None else x.permuted_rel[k]
-            text = (f"{PARAM_LABELS.get(k, k)} {100 * obs:.1f} % (Adam on noise {100 * noise:.1f} %"
+            ci = (x.observed_rel_ci95 or {}).get(k)
+            text = (f"{PARAM_LABELS.get(k, k)} {100 * obs:.1f} %"
+                    + ("" if ci is None else f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]")
+                    + f" (Adam on noise {100 * noise:.1f} %"
                     + ("" if perm is None else f", label-permuted {100 * perm:.1f} %") + ")")
-            (beat if obs > noise and (perm is None or obs > perm) else short).append(text)
+            # beyond the nulls: the observed median, and its interval's low end, above them
+            low = obs if ci is None else ci[0]
+            (beat if low > noise and (perm is None or low > perm) else short).append(text)
         if beat:
             out.append(f"- **Finding** — {who}: moved more than "
                        + ("both nulls" if x.permuted_rel is not None else "Adam on noise")
