@@ -335,3 +335,48 @@ def kernel_modulation(params: dict, kernel_size: tuple[int, int], frame_rate_hz:
         "resolved_t": (sig_t >= 1.0) & (sig_t <= k_t),
         "resolved_f": (sig_f >= 1.0) & (sig_f <= k_f),
     }
+
+
+def bank_transfer(params: dict, kernel_size: tuple[int, int], grid_kind: str = "centered",
+                  pad: tuple[int, int] = (256, 128)):
+    """What a bank passes across modulation space, read from its built kernels.
+
+    Each filter's |2-D DFT| divided by its own peak (so every filter counts once,
+    whatever its envelope), averaged over the filters. Returns ``(bank, nu_t, nu_f)``:
+    ``bank`` of shape (N_t, N_f) in [0, 1], with the signed frequencies (cycles per
+    tap) of its rows and columns, as :func:`kernel_transfer`.
+    """
+    p = {k: np.asarray(params[k], dtype="float64").reshape(-1)
+         for k in ("sigma_t", "sigma_f", "frequency", "orientation")}
+    re, im = gabor_kernels_np(p["sigma_t"], p["sigma_f"], p["frequency"], p["orientation"],
+                              tuple(int(k) for k in kernel_size), grid=grid_kind)
+    mag, nu_t, nu_f = kernel_transfer(re, im, pad)
+    peak = mag.reshape(-1, mag.shape[-1]).max(axis=0)
+    return (mag / np.maximum(peak, 1e-300)).mean(axis=-1), nu_t, nu_f
+
+
+def transfer_at(bank: np.ndarray, nu_t: np.ndarray, nu_f: np.ndarray, temporal_cyc_per_tap,
+                spectral_cyc_per_tap, direction) -> np.ndarray:
+    """The bank's transfer at moving ripples (one value per ripple), nearest DFT bin.
+
+    A real ripple of rate ν_t and scale ν_f (cycles per tap) sweeping upward
+    (direction +1: frequency rising with time) holds its energy at ±(ν_t, -ν_f),
+    downward at ±(ν_t, ν_f): a complex filter meets one of the pair, so the
+    bank's transfer at the ripple is the sum over both. Direction 0 (no sweep, the
+    sum of an upward and a downward ripple) is the mean of the two directions.
+    """
+    vt = np.abs(np.asarray(temporal_cyc_per_tap, dtype="float64")).reshape(-1)
+    vf = np.abs(np.asarray(spectral_cyc_per_tap, dtype="float64")).reshape(-1)
+    d = np.asarray(direction, dtype="float64").reshape(-1)
+    n_t, n_f = bank.shape
+
+    def at(sign_f):
+        total = 0.0
+        for s in (1.0, -1.0):
+            i = np.rint(s * vt * n_t).astype(int) % n_t
+            j = np.rint(-s * sign_f * vf * n_f).astype(int) % n_f
+            total = total + bank[i, j]
+        return total
+
+    up, down = at(1.0), at(-1.0)
+    return np.where(d > 0, up, np.where(d < 0, down, 0.5 * (up + down)))

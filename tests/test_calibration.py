@@ -159,6 +159,9 @@ def test_calibration_end_to_end(tmp_path):
     init = analysis.run_points(run, "init")
     mirrored = _mirrored(run.planted)
     assert nulls.coverage_gain(init, final, run.planted) > nulls.coverage_gain(init, final, mirrored) + 0.5
+    # ... and what the bank passes (its transfer, as the cross-over reads it) grew more at the
+    # planted sweeps than at their mirror images
+    assert calibration.transfer_change(run, run.planted) > calibration.transfer_change(run, mirrored)
     # The parameter conversion (grid spacing included) says what the trained kernels do.
     g = run.gabor
     spacing = tuple(K.grid_spacing(k, g["grid"]) for k in g["kernel_size"])

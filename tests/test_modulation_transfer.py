@@ -88,3 +88,21 @@ def test_per_filter_bands_per_octave():
               "frequency": np.array([1.0, 1.0]), "orientation": np.array([1.0, 1.0])}
     m = K.kernel_modulation(params, (15, 7), FRAME_RATE, np.array([7.3, 3.65]))
     assert m["spectral_cyc_per_oct"][1] == pytest.approx(m["spectral_cyc_per_oct"][0] / 2)
+
+
+def test_bank_transfer_at_a_ripple_follows_the_kernels_direction():
+    # One filter whose kernel reads as an upward 6 Hz, 2 cyc/oct ripple (50 frames/s, 11
+    # bands/octave): the bank passes that ripple near its peak, its mirror image (the
+    # downward one) far less, and a frozen comparison (same bank) changes nothing.
+    fr, bpo = 50.0, 11.0
+    want_t, want_f = 2 * np.pi * 6.0 / fr, 2 * np.pi * 2.0 / bpo     # rad per tap
+    freq = np.hypot(want_t, want_f)
+    params = {"sigma_t": np.array([3.0]), "sigma_f": np.array([2.0]), "frequency": np.array([freq]),
+              "orientation": np.array([-np.arctan2(want_f, want_t)])}
+    m = K.kernel_modulation(params, (15, 7), fr, bpo)
+    assert m["direction"][0] == 1
+    bank, nu_t, nu_f = K.bank_transfer(params, (15, 7))
+    assert bank.max() == pytest.approx(1.0)
+    up, down, flat = K.transfer_at(bank, nu_t, nu_f, [6.0 / fr] * 3, [2.0 / bpo] * 3, [1, -1, 0])
+    assert up > 0.8 and down < 0.5 * up
+    assert flat == pytest.approx(0.5 * (up + down))

@@ -220,6 +220,33 @@ def test_drift_and_calibration_statements_against_their_nulls():
     assert "learnable_gabor: 1/3 seeds pass" in text
     assert "- **Finding** — learnable_gabor, seed 0: pass" in text
     assert "- learnable_gabor, seed 1: fail — gain not above the null" in text
-    assert "- learnable_gabor, seed 2: fail — the filters did not go" in text
+    assert "- learnable_gabor, seed 2: fail — the banks did not pass more at their own" in text
     assert "- fixed_gabor, seed 0: fail — a frozen control" in text
     assert text.count("**Finding**") == 1
+
+
+def test_evidence_statements_only_beyond_the_null():
+    from benchmark.report.evidence import EvidenceRow
+
+    rows = [EvidenceRow("ripples", "learnable_gabor", True, 3, 0.01, 0.02, 0.01, (0.005, 0.015), 0.001),
+            EvidenceRow("ripples_b", "learnable_gabor", True, 3, 0.01, 0.011, 0.001, (-0.002, 0.004),
+                        0.0),
+            EvidenceRow("ripples", "fixed_gabor", False, 3, 0.01, 0.01, 0.0, (0.0, 0.0), None)]
+    text = "\n".join(readme._evidence(rows, {"ami": "prepared data not found"}))
+    assert text.count("**Finding**") == 1 and "**Finding** — ripples, learnable_gabor" in text
+    assert "- ripples_b, learnable_gabor: not beyond the null" in text
+    assert "- ami: no evidence map (prepared data not found)" in text
+
+
+def test_drift_is_a_finding_only_when_its_interval_clears_the_nulls():
+    from benchmark.report.nulls import DriftNull
+
+    params = ("sigma_t", "sigma_f", "frequency", "orientation")
+    obs = dict.fromkeys(params, 0.30)
+    noise = dict.fromkeys(params, 0.10)
+    ci = {k: ((0.05, 0.5) if k == "sigma_t" else (0.2, 0.4)) for k in params}
+    lines = readme._drift([DriftNull("ami", "learnable_gabor", {}, {}, obs, noise, None, ci)])
+    found = [x for x in lines if x.startswith("- **Finding**")]
+    rest = [x for x in lines if x.startswith("- ami") and "no more than" in x]
+    assert len(found) == 1 and "σ_t" not in found[0] and "[20.0, 40.0]" in found[0]
+    assert len(rest) == 1 and "σ_t (temporal width) 30.0 % [5.0, 50.0]" in rest[0]

@@ -4,7 +4,8 @@ Layout of what :func:`build_report` writes under ``out_dir`` (see results/README
 ``REPORT.md`` (the report to read: :mod:`benchmark.report.readme`); ``summary.csv``;
 ``tables/`` main.md, main.tex, paired.md, differences.csv, drift.csv, drift.md, recovery.csv,
 recovery.md, task_similarity.csv, units.csv, hearing.csv, nulls.md, nulls.csv,
-task_similarity_null.csv, calibration.csv (with calibration runs); ``plots/``
+task_similarity_null.csv, evidence.csv, evidence_planted.csv, calibration.csv (with
+calibration runs); ``plots/``
 scores, filters_*, modulation_*, task_similarity, curves_*, drift, hearing_*, calibration
 (PNG and PDF each). Nothing here imports Keras or TensorFlow.
 """
@@ -20,7 +21,7 @@ from benchmark import paths
 from benchmark.config import PERMUTED_SUFFIX
 from benchmark.errors import UserError
 from benchmark.io import write_text
-from benchmark.report import analysis, calibration, hearing, nulls, readme, scores, tables
+from benchmark.report import analysis, calibration, evidence, hearing, nulls, readme, scores, tables
 from benchmark.report.runs import RunSet, load_runs
 
 __all__ = ["build_report", "cli_report", "load_runs"]
@@ -121,15 +122,13 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
         tdir / "units.csv": tables.units_csv(axes),
         tdir / "hearing.csv": hearing.hearing_csv(hear),
     }
-    # Every filter-analysis number beside its nulls; the calibration check when it ran.
-    sim_nulls = nulls.similarity_nulls(rs_all.runs)
-    texts[tdir / "nulls.md"] = (nulls.nulls_markdown(drift_nulls, rec_nulls)
-                                + "\n" + nulls.similarity_markdown(sim_nulls))
-    texts[tdir / "task_similarity_null.csv"] = nulls.similarity_csv(sim_nulls)
-    texts[tdir / "nulls.csv"] = nulls.nulls_csv(drift_nulls, rec_nulls)
     cal_rows = calibration.calibration(rs_all.runs)
-    if cal_rows:
-        texts[tdir / "calibration.csv"] = calibration.calibration_csv(cal_rows)
+    # Recovery's second reading: the banks against the data's own evidence maps.
+    maps, ev_skipped = evidence.evidence_maps(rs_all.runs)
+    ev_rows = evidence.evidence_rows(rs_all.runs, maps)
+    texts[tdir / "evidence.csv"] = evidence.evidence_csv(ev_rows, ev_skipped)
+    texts[tdir / "evidence_planted.csv"] = evidence.planted_csv(evidence.planted_marks(rs_all.runs, maps))
+    texts.update(_null_tables(rs_all, tdir, drift_nulls, rec_nulls, cal_rows))
     for path, text in texts.items():
         write_text(path, text)
     written = list(texts)
@@ -151,8 +150,22 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
     # The report to read, last: it links only the plots this build wrote.
     write_text(out_dir / readme.FILE, readme.report_markdown(
         rs_all, rs, cells, diffs, best, mdd, drift_nulls, rec_nulls, cal_rows,
-        [p.name for p in made]))
+        [p.name for p in made], ev_rows, ev_skipped))
     return written + [out_dir / readme.FILE]
+
+
+def _null_tables(rs_all: RunSet, tdir: Path, drift_nulls, rec_nulls, cal_rows) -> dict[Path, str]:
+    """Every filter-analysis number beside its nulls; the calibration check when it ran."""
+    sim_nulls = nulls.similarity_nulls(rs_all.runs)
+    texts = {
+        tdir / "nulls.md": (nulls.nulls_markdown(drift_nulls, rec_nulls)
+                            + "\n" + nulls.similarity_markdown(sim_nulls)),
+        tdir / "task_similarity_null.csv": nulls.similarity_csv(sim_nulls),
+        tdir / "nulls.csv": nulls.nulls_csv(drift_nulls, rec_nulls),
+    }
+    if cal_rows:
+        texts[tdir / "calibration.csv"] = calibration.calibration_csv(cal_rows)
+    return texts
 
 
 def cli_report(args: argparse.Namespace) -> int:

@@ -11,8 +11,17 @@ scored per system and seed:
   drift-matched random-direction draws, where they exist; otherwise this run's
   own drift-matched draws (``null_source`` says which);
 - **cross-over**: with both variants run for the seed, the difference in
-  differences (gain_A on A's points - gain_A on B's points) + (gain_B on B's -
-  gain_B on A's): filters must go to their own task's points, not anywhere;
+  differences (T_A at A's points - T_A at B's points) + (T_B at B's - T_B at A's),
+  T being how much more the bank passes at a point after training than before
+  (its modulation transfer, read from the built kernels: each filter's |2-D DFT|
+  over its peak, averaged over the bank): filters must open towards their own
+  task's points, not anywhere. It is read from what the probe reads — the energy
+  each filter passes at a class's point — rather than from the nearest filter's
+  distance: a probe tells a pair apart by contrast, which needs no filter centred
+  on each point, and a filter resolved on one axis only is as near to a point as to
+  its mirror image, so nearest-filter distances need not favour either variant
+  even where the bank passes its own points more. Points both variants plant
+  cancel; a frozen bank reads 0;
 - **pass**: gain above the null's 95th percentile, and a positive cross-over
   where there is one. Frozen systems read 0 and never pass.
 """
@@ -23,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from benchmark import kernels
 from benchmark.report import analysis, nulls
 from benchmark.report.runs import Run
 
@@ -64,6 +74,27 @@ def _gain(run: Run, planted) -> float:
                                planted, analysis.run_resolved(run))
 
 
+def transfer_change(run: Run, planted) -> float:
+    """Mean over ``planted`` of the bank's transfer at the point, final minus initial."""
+    g = run.gabor
+    fr, bpo = float(g["frame_rate_hz"]), float(np.median(g["mel_bins_per_octave"]))
+    t = np.array([e["temporal_hz"] for e in planted]) / fr
+    f = np.array([e["spectral_cyc_per_oct"] for e in planted]) / bpo
+    d = np.array([e["direction"] for e in planted])
+    at = {}
+    for which in ("init", "final"):
+        bank, nu_t, nu_f = kernels.bank_transfer(analysis.gabor_arrays(g[which]), tuple(g["kernel_size"]),
+                                                 analysis._grid_of(run))
+        at[which] = kernels.transfer_at(bank, nu_t, nu_f, t, f, d)
+    return float(np.mean(at["final"] - at["init"]))
+
+
+def crossover(a: Run, b: Run, planted_a, planted_b) -> float:
+    """(T_a on a's points - T_a on b's) + (T_b on b's - T_b on a's), see the module docstring."""
+    return ((transfer_change(a, planted_a) - transfer_change(a, planted_b))
+            + (transfer_change(b, planted_b) - transfer_change(b, planted_a)))
+
+
 def calibration(runs: list[Run]) -> list[CalibrationRow]:
     cal = calibration_runs(runs)
     real = [r for r in cal if not nulls.is_permuted(r)]
@@ -95,7 +126,7 @@ def calibration(runs: list[Run]) -> list[CalibrationRow]:
         if all(v in per for v in VARIANTS) and all(v in planted_of for v in VARIANTS):
             a, b = per[VARIANTS[0]], per[VARIANTS[1]]
             pa, pb = planted_of[VARIANTS[0]], planted_of[VARIANTS[1]]
-            cross = (_gain(a, pa) - _gain(a, pb)) + (_gain(b, pb) - _gain(b, pa))
+            cross = crossover(a, b, pa, pb)
         acc = [per[d].metrics.get("accuracy") for d in datasets]
         acc = [x for x in acc if x is not None]
         start = min(float(np.nanmin(nulls.evidence_matrix(

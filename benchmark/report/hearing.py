@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from benchmark import kernels
 from benchmark.report import analysis
 from benchmark.report.analysis import feature_config, feature_transfer  # noqa: F401 (re-exported)
 from benchmark.report.runs import Run
@@ -206,7 +207,7 @@ def extent_ms(run: Run, which: str = "final") -> np.ndarray:
     """
     g = run.gabor
     k_t = int(g["kernel_size"][0])
-    spacing = analysis.grid_spacing(k_t, analysis._grid_of(run))
+    spacing = kernels.grid_spacing(k_t, analysis._grid_of(run))
     sigma_frames = np.asarray(g[which]["sigma_t"], dtype=float) / spacing
     frames = np.minimum(ENERGY_SPAN * sigma_frames, k_t)
     return frames / float(g["frame_rate_hz"]) * 1000.0

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchmark.report import analysis
+from benchmark.report import analysis, similarity
 from benchmark.report.runs import Run
 
 NULL_DRAWS = 999
@@ -156,6 +156,10 @@ class DriftNull:
     observed_rel: dict[str, float]     # the drift table's relative medians
     noise_rel: dict[str, float] | None
     permuted_rel: dict[str, float] | None   # the label-permuted runs' drift, if any
+    # 95 % intervals of the relative medians: the observed one resampled over filters, the
+    # noise one over draws of as many noise displacements as there are filters
+    observed_rel_ci95: dict[str, tuple[float, float]] | None = None
+    noise_rel_ci95: dict[str, tuple[float, float]] | None = None
 
 
 def _abs_changes(group: list[Run], k: str) -> tuple[np.ndarray, np.ndarray]:
@@ -169,6 +173,17 @@ def _rel(a: np.ndarray, d: np.ndarray, k: str) -> np.ndarray:
     return d / np.pi if k == "orientation" else d / np.maximum(np.abs(a), 1e-12)
 
 
+INTERVAL_DRAWS = 999
+
+
+def _median_interval(values: np.ndarray, seed: int = NULL_SEED) -> tuple[float, float]:
+    """95 % percentile-bootstrap interval of the median of ``values``."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(values), size=(INTERVAL_DRAWS, len(values)))
+    meds = np.median(values[idx], axis=1)
+    return float(np.percentile(meds, 2.5)), float(np.percentile(meds, 97.5))
+
+
 def drift_nulls(runs: list[Run]) -> list[DriftNull]:
     """Per learnable (dataset, system): observed drift beside Adam-on-noise and permuted runs."""
     groups = analysis.learnable_runs(runs)
@@ -176,12 +191,13 @@ def drift_nulls(runs: list[Run]) -> list[DriftNull]:
     for (d, s), group in groups.items():
         if is_permuted(group[0]):
             continue
-        obs_abs, obs_rel, noise_abs, noise_rel = {}, {}, {}, {}
+        obs_abs, obs_rel, noise_abs, noise_rel, obs_ci, noise_ci = {}, {}, {}, {}, {}, {}
         steps = [optimiser_steps(r) for r in group]
         for k in analysis.DRIFT_PARAMS:
             a, dk = _abs_changes(group, k)
             obs_abs[k] = float(np.median(dk))
             obs_rel[k] = float(np.median(_rel(a, dk, k)))
+            obs_ci[k] = _median_interval(_rel(a, dk, k))
         if all(st is not None for st in steps):
             # one noise displacement per filter, at each run's own rate and step count
             disp = np.concatenate([adam_noise_displacement(lr, n, len(r.gabor["init"]["sigma_t"]),
@@ -191,9 +207,10 @@ def drift_nulls(runs: list[Run]) -> list[DriftNull]:
                 a, _ = _abs_changes(group, k)
                 noise_abs[k] = float(np.median(disp))
                 noise_rel[k] = float(np.median(_rel(a, disp, k)))
+                noise_ci[k] = _median_interval(_rel(a, disp, k), seed=NULL_SEED + 1)
         perm = groups.get((d, s + PERMUTED_SUFFIX))
         out.append(DriftNull(d, s, obs_abs, noise_abs or None, obs_rel, noise_rel or None,
-                             analysis.drift(perm) if perm else None))
+                             analysis.drift(perm) if perm else None, obs_ci, noise_ci or None))
     return out
 
 
@@ -335,11 +352,13 @@ def similarity_nulls(runs: list[Run], reference: str = analysis.REFERENCE) -> li
     runs do were not told apart by what they had to learn."""
     groups = analysis.learnable_runs(runs)
 
-    def changes(d, s):
+    def changes(d, s):   # filters resolved on both axes only, as task_similarity takes them
         g = groups.get((d, s))
-        return np.concatenate([analysis.run_changes(r) for r in g]) if g else None
+        c = np.concatenate([similarity.resolved_changes(r) for r in g]) if g else None
+        return c if c is not None and len(c) else None
 
-    names = analysis.dataset_order({d for (d, s) in groups if s == reference})
+    real_names = {d for (d, s) in groups if s == reference}
+    names = analysis.dataset_order({d for d in real_names if changes(d, reference) is not None})
     real = {d: changes(d, reference) for d in names}
     perm = {d: changes(d, reference + PERMUTED_SUFFIX) for d in names}
     rvp = {d: (analysis.energy_distance_2d(real[d], perm[d]) if perm[d] is not None else None)

@@ -18,6 +18,7 @@ from matplotlib.ticker import MaxNLocator
 from scipy.cluster import hierarchy
 from scipy.spatial.distance import squareform
 
+from benchmark import kernels
 from benchmark.io import atomic_path
 from benchmark.report import analysis
 from benchmark.report.analysis import Moves, metric_label, moves, run_kernels, run_modulations
@@ -113,7 +114,7 @@ def scores(base: Path, columns: list[tuple[str, str]], systems: list[str],
 def _kernels(run: Run, which: str) -> np.ndarray:
     """Real part of the run's ``which`` ("init" or "final") kernels, built as the layer does."""
     p = analysis.gabor_arrays(run.gabor[which])
-    real, _ = analysis.gabor_kernels_np(p["sigma_t"], p["sigma_f"], p["frequency"],
+    real, _ = kernels.gabor_kernels_np(p["sigma_t"], p["sigma_f"], p["frequency"],
                                         p["orientation"], run.gabor["kernel_size"],
                                         grid=analysis._grid_of(run))
     return real

@@ -47,6 +47,11 @@ TABLE_FILES = (
     ("tables/task_similarity_null.csv", "the same distances beside the label-permuted runs'"),
     ("tables/units.csv", "per dataset: frame rate, temporal Nyquist, mel bins per octave"),
     ("tables/hearing.csv", "speech tasks' filters beside human modulation sensitivity"),
+    ("tables/evidence.csv", "recovery's second reading: change in the banks' overlap with each "
+                            "dataset's evidence map (where its classes separate, read from its "
+                            "files), beside the label-permuted runs; skipped datasets say why"),
+    ("tables/evidence_planted.csv", "each planted modulation, marked discriminative or not by "
+                                    "its dataset's evidence map"),
     ("tables/calibration.csv", "the calibration check per system and seed"),
 )
 OTHER_PLOTS = (
@@ -195,7 +200,7 @@ def _drift(drift_nulls: list[DriftNull]) -> list[str]:
     out = ["### Did the filters move more than noise would move them?", ""]
     if not drift_nulls:
         return out + ["No learnable Gabor runs.", ""]
-    for x in drift_nulls:
+    for x in drift_nulls:   # a parameter beats its nulls when its interval lies above them
         who = f"{x.dataset} / {x.system}"
         if x.noise_rel is None:
             out.append(f"- {who}: no optimiser null (the runs are not Adam runs with a fixed epoch "
@@ -205,9 +210,14 @@ def _drift(drift_nulls: list[DriftNull]) -> list[str]:
         for k in analysis.DRIFT_PARAMS:
             obs, noise = x.observed_rel[k], x.noise_rel[k]
             perm = None if x.permuted_rel is None else x.permuted_rel[k]
-            text = (f"{PARAM_LABELS.get(k, k)} {100 * obs:.1f} % (Adam on noise {100 * noise:.1f} %"
+            ci = (x.observed_rel_ci95 or {}).get(k)
+            text = (f"{PARAM_LABELS.get(k, k)} {100 * obs:.1f} %"
+                    + ("" if ci is None else f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]")
+                    + f" (Adam on noise {100 * noise:.1f} %"
                     + ("" if perm is None else f", label-permuted {100 * perm:.1f} %") + ")")
-            (beat if obs > noise and (perm is None or obs > perm) else short).append(text)
+            # beyond the nulls: the observed median, and its interval's low end, above them
+            low = obs if ci is None else ci[0]
+            (beat if low > noise and (perm is None or low > perm) else short).append(text)
         if beat:
             out.append(f"- **Finding** — {who}: moved more than "
                        + ("both nulls" if x.permuted_rel is not None else "Adam on noise")
@@ -248,6 +258,33 @@ def _recovery(rec_nulls: list[RecoveryNull]) -> list[str]:
                   "filter's step length and draws its direction at random.", ""]
 
 
+def _evidence(rows: list, skipped: dict[str, str]) -> list[str]:
+    """Recovery's second reading: the banks against each dataset's evidence map."""
+    out = ["### Did the filters move towards where the data's classes differ?", ""]
+    if not rows and not skipped:
+        return out + ["No Gabor runs with an evidence map in this build.", ""]
+    for r in rows:
+        if not r.learnable:
+            continue
+        who = f"{r.dataset}, {r.system}"
+        ci = "" if r.change_ci95 is None else f" [{r.change_ci95[0]:+.4f}, {r.change_ci95[1]:+.4f}]"
+        perm = ("" if r.permuted_change is None
+                else f"; label-permuted runs {r.permuted_change:+.4f}")
+        numbers = f"overlap change {r.change:+.4f}{ci}{perm}"
+        if r.beats_null:
+            out.append(f"- **Finding** — {who}: the bank passes more of what separates the "
+                       f"classes than at the start, beyond the null ({numbers}).")
+        else:
+            out.append(f"- {who}: not beyond the null ({numbers}).")
+    for d, why in skipped.items():
+        out.append(f"- {d}: no evidence map ({why}).")
+    out += ["", "Overlap: the dataset's evidence map (per modulation cell, how well its classes "
+            "separate in the written files, above the shuffled-label floor) averaged under the "
+            "bank's modulation transfer; `tables/evidence.csv`, planted points marked "
+            "discriminative or not in `tables/evidence_planted.csv`.", ""]
+    return out
+
+
 def _calibration(rows: list[CalibrationRow]) -> list[str]:
     out = ["### Calibration: does the analysis find what the calibration twins planted?", ""]
     if not rows:
@@ -266,7 +303,8 @@ def _calibration(rows: list[CalibrationRow]) -> list[str]:
                        f"the null ({numbers}).")
         else:
             why = ("gain not above the null" if r.gain <= r.null_p95
-                   else "the filters did not go to their own variant's points")
+                   else "the banks did not pass more at their own variant's points than at the "
+                        "other's (cross-over not above 0)")
             out.append(f"- {who}: fail — {why} ({numbers}).")
     return out + [""]
 
@@ -300,7 +338,8 @@ def _where(cal_rows: list[CalibrationRow], names: set[str], linked: set[str]) ->
 def report_markdown(rs_all: RunSet, rs: RunSet, cells: list[Cell], diffs: list[Difference],
                     best: set, mdd: dict, drift_nulls: list[DriftNull],
                     rec_nulls: list[RecoveryNull], cal_rows: list[CalibrationRow],
-                    plot_names: Iterable[str] = ()) -> str:
+                    plot_names: Iterable[str] = (), evidence_rows: list | None = None,
+                    evidence_skipped: dict[str, str] | None = None) -> str:
     """REPORT.md's text. ``rs_all``: every run; ``rs``: the scored runs (no label-permuted
     ones); ``plot_names``: file names the build wrote under ``plots/`` (only these are linked)."""
     names = set(plot_names)
@@ -313,7 +352,8 @@ def report_markdown(rs_all: RunSet, rs: RunSet, cells: list[Cell], diffs: list[D
     lines += ["## The filter analysis, against its nulls", "",
               "A statement is a finding only where it beats its null; the others are listed "
               "as what they are.", ""]
-    lines += _drift(drift_nulls) + _recovery(rec_nulls) + _calibration(cal_rows)
+    lines += _drift(drift_nulls) + _recovery(rec_nulls)
+    lines += _evidence(evidence_rows or [], evidence_skipped or {}) + _calibration(cal_rows)
     lines += _where(cal_rows, names, linked)
     return "\n".join(lines).rstrip("\n") + "\n"
 

@@ -346,14 +346,19 @@ def drift_csv(drifts: dict[tuple[str, str], tuple[int, int, dict[str, float]]],
     """(dataset, system) -> (runs, filters, {param: median change}); ``nulls``:
     (dataset, system) -> :class:`benchmark.report.nulls.DriftNull` (the null columns)."""
     rows: list[list] = [["dataset", "system", "param", "median_change", "change_kind",
-                         "n_runs", "n_filters", "null_adam_noise", "null_permuted"]]
+                         "n_runs", "n_filters", "null_adam_noise", "null_permuted",
+                         "median_change_ci95_low", "median_change_ci95_high",
+                         "null_adam_noise_ci95_low", "null_adam_noise_ci95_high"]]
     for (d, s), (n_runs, n_filters, values) in drifts.items():
         n = (nulls or {}).get((d, s))
         for k, v in values.items():
             kind = "abs_wrapped_delta_over_pi" if k == "orientation" else "abs_delta_over_abs_init"
             noise = fmt(n.noise_rel[k]) if n is not None and n.noise_rel else ""
             perm = fmt(n.permuted_rel[k]) if n is not None and n.permuted_rel else ""
-            rows.append([d, s, k, fmt(v), kind, n_runs, n_filters, noise, perm])
+            oci = (n.observed_rel_ci95 or {}).get(k, ("", "")) if n is not None else ("", "")
+            nci = (n.noise_rel_ci95 or {}).get(k, ("", "")) if n is not None else ("", "")
+            rows.append([d, s, k, fmt(v), kind, n_runs, n_filters, noise, perm,
+                         *(fmt(x) if x != "" else "" for x in (*oci, *nci))])
     return _csv(rows)
 
 
