@@ -33,13 +33,13 @@ def _prepared(run: Run):
     """(PreparedDataset, None) for the run's data, or (None, why not)."""
     from pathlib import Path
 
-    from benchmark.prepare import load_prepared
+    from benchmark.prepare import prepare
 
     root = run.provenance.get("data_root")
     if not root or not Path(root).is_dir():
         return None, f"prepared data not found (data root {root or 'not recorded'})"
     try:
-        prepared = load_prepared(run.dataset, root)
+        prepared = prepare(run.dataset, root, progress=False)
     except Exception as e:   # an unreadable or changed dataset: say so, build the rest
         return None, f"data root {root} could not be read ({type(e).__name__})"
     want = run.provenance.get("data_checksum")
