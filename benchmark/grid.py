@@ -595,92 +595,113 @@ def _warm_data(cells: list[Cell], profile: str, data: str | None) -> None:
             pass
 
 
+class _Progress:
+    """The grid's bar and bookkeeping: each outcome recorded, a failure written beside the
+    runs, and in pool mode one line per cell start and end naming its worker."""
+
+    def __init__(self, total: int, profile: str, out: Path, events=None):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, desc="grid", unit="cell", dynamic_ncols=True)
+        self.profile, self.out, self.events = profile, out, events
+        self.results: dict[Cell, dict] = {}
+        self.worker_of: dict[str, int] = {}
+        self.unannounced: dict[str, float] = {}   # finished cells whose worker is not yet known
+
+    def done(self, cell: Cell, res: dict) -> None:
+        self.results[cell] = res
+        if res["ok"]:
+            failure_path(self.out, cell).unlink(missing_ok=True)
+            if self.events is not None:
+                self.unannounced[cell.name] = res.get("seconds", 0)
+        else:
+            write_json(failure_path(self.out, cell), {
+                "dataset": cell.dataset, "system": cell.system, "seed": cell.seed,
+                "fold": cell.fold, "profile": self.profile, "error": res["error"],
+                "traceback": res.get("traceback", ""),
+                "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+            self.bar.write(f"FAILED {cell.name}: {res['error']}")
+        self.bar.set_postfix_str(cell.name)
+        self.bar.update(1)
+
+    def show_events(self) -> None:
+        # One line per cell start, naming the worker: training in workers is silent.
+        while True:
+            try:
+                slot, name, what = self.events.get_nowait()
+            except Exception:  # noqa: BLE001 -- queue.Empty, or a closed queue
+                return
+            self.worker_of[name] = slot
+            self.bar.write(f"worker {slot}: {name} {what}")
+
+    def announce(self) -> None:
+        for name in [n for n in self.unannounced if n in self.worker_of]:
+            self.bar.write(f"worker {self.worker_of[name]}: {name} done in "
+                           f"{self.unannounced.pop(name):.0f} s")
+
+    def settle(self) -> None:
+        # A worker's "started" event can reach the queue after its result: give the last
+        # ones a moment, so that every done line names its worker.
+        deadline = time.monotonic() + 2.0
+        while self.unannounced and time.monotonic() < deadline:
+            time.sleep(0.02)
+            self.show_events()
+            self.announce()
+
+
+def _outcome(fut) -> dict:
+    """A finished future's result, or the failure it stands for."""
+    try:
+        return fut.result()
+    except BrokenProcessPool as e:  # a worker died (killed, out of memory)
+        return {"ok": False, "error": f"worker process died: {e}"}
+    except Exception as e:  # the runner itself raised (or its result would not pickle)
+        return {"ok": False, "error": f"{type(e).__name__}: {e}",
+                "traceback": traceback.format_exc()}
+
+
+def _run_pool(cells: list[Cell], profile: str, data: str | None, out: Path, jobs: int,
+              runner) -> dict[Cell, dict]:
+    if runner is _run_cell:  # real training: the data must exist before the workers
+        _warm_data(cells, profile, data)
+    ctx = mp.get_context("spawn")
+    slots, events = ctx.Queue(), ctx.Queue()
+    for i in range(jobs):
+        slots.put(i)
+    progress = _Progress(len(cells), profile, out, events)
+    try:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(slots, jobs, visible_gpus(), os.cpu_count() or 1,
+                                           os.getpid(), events)) as pool, \
+                _workers_stop_with(pool):
+            futures = {pool.submit(runner, c, profile, data, str(out), False): c for c in cells}
+            pending = set(futures)
+            while pending:
+                finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+                progress.show_events()
+                for fut in finished:
+                    progress.done(futures[fut], _outcome(fut))
+                progress.announce()
+            progress.settle()
+    finally:
+        progress.bar.close()
+    return progress.results
+
+
 def run_grid(cells: list[Cell], *, profile: str, data: str | None, out: Path,
              jobs: int = 1, runner=_run_cell) -> dict[Cell, dict]:
     """Run ``cells`` (in ``jobs`` spawned processes when jobs > 1); return each cell's outcome."""
-    from tqdm.auto import tqdm
-
-    results: dict[Cell, dict] = {}
-    bar = tqdm(total=len(cells), desc="grid", unit="cell", dynamic_ncols=True)
-
-    def done(cell: Cell, res: dict) -> None:
-        results[cell] = res
-        if res["ok"]:
-            failure_path(out, cell).unlink(missing_ok=True)
-        else:
-            write_json(failure_path(out, cell), {
-                "dataset": cell.dataset, "system": cell.system, "seed": cell.seed,
-                "fold": cell.fold, "profile": profile, "error": res["error"],
-                "traceback": res.get("traceback", ""),
-                "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-            bar.write(f"FAILED {cell.name}: {res['error']}")
-        bar.update(1)
-
+    jobs = min(jobs, len(cells))
+    if jobs > 1:
+        return _run_pool(cells, profile, data, out, jobs, runner)
+    progress = _Progress(len(cells), profile, out)
     try:
-        jobs = min(jobs, len(cells))
-        if jobs <= 1:
-            for cell in cells:
-                bar.set_postfix_str(cell.name)
-                done(cell, runner(cell, profile, data, str(out), True))
-        else:
-            if runner is _run_cell:  # real training: the data must exist before the workers
-                _warm_data(cells, profile, data)
-            ctx = mp.get_context("spawn")
-            slots, events = ctx.Queue(), ctx.Queue()
-            for i in range(jobs):
-                slots.put(i)
-            worker_of: dict[str, int] = {}
-
-            def show_events() -> None:
-                # One line per cell start, naming the worker: training in workers is silent.
-                while True:
-                    try:
-                        slot, name, what = events.get_nowait()
-                    except Exception:  # noqa: BLE001 -- queue.Empty, or a closed queue
-                        return
-                    worker_of[name] = slot
-                    bar.write(f"worker {slot}: {name} {what}")
-
-            unannounced: dict[str, float] = {}   # finished cells whose worker is not yet known
-
-            def announce() -> None:
-                for name in [n for n in unannounced if n in worker_of]:
-                    bar.write(f"worker {worker_of[name]}: {name} done in "
-                              f"{unannounced.pop(name):.0f} s")
-
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
-                                     initargs=(slots, jobs, visible_gpus(), os.cpu_count() or 1,
-                                               os.getpid(), events)) as pool, \
-                    _workers_stop_with(pool):
-                futures = {pool.submit(runner, c, profile, data, str(out), False): c for c in cells}
-                pending = set(futures)
-                while pending:
-                    finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
-                    show_events()
-                    for fut in finished:
-                        cell = futures[fut]
-                        try:
-                            res = fut.result()
-                        except BrokenProcessPool as e:  # a worker died (killed, out of memory)
-                            res = {"ok": False, "error": f"worker process died: {e}"}
-                        except Exception as e:  # the runner itself raised (or its result would not pickle)
-                            res = {"ok": False, "error": f"{type(e).__name__}: {e}",
-                                   "traceback": traceback.format_exc()}
-                        if res["ok"]:
-                            unannounced[cell.name] = res.get("seconds", 0)
-                        bar.set_postfix_str(cell.name)
-                        done(cell, res)
-                    announce()
-                # A worker's "started" event can reach the queue after its result: give the
-                # last ones a moment, so that every done line names its worker.
-                deadline = time.monotonic() + 2.0
-                while unannounced and time.monotonic() < deadline:
-                    time.sleep(0.02)
-                    show_events()
-                    announce()
+        for cell in cells:
+            progress.bar.set_postfix_str(cell.name)
+            progress.done(cell, runner(cell, profile, data, str(out), True))
     finally:
-        bar.close()
-    return results
+        progress.bar.close()
+    return progress.results
 
 
 def _print_guard_estimate(args) -> None:
