@@ -150,13 +150,8 @@ def _planted(p: Any) -> tuple[dict[str, Any], ...] | None:
     return tuple(points) if points else None
 
 
-def parse_run(obj: Any, rel: Path) -> Run:
-    """Turn one decoded run JSON into a :class:`Run`; ValueError says what is wrong."""
-    if not isinstance(obj, dict):
-        raise ValueError("not a JSON object")
-    if obj.get("schema_version") != SCHEMA_VERSION:
-        raise ValueError(f"schema_version is {obj.get('schema_version')!r}, expected {SCHEMA_VERSION}")
-    RunRecord.from_json(obj)  # every field the training writes is there, outputs well formed
+def _identity(obj: dict) -> tuple[int, int | None]:
+    """Check the run's names and (seed, fold); return the latter."""
     for k in ("dataset", "system", "main_metric"):
         if not isinstance(obj.get(k), str) or not obj[k]:
             raise ValueError(f"'{k}' is missing or not a string")
@@ -169,6 +164,11 @@ def parse_run(obj: Any, rel: Path) -> Run:
         raise ValueError("'seed' is not an integer")
     if fold is not None and (not isinstance(fold, int) or isinstance(fold, bool)):
         raise ValueError("'fold' is neither null nor an integer")
+    return seed, fold
+
+
+def _metrics(obj: dict) -> tuple[dict[str, float], dict]:
+    """The run's finite scalar metrics and their directions."""
     raw = obj.get("metrics")
     if not isinstance(raw, dict):
         raise ValueError("'metrics' is not an object")
@@ -188,18 +188,11 @@ def parse_run(obj: Any, rel: Path) -> Run:
     for m in metrics:
         if directions.get(m) not in ("max", "min"):
             raise ValueError(f"metric {m!r} has no direction ('max' or 'min')")
-    history = obj.get("history") if isinstance(obj.get("history"), dict) else {}
-    ep, val = history.get("epoch"), history.get("val_main")
-    if not (isinstance(ep, list) and isinstance(val, list) and len(ep) == len(val)
-            and all(_finite(v) for v in ep + val)):
-        history = {}   # curves are optional: a damaged history only drops this run's curve
-    params = obj.get("params") if isinstance(obj.get("params"), dict) else {}
-    prov = obj.get("provenance") if isinstance(obj.get("provenance"), dict) else {}
-    source = obj.get("data_source")
-    if source not in ("twin", "real"):
-        raise ValueError(f"data_source is {source!r}, expected 'twin' or 'real'")
+    return metrics, directions
 
-    outputs = _outputs(obj["outputs"])
+
+def _check_recomputed(metrics: dict[str, float], outputs: dict) -> None:
+    """Every metric with per-item outputs must be what those outputs give."""
     for m in metrics:
         spec = METRICS.get(m)
         if spec is None or spec.block not in outputs:
@@ -214,6 +207,37 @@ def parse_run(obj: Any, rel: Path) -> Run:
             raise ValueError(f"metric {m} is {metrics[m]!r} but its per-item outputs give "
                              f"{recomputed!r} (edited file?)")
 
+
+def _history(obj: dict) -> dict:
+    history = obj.get("history") if isinstance(obj.get("history"), dict) else {}
+    ep, val = history.get("epoch"), history.get("val_main")
+    if not (isinstance(ep, list) and isinstance(val, list) and len(ep) == len(val)
+            and all(_finite(v) for v in ep + val)):
+        history = {}   # curves are optional: a damaged history only drops this run's curve
+    return history
+
+
+def _object(obj: dict, key: str) -> dict:
+    return obj.get(key) if isinstance(obj.get(key), dict) else {}
+
+
+def parse_run(obj: Any, rel: Path) -> Run:
+    """Turn one decoded run JSON into a :class:`Run`; ValueError says what is wrong."""
+    if not isinstance(obj, dict):
+        raise ValueError("not a JSON object")
+    if obj.get("schema_version") != SCHEMA_VERSION:
+        raise ValueError(f"schema_version is {obj.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+    RunRecord.from_json(obj)  # every field the training writes is there, outputs well formed
+    seed, fold = _identity(obj)
+    metrics, directions = _metrics(obj)
+    history = _history(obj)
+    params = _object(obj, "params")
+    source = obj.get("data_source")
+    if source not in ("twin", "real"):
+        raise ValueError(f"data_source is {source!r}, expected 'twin' or 'real'")
+    outputs = _outputs(obj["outputs"])
+    _check_recomputed(metrics, outputs)
+
     def count(k: str) -> int | None:
         v = params.get(k)
         return int(v) if isinstance(v, int) and not isinstance(v, bool) else None
@@ -224,9 +248,8 @@ def parse_run(obj: Any, rel: Path) -> Run:
         main_metric=obj["main_metric"], metrics=metrics,
         directions={m: directions[m] for m in metrics}, history=history,
         frontend_trainable=count("frontend_trainable"), total_trainable=count("total_trainable"),
-        gabor=_gabor(obj.get("gabor")), provenance=prov,
-        config=obj.get("config") if isinstance(obj.get("config"), dict) else {},
-        features=obj.get("features") if isinstance(obj.get("features"), dict) else {},
+        gabor=_gabor(obj.get("gabor")), provenance=_object(obj, "provenance"),
+        config=_object(obj, "config"), features=_object(obj, "features"),
         planted=_planted(obj.get("planted")),
         resumed_from_epoch=_resumed(obj.get("run")),
         outputs=outputs,
