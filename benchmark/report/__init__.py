@@ -85,14 +85,7 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
     # Label-permuted runs are the filter analysis' nulls, not rows of the score tables.
     rs = dataclasses.replace(rs_all, runs=[r for r in rs_all.runs
                                            if not r.system.endswith(PERMUTED_SUFFIX)])
-    order = analysis.system_order({r.system for r in rs.runs})
-    cells = scores.summarize(rs.runs, order, analysis.dataset_order({r.dataset for r in rs.runs}))
-    table_metrics: dict[str, list[str]] = {}
-    for d, m in analysis.table_columns(rs.runs, rs.missing):
-        table_metrics.setdefault(d, []).append(m)
-    diffs = scores.differences(rs.runs, cells, table_metrics, order)
-    mdd = scores.minimum_detectable(diffs)
-    best = scores.best_systems(diffs, cells)
+    cells, diffs, mdd, best = _scores(rs)
     learn = analysis.learnable_runs(rs_all.runs)
     drifts = {k: (len(g), sum(len(r.gabor["final"]["sigma_t"]) for r in g), analysis.drift(g))
               for k, g in learn.items()}
@@ -123,11 +116,8 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
         tdir / "hearing.csv": hearing.hearing_csv(hear),
     }
     cal_rows = calibration.calibration(rs_all.runs)
-    # Recovery's second reading: the banks against the data's own evidence maps.
-    maps, ev_skipped = evidence.evidence_maps(rs_all.runs)
-    ev_rows = evidence.evidence_rows(rs_all.runs, maps)
-    texts[tdir / "evidence.csv"] = evidence.evidence_csv(ev_rows, ev_skipped)
-    texts[tdir / "evidence_planted.csv"] = evidence.planted_csv(evidence.planted_marks(rs_all.runs, maps))
+    ev_rows, ev_skipped, ev_texts = _evidence_tables(rs_all, tdir)
+    texts.update(ev_texts)
     texts.update(_null_tables(rs_all, tdir, drift_nulls, rec_nulls, cal_rows))
     for path, text in texts.items():
         write_text(path, text)
@@ -137,21 +127,47 @@ def build_report(runs_dir: Path, out_dir: Path, *, plots: bool = True) -> list[P
 
     made: list[Path] = []
     if plots:
-        plot_dir = out_dir / "plots"
-        plot_dir.mkdir(parents=True, exist_ok=True)
-        made = _write_plots(rs_all, cells, drifts, sim, recs, axes, plot_dir)
-        made += hearing.write_plots(plot_dir, hear)
-        if cal_rows:
-            made += calibration.plot(plot_dir / "calibration", cal_rows, rs_all.runs)
-        for old in sorted(plot_dir.iterdir()):
-            if _OWNED_PLOTS.match(old.name) and old not in made:
-                old.unlink()
+        made = _all_plots(rs_all, cells, drifts, sim, recs, axes, hear, cal_rows, out_dir / "plots")
         written += made
     # The report to read, last: it links only the plots this build wrote.
     write_text(out_dir / readme.FILE, readme.report_markdown(
         rs_all, rs, cells, diffs, best, mdd, drift_nulls, rec_nulls, cal_rows,
         [p.name for p in made], ev_rows, ev_skipped))
     return written + [out_dir / readme.FILE]
+
+
+def _scores(rs: RunSet):
+    """The score cells, their paired differences, the minimum detectable differences and
+    the best systems per column."""
+    order = analysis.system_order({r.system for r in rs.runs})
+    cells = scores.summarize(rs.runs, order, analysis.dataset_order({r.dataset for r in rs.runs}))
+    table_metrics: dict[str, list[str]] = {}
+    for d, m in analysis.table_columns(rs.runs, rs.missing):
+        table_metrics.setdefault(d, []).append(m)
+    diffs = scores.differences(rs.runs, cells, table_metrics, order)
+    return cells, diffs, scores.minimum_detectable(diffs), scores.best_systems(diffs, cells)
+
+
+def _evidence_tables(rs_all: RunSet, tdir: Path):
+    """Recovery's second reading: the banks against the data's own evidence maps."""
+    maps, skipped = evidence.evidence_maps(rs_all.runs)
+    rows = evidence.evidence_rows(rs_all.runs, maps)
+    return rows, skipped, {
+        tdir / "evidence.csv": evidence.evidence_csv(rows, skipped),
+        tdir / "evidence_planted.csv": evidence.planted_csv(evidence.planted_marks(rs_all.runs, maps))}
+
+
+def _all_plots(rs_all, cells, drifts, sim, recs, axes, hear, cal_rows, plot_dir: Path) -> list[Path]:
+    """Every figure; plots this report owns that no longer apply are removed."""
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    made = _write_plots(rs_all, cells, drifts, sim, recs, axes, plot_dir)
+    made += hearing.write_plots(plot_dir, hear)
+    if cal_rows:
+        made += calibration.plot(plot_dir / "calibration", cal_rows, rs_all.runs)
+    for old in sorted(plot_dir.iterdir()):
+        if _OWNED_PLOTS.match(old.name) and old not in made:
+            old.unlink()
+    return made
 
 
 def _null_tables(rs_all: RunSet, tdir: Path, drift_nulls, rec_nulls, cal_rows) -> dict[Path, str]:

@@ -460,94 +460,9 @@ def hearing_plot(base: Path, c: Comparison) -> list[Path]:
     def draw():
         fig = plots._figure(11.0, 5.6)
         ax, ex, st = fig.subplots(1, 3, width_ratios=(1.25, 1.0, 1.2))
-        b = c.banks
-        nyq = float(c.runs[0].gabor["frame_rate_hz"]) / 2
-        t_max = nyq
-        if b.get("mps_bank") is not None:
-            m = b["mps_bank"]
-            k = np.random.default_rng(SEED).permutation(len(m.temporal_hz))[:400]
-            ax.scatter(m.temporal_hz[k], m.spectral_cyc_per_oct[k], s=3, color="tab:blue",
-                       alpha=0.25, linewidths=0, label=GROUP_LABELS["mps_bank"] + " (400 shown)")
-        for key, style in (("non_speech", {"marker": "x", "color": "0.55", "s": 10}),
-                           ("label_permuted", {"marker": "+", "color": "tab:purple", "s": 14}),
-                           ("initial", {"facecolors": "none", "edgecolors": "0.45", "s": 14}),
-                           ("learned", {"color": "tab:red", "s": 16, "zorder": 6})):
-            if b.get(key) is not None:
-                ax.scatter(b[key].temporal_hz, b[key].spectral_cyc_per_oct,
-                           label=GROUP_LABELS[key], linewidths=0.8 if key != "learned" else 0,
-                           **style)
-        from matplotlib.patches import Rectangle
-
-        for a, ls, col in zip(ANCHORS, ("--", "-", ":"), ("tab:green", "tab:green", "k")):
-            (t0, t1), (s0, s1) = a.temporal_hz, a.spectral_cyc_per_oct
-            ax.add_patch(Rectangle((t0, s0), t1 - t0, s1 - s0, fill=False, linestyle=ls,
-                                   edgecolor=col, linewidth=1.0,
-                                   label=f"{a.label} [{SHORT[a.source]}]"))
-        if c.transfer:
-            f3, f20 = c.transfer.get("-3"), c.transfer.get("-20")
-            if f3 is not None and f3 < t_max:
-                ax.axvspan(f3, t_max, color="0.5", alpha=0.08, linewidth=0,
-                           label=f"features pass < -3 dB (window): > {f3:.3g} Hz")
-            if f20 is not None and f20 < t_max:
-                ax.axvspan(f20, t_max, color="0.3", alpha=0.12, linewidth=0,
-                           label=f"features pass < -20 dB: > {f20:.3g} Hz")
-        ax.set_xlim(0, t_max)
-        s_top = max(3.5, float(np.percentile(np.concatenate(
-            [x.spectral_cyc_per_oct for x in b.values() if x is not None]), 98)) * 1.1)
-        ax.set_ylim(0, s_top)
-        ax.set_xlabel("temporal modulation (Hz)")
-        ax.set_ylabel(f"|spectral modulation| (cycles/octave; cyc/kHz converted at "
-                      f"{CENTRE_KHZ:g} kHz)")
-        ax.set_title("filters in modulation space, behavioural anchors", fontsize=7)
-        ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.13), fontsize=5, frameon=False)
-
-        # temporal extent beside cortical integration windows
-        longest = max(float(np.max(x.extent_ms)) for x in b.values()
-                      if x is not None and x.extent_ms is not None)
-        bins = np.linspace(0, max(400.0, longest), 30)
-        for key, color in (("initial", "0.6"), ("non_speech", "0.35"), ("learned", "tab:red")):
-            if b.get(key) is not None and b[key].extent_ms is not None:
-                ex.hist(b[key].extent_ms, bins=bins, histtype="step", color=color,
-                        density=True, label=GROUP_LABELS[key], linewidth=1.2)
-        y_top = ex.get_ylim()[1]
-        for i, (label, n_el, p25, med, p75) in enumerate(NH_WINDOWS):
-            y = y_top * (1.04 + 0.06 * i)
-            ex.plot([p25, p75], [y, y], color="tab:orange", linewidth=2)
-            ex.plot([med], [y], marker="|", color="k", markersize=6)
-            ex.annotate(f"{label} (n={n_el})", (p75, y), xytext=(3, -2), textcoords="offset points",
-                        fontsize=5)
-        ex.set_ylim(0, y_top * 1.35)
-        ex.set_xlabel("temporal extent, 95 % of envelope energy (ms)")
-        ex.set_ylabel("density of filters")
-        ex.set_title(f"extent; orange: cortical integration windows\n(IQR, median) [{SHORT[NH]}]",
-                     fontsize=7)
-        ex.legend(loc="upper left", bbox_to_anchor=(0.0, -0.13), fontsize=5, frameon=False)
-
-        # every statistic with its nulls
-        shown = [n for n in STATISTICS if n != "extent_median_ms"]
-        colors = {"learned": "tab:red", "initial": "0.45", "non_speech": "0.25",
-                  "mps_bank": "tab:blue", "label_permuted": "tab:purple"}
-        for i, name in enumerate(shown):
-            for j, key in enumerate(GROUPS):
-                r = next(r for r in c.rows if r.statistic == name and r.group == key)
-                if r.value is None:
-                    continue
-                y = i + (j - 2) * 0.15
-                lo = r.value if r.ci_low is None else r.ci_low
-                hi = r.value if r.ci_high is None else r.ci_high
-                st.plot([lo, hi], [y, y], color=colors[key], linewidth=1.2)
-                st.plot([r.value], [y], "o", color=colors[key], markersize=3,
-                        label=GROUP_LABELS[key] if i == 0 else None)
-            learned = next(r for r in c.rows if r.statistic == name and r.group == "learned")
-            if learned.statement:
-                st.annotate("beats every null", (1.0, i), xycoords=("axes fraction", "data"),
-                            ha="right", fontsize=5, color="tab:red")
-        st.set_yticks(range(len(shown)), [n.replace("_", " ") for n in shown])
-        st.invert_yaxis()
-        st.axvline(0, color="0.8", linewidth=0.6)
-        st.set_xlabel("value (bootstrap 95 % interval over filters)")
-        st.set_title(f"statistics with their nulls\n(trade-off: {SHORT[HULLETT]})", fontsize=7)
-        st.legend(loc="upper left", bbox_to_anchor=(0.0, -0.13), fontsize=5, frameon=False)
+        _modulation_panel(ax, c)
+        _extent_panel(ex, c)
+        _statistics_panel(st, c)
         missing = "; ".join(f"{k.replace('_', ' ')} ({v})" for k, v in c.notes.items())
         fig.suptitle(f"{c.dataset}: {c.system} filters beside human hearing"
                      f"{plots.data_label(c.runs)}\nnulls left out: {missing or 'none'}",
@@ -555,3 +470,100 @@ def hearing_plot(base: Path, c: Comparison) -> list[Path]:
         return plots.save(fig, base)
 
     return draw()
+
+
+def _modulation_panel(ax, c: Comparison) -> None:
+    """The filter groups in modulation space beside the behavioural anchors."""
+    from matplotlib.patches import Rectangle   # matplotlib loads only when a plot is drawn
+
+    b = c.banks
+    nyq = float(c.runs[0].gabor["frame_rate_hz"]) / 2
+    t_max = nyq
+    if b.get("mps_bank") is not None:
+        m = b["mps_bank"]
+        k = np.random.default_rng(SEED).permutation(len(m.temporal_hz))[:400]
+        ax.scatter(m.temporal_hz[k], m.spectral_cyc_per_oct[k], s=3, color="tab:blue",
+                   alpha=0.25, linewidths=0, label=GROUP_LABELS["mps_bank"] + " (400 shown)")
+    for key, style in (("non_speech", {"marker": "x", "color": "0.55", "s": 10}),
+                       ("label_permuted", {"marker": "+", "color": "tab:purple", "s": 14}),
+                       ("initial", {"facecolors": "none", "edgecolors": "0.45", "s": 14}),
+                       ("learned", {"color": "tab:red", "s": 16, "zorder": 6})):
+        if b.get(key) is not None:
+            ax.scatter(b[key].temporal_hz, b[key].spectral_cyc_per_oct,
+                       label=GROUP_LABELS[key], linewidths=0.8 if key != "learned" else 0,
+                       **style)
+    for a, ls, col in zip(ANCHORS, ("--", "-", ":"), ("tab:green", "tab:green", "k")):
+        (t0, t1), (s0, s1) = a.temporal_hz, a.spectral_cyc_per_oct
+        ax.add_patch(Rectangle((t0, s0), t1 - t0, s1 - s0, fill=False, linestyle=ls,
+                               edgecolor=col, linewidth=1.0,
+                               label=f"{a.label} [{SHORT[a.source]}]"))
+    if c.transfer:
+        f3, f20 = c.transfer.get("-3"), c.transfer.get("-20")
+        if f3 is not None and f3 < t_max:
+            ax.axvspan(f3, t_max, color="0.5", alpha=0.08, linewidth=0,
+                       label=f"features pass < -3 dB (window): > {f3:.3g} Hz")
+        if f20 is not None and f20 < t_max:
+            ax.axvspan(f20, t_max, color="0.3", alpha=0.12, linewidth=0,
+                       label=f"features pass < -20 dB: > {f20:.3g} Hz")
+    ax.set_xlim(0, t_max)
+    s_top = max(3.5, float(np.percentile(np.concatenate(
+        [x.spectral_cyc_per_oct for x in b.values() if x is not None]), 98)) * 1.1)
+    ax.set_ylim(0, s_top)
+    ax.set_xlabel("temporal modulation (Hz)")
+    ax.set_ylabel(f"|spectral modulation| (cycles/octave; cyc/kHz converted at "
+                  f"{CENTRE_KHZ:g} kHz)")
+    ax.set_title("filters in modulation space, behavioural anchors", fontsize=7)
+    ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.13), fontsize=5, frameon=False)
+
+
+def _extent_panel(ex, c: Comparison) -> None:
+    """Temporal extent of the filters beside cortical integration windows."""
+    b = c.banks
+    longest = max(float(np.max(x.extent_ms)) for x in b.values()
+                  if x is not None and x.extent_ms is not None)
+    bins = np.linspace(0, max(400.0, longest), 30)
+    for key, color in (("initial", "0.6"), ("non_speech", "0.35"), ("learned", "tab:red")):
+        if b.get(key) is not None and b[key].extent_ms is not None:
+            ex.hist(b[key].extent_ms, bins=bins, histtype="step", color=color,
+                    density=True, label=GROUP_LABELS[key], linewidth=1.2)
+    y_top = ex.get_ylim()[1]
+    for i, (label, n_el, p25, med, p75) in enumerate(NH_WINDOWS):
+        y = y_top * (1.04 + 0.06 * i)
+        ex.plot([p25, p75], [y, y], color="tab:orange", linewidth=2)
+        ex.plot([med], [y], marker="|", color="k", markersize=6)
+        ex.annotate(f"{label} (n={n_el})", (p75, y), xytext=(3, -2), textcoords="offset points",
+                    fontsize=5)
+    ex.set_ylim(0, y_top * 1.35)
+    ex.set_xlabel("temporal extent, 95 % of envelope energy (ms)")
+    ex.set_ylabel("density of filters")
+    ex.set_title(f"extent; orange: cortical integration windows\n(IQR, median) [{SHORT[NH]}]",
+                 fontsize=7)
+    ex.legend(loc="upper left", bbox_to_anchor=(0.0, -0.13), fontsize=5, frameon=False)
+
+
+def _statistics_panel(st, c: Comparison) -> None:
+    """Every statistic with its nulls."""
+    shown = [n for n in STATISTICS if n != "extent_median_ms"]
+    colors = {"learned": "tab:red", "initial": "0.45", "non_speech": "0.25",
+              "mps_bank": "tab:blue", "label_permuted": "tab:purple"}
+    for i, name in enumerate(shown):
+        for j, key in enumerate(GROUPS):
+            r = next(r for r in c.rows if r.statistic == name and r.group == key)
+            if r.value is None:
+                continue
+            y = i + (j - 2) * 0.15
+            lo = r.value if r.ci_low is None else r.ci_low
+            hi = r.value if r.ci_high is None else r.ci_high
+            st.plot([lo, hi], [y, y], color=colors[key], linewidth=1.2)
+            st.plot([r.value], [y], "o", color=colors[key], markersize=3,
+                    label=GROUP_LABELS[key] if i == 0 else None)
+        learned = next(r for r in c.rows if r.statistic == name and r.group == "learned")
+        if learned.statement:
+            st.annotate("beats every null", (1.0, i), xycoords=("axes fraction", "data"),
+                        ha="right", fontsize=5, color="tab:red")
+    st.set_yticks(range(len(shown)), [n.replace("_", " ") for n in shown])
+    st.invert_yaxis()
+    st.axvline(0, color="0.8", linewidth=0.6)
+    st.set_xlabel("value (bootstrap 95 % interval over filters)")
+    st.set_title(f"statistics with their nulls\n(trade-off: {SHORT[HULLETT]})", fontsize=7)
+    st.legend(loc="upper left", bbox_to_anchor=(0.0, -0.13), fontsize=5, frameon=False)
