@@ -345,6 +345,43 @@ def _clears(direction: str, learned: tuple, null: tuple) -> bool | None:
     return learned[1] > null[2] if direction == "higher" else learned[2] < null[1]
 
 
+def _statistic_rows(dataset: str, system: str, name: str, direction: str,
+                    banks: dict, notes: dict) -> list[Row]:
+    """One statistic for every group, the learned group with the nulls it beats and loses to."""
+    est = {k: estimate(name, b) for k, b in banks.items() if b is not None}
+    beats, lost = [], []
+    if "learned" in est:
+        for k in GROUPS[1:]:
+            if k in est:
+                ok = _clears(direction, est["learned"], est[k])
+                if ok is not None:
+                    (beats if ok else lost).append(k)
+    statement = ""
+    if direction and beats and not lost and "initial" in beats:
+        statement = CLAIMS[name]
+    rows = []
+    for k in GROUPS:
+        b = banks.get(k)
+        if b is None:
+            rows.append(Row(dataset, system, name, k, 0, 0, None, None, None,
+                            note=notes.get(k, "")))
+            continue
+        v, lo, hi = est[k]
+        rows.append(Row(dataset, system, name, k, len(b.temporal_hz), b.n_runs,
+                        None if math.isnan(v) else v, None if math.isnan(lo) else lo,
+                        None if math.isnan(hi) else hi,
+                        tuple(beats) if k == "learned" else (),
+                        tuple(lost) if k == "learned" else (),
+                        statement if k == "learned" else "",
+                        "no envelope: extent undefined" if b.extent_ms is None
+                        and name.startswith("extent") else ""))
+    if name == "extent_median_ms":   # the human anchors themselves, as rows to read beside
+        for label, n_el, p25, med, p75 in NH_WINDOWS:
+            rows.append(Row(dataset, system, name, f"human cortex, {label}", n_el, 0, med, p25,
+                            p75, note="interquartile range, not a confidence interval"))
+    return rows
+
+
 def compare(dataset: str, system: str, runs: list[Run], all_runs: list[Run],
             logmels=None) -> Comparison:
     """Every statistic for one speech dataset and one learnable system, with its nulls.
@@ -375,38 +412,8 @@ def compare(dataset: str, system: str, runs: list[Run], all_runs: list[Run],
     notes["mps_bank"] = why or "the features hold no excerpt long enough for the spectrum"
     notes = {k: v for k, v in notes.items() if banks.get(k) is None}
 
-    rows = []
-    for name, (_, direction, _) in STATISTICS.items():
-        est = {k: estimate(name, b) for k, b in banks.items() if b is not None}
-        beats, lost = [], []
-        if "learned" in est:
-            for k in GROUPS[1:]:
-                if k in est:
-                    ok = _clears(direction, est["learned"], est[k])
-                    if ok is not None:
-                        (beats if ok else lost).append(k)
-        statement = ""
-        if direction and beats and not lost and "initial" in beats:
-            statement = CLAIMS[name]
-        for k in GROUPS:
-            b = banks.get(k)
-            if b is None:
-                rows.append(Row(dataset, system, name, k, 0, 0, None, None, None,
-                                note=notes.get(k, "")))
-                continue
-            v, lo, hi = est[k]
-            rows.append(Row(dataset, system, name, k, len(b.temporal_hz), b.n_runs,
-                            None if math.isnan(v) else v, None if math.isnan(lo) else lo,
-                            None if math.isnan(hi) else hi,
-                            tuple(beats) if k == "learned" else (),
-                            tuple(lost) if k == "learned" else (),
-                            statement if k == "learned" else "",
-                            "no envelope: extent undefined" if b.extent_ms is None
-                            and name.startswith("extent") else ""))
-        if name == "extent_median_ms":   # the human anchors themselves, as rows to read beside
-            for label, n_el, p25, med, p75 in NH_WINDOWS:
-                rows.append(Row(dataset, system, name, f"human cortex, {label}", n_el, 0, med, p25,
-                                p75, note="interquartile range, not a confidence interval"))
+    rows = [row for name, (_, direction, _) in STATISTICS.items()
+            for row in _statistic_rows(dataset, system, name, direction, banks, notes)]
     return Comparison(dataset, system, banks, notes, rows, feature_transfer(ref), runs)
 
 

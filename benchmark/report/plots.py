@@ -226,6 +226,60 @@ def _modulation_axes(ax, t_max: float, s_max: float) -> None:
     ax.grid(alpha=0.3)
 
 
+def _map_limits(points, planted: list[dict], grid, nyquist: float) -> tuple[float, float]:
+    """Axis limits that hold every filter, planted point, grid point and the Nyquist line."""
+    t_all = np.concatenate([*[t for t, _ in points], [p["temporal_hz"] for p in planted],
+                            [nyquist]])
+    s_all = np.abs(np.concatenate([*[w for _, w in points],
+                                   [p["spectral_cyc_per_oct"] for p in planted], [0.5]]))
+    if grid is not None:
+        t_all = np.append(t_all, grid["temporal_hz"])
+        s_all = np.append(s_all, grid["spectral_cyc_per_oct"])
+    return float(t_all.max()) * 1.25, float(s_all.max()) * 1.4
+
+
+def _draw_planted(ax, fig, planted: list[dict]) -> None:
+    """The planted evidence as stars, each labelled with its class (labels kept apart)."""
+    pt = np.array([p["temporal_hz"] for p in planted])
+    ps = np.array([p["spectral_cyc_per_oct"] for p in planted])
+    pd = np.array([p["direction"] for p in planted])
+    # a no-sweep pattern holds both directions: draw it on both sides
+    both = (pd == 0) & (ps > 0)
+    xs = np.concatenate([pt, pt[both]])
+    ys = np.concatenate([np.where(pd < 0, -ps, ps), -ps[both]])
+    ax.scatter(xs, ys, s=70, marker="*", color="gold", edgecolors="k", linewidths=0.5,
+               zorder=5, label="planted evidence")
+    to_points = ax.transData + fig.dpi_scale_trans.inverted()      # data -> inches
+    labels = _label_positions(
+        [(p["class"], x, y) for p, x, y in zip(planted, pt, np.where(pd < 0, -ps, ps))],
+        lambda x, y: 72.0 * to_points.transform((x, y)))
+    for text, x, y, dx, dy in labels:
+        ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points",
+                    fontsize=LABEL_FONTSIZE, color="0.2")
+
+
+def _side_text(run: Run, planted: list[dict], axis, cut: dict) -> list[str]:
+    """The modulation map's side panel: moves, recovery, unit constants, window transfer."""
+    mv: Moves = moves(run)
+    bpo = float(run.gabor["mel_bins_per_octave"])
+    text = [f"seed {run.seed}" + ("" if run.fold is None else f", fold {run.fold}") + ":",
+            f"of {mv.n} filters, moved", "higher / lower",
+            f"temporal {mv.temporal_up} / {mv.temporal_down}",
+            f"spectral {mv.spectral_up} / {mv.spectral_down}"]
+    if planted:
+        rec = analysis.run_recovery(run)
+        text += ["", "recovery (this run):", f"{rec.recovery:+.3f} log2 units",
+                 f"distance {rec.d_init.mean():.2f} → {rec.d_final.mean():.2f}"]
+    text += ["", f"cyc/oct = cyc/band × {bpo:.3g}", "(exact above 1 kHz)"]
+    if axis is not None and axis.bins_per_octave_500hz is not None:
+        text += [f"at 500 Hz: × {axis.bins_per_octave_500hz:.3g}",
+                 f"({axis.bins_per_octave_500hz / bpo:.2f} of the value used)"]
+    if cut:
+        text += ["", "features' temporal transfer", "(analysis window):"] + [
+            f"{level} dB at {cut[level]:.3g} Hz" for level in ("-3", "-20") if level in cut]
+    return text
+
+
 @_styled
 def modulation_map(base: Path, group: list[Run], grid: dict[str, np.ndarray] | None,
                    axis: "analysis.AxisUnits | None" = None) -> list[Path]:
@@ -238,14 +292,7 @@ def modulation_map(base: Path, group: list[Run], grid: dict[str, np.ndarray] | N
     others = [_signed(run_modulations(r, "final")) for r in group[1:]]
     planted = list(run.planted or [])
     nyquist = run.gabor["frame_rate_hz"] / 2
-    t_all = np.concatenate([at, bt, *[o[0] for o in others],
-                            [p["temporal_hz"] for p in planted], [nyquist]])
-    s_all = np.abs(np.concatenate([aw, bw, *[o[1] for o in others],
-                                   [p["spectral_cyc_per_oct"] for p in planted], [0.5]]))
-    if grid is not None:
-        t_all = np.append(t_all, grid["temporal_hz"])
-        s_all = np.append(s_all, grid["spectral_cyc_per_oct"])
-    t_max, s_max = float(t_all.max()) * 1.25, float(s_all.max()) * 1.4
+    t_max, s_max = _map_limits([(at, aw), (bt, bw), *others], planted, grid, nyquist)
 
     fig = _figure(6.8, 5.0)
     ax, side = fig.subplots(1, 2, width_ratios=(4, 1.25))
@@ -268,22 +315,7 @@ def modulation_map(base: Path, group: list[Run], grid: dict[str, np.ndarray] | N
         if sel.any():
             ax.scatter(bt[sel], bw[sel], s=16, color=color, label=f"final, {label}", zorder=6)
     if planted:
-        pt = np.array([p["temporal_hz"] for p in planted])
-        ps = np.array([p["spectral_cyc_per_oct"] for p in planted])
-        pd = np.array([p["direction"] for p in planted])
-        # a no-sweep pattern holds both directions: draw it on both sides
-        both = (pd == 0) & (ps > 0)
-        xs = np.concatenate([pt, pt[both]])
-        ys = np.concatenate([np.where(pd < 0, -ps, ps), -ps[both]])
-        ax.scatter(xs, ys, s=70, marker="*", color="gold", edgecolors="k", linewidths=0.5,
-                   zorder=5, label="planted evidence")
-        to_points = ax.transData + fig.dpi_scale_trans.inverted()      # data -> inches
-        labels = _label_positions(
-            [(p["class"], x, y) for p, x, y in zip(planted, pt, np.where(pd < 0, -ps, ps))],
-            lambda x, y: 72.0 * to_points.transform((x, y)))
-        for text, x, y, dx, dy in labels:
-            ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points",
-                        fontsize=LABEL_FONTSIZE, color="0.2")
+        _draw_planted(ax, fig, planted)
     ax.axvline(nyquist, color="0.5", linestyle=":", linewidth=0.8)
     # What the features' analysis window lets through: no filter can find temporal
     # modulation the window has already averaged away.
@@ -301,22 +333,7 @@ def modulation_map(base: Path, group: list[Run], grid: dict[str, np.ndarray] | N
     ax.legend(loc="lower left", frameon=False, fontsize=6, bbox_to_anchor=(1.12, 0.0))
 
     side.set_axis_off()
-    mv: Moves = moves(run)
-    text = [f"seed {run.seed}" + ("" if run.fold is None else f", fold {run.fold}") + ":",
-            f"of {mv.n} filters, moved", "higher / lower",
-            f"temporal {mv.temporal_up} / {mv.temporal_down}",
-            f"spectral {mv.spectral_up} / {mv.spectral_down}"]
-    if planted:
-        rec = analysis.run_recovery(run)
-        text += ["", "recovery (this run):", f"{rec.recovery:+.3f} log2 units",
-                 f"distance {rec.d_init.mean():.2f} → {rec.d_final.mean():.2f}"]
-    text += ["", f"cyc/oct = cyc/band × {bpo:.3g}", "(exact above 1 kHz)"]
-    if axis is not None and axis.bins_per_octave_500hz is not None:
-        text += [f"at 500 Hz: × {axis.bins_per_octave_500hz:.3g}",
-                 f"({axis.bins_per_octave_500hz / bpo:.2f} of the value used)"]
-    if cut:
-        text += ["", "features' temporal transfer", "(analysis window):"] + [
-            f"{level} dB at {cut[level]:.3g} Hz" for level in ("-3", "-20") if level in cut]
+    text = _side_text(run, planted, axis, cut)
     side.text(0.0, 1.0, "\n".join(text), va="top", fontsize=6.5, transform=side.transAxes)
     fig.suptitle(f"{run.dataset}: {run.system} filters in modulation space{data_label(group)}\n"
                  f"arrows: init → final of one run; dotted: temporal Nyquist ({nyquist:.0f} Hz)")

@@ -171,6 +171,12 @@ def _notes(rs: RunSet, cells: list[Cell], mdd: dict) -> list[str]:
         notes.append("† Not converged: the run(s) selected their last validation epoch, so "
                      "more training could have helped (" + "; ".join(
                          f"{d} / {s}: {k} of {n}" for d, s, k, n in late) + ").")
+    return notes + _provenance_notes(rs)
+
+
+def _provenance_notes(rs: RunSet) -> list[str]:
+    """Where the runs came from: profile, data, code, resumed, missing, failed, skipped."""
+    notes = []
     profiles = sorted({r.profile for r in rs.runs})
     notes.append(f"Profile: {', '.join(profiles) if profiles else 'none (no runs)'}.")
     sources: dict[str, set[str]] = defaultdict(set)
