@@ -246,7 +246,10 @@ def _recovery(rec_nulls: list[RecoveryNull]) -> list[str]:
         cov = (f"coverage gain {r.coverage_gain:+.3f} (null [{r.coverage_null[0]:+.3f}, "
                f"{r.coverage_null[1]:+.3f}]"
                + ("" if r.permuted_coverage is None else f", label-permuted {r.permuted_coverage:+.3f}")
-               + ("): beyond its null too" if cov_beats else "): not beyond its null"))
+               + ("): beyond its null" + (" too" if r.beats_null else
+                                            " (the nearest filter to each planted point got "
+                                            "nearer, though the average filter did not)")
+                  if cov_beats else "): not beyond its null"))
         if r.beats_null:
             out.append(f"- **Finding** — {who}: the filters moved towards the planted modulations "
                        f"beyond what motion in random directions gives: {numbers}; {cov}.")
