@@ -161,3 +161,26 @@ def test_recovery_beats_its_null_only_by_moving_towards_the_points():
     assert row(0.5, (-0.3, 0.2)).beats_null
     assert not row(-0.2, (-0.75, -0.27)).beats_null     # away, if less than random steps
     assert not row(0.5, (-0.3, 0.2), permuted=0.6).beats_null
+
+
+def test_drift_beats_its_nulls_by_one_rule_in_every_table():
+    """A median above the nulls whose interval reaches below them is no finding: the CSV,
+    the Markdown table and the report text all say so."""
+    from benchmark.report import readme
+
+    params = analysis.DRIFT_PARAMS
+    x = nulls.DriftNull("toy", "learnable_gabor", {k: 0.3 for k in params}, {k: 0.1 for k in params},
+                        {k: 0.3 for k in params}, {k: 0.1 for k in params}, {k: 0.05 for k in params},
+                        observed_rel_ci95={k: ((0.05, 0.5) if k == "sigma_t" else (0.2, 0.4))
+                                           for k in params},
+                        noise_rel_ci95=None)
+    assert nulls.drift_beats(x, "sigma_t") is False      # the interval's low end is under noise
+    assert nulls.drift_beats(x, "sigma_f") is True
+    rows = {line.split(",")[3]: line.rsplit(",", 1)[1]
+            for line in nulls.nulls_csv([x], []).splitlines()[1:]}
+    assert rows["sigma_t_relative"] == "false" and rows["sigma_f_relative"] == "true"
+    md = nulls.nulls_markdown([x], [])
+    assert "| toy | learnable_gabor | sigma_t | 30.0 % [5.0, 50.0] | 10.0 % | 5.0 % | no |" in md
+    text = "\n".join(readme._drift([x]))
+    finding = next(line for line in text.splitlines() if line.startswith("- **Finding**"))
+    assert "σ_f" in finding and "σ_t" not in finding

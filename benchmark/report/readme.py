@@ -19,7 +19,7 @@ from typing import Iterable
 from benchmark.config import PERMUTED_SUFFIX
 from benchmark.report import analysis, tables
 from benchmark.report.calibration import CalibrationRow, verdict
-from benchmark.report.nulls import DriftNull, RecoveryNull
+from benchmark.report.nulls import DriftNull, RecoveryNull, drift_beats
 from benchmark.report.runs import RunSet
 from benchmark.report.scores import ALPHA, HEADLINE, POWER, Cell, Difference
 
@@ -215,9 +215,7 @@ def _drift(drift_nulls: list[DriftNull]) -> list[str]:
                     + ("" if ci is None else f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]")
                     + f" (Adam on noise {100 * noise:.1f} %"
                     + ("" if perm is None else f", label-permuted {100 * perm:.1f} %") + ")")
-            # beyond the nulls: the observed median, and its interval's low end, above them
-            low = obs if ci is None else ci[0]
-            (beat if low > noise and (perm is None or low > perm) else short).append(text)
+            (beat if drift_beats(x, k) else short).append(text)
         if beat:
             out.append(f"- **Finding** — {who}: moved more than "
                        + ("both nulls" if x.permuted_rel is not None else "Adam on noise")
