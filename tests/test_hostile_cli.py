@@ -280,6 +280,8 @@ sys.path.insert(0, {here!r})
 import sleeper
 from benchmark.grid import Cell, run_grid
 if __name__ == "__main__":   # spawned workers import this file again
+    import faulthandler, signal
+    faulthandler.register(signal.SIGUSR1, all_threads=True)   # the test's view of a hang
     cells = [Cell("esc50", "mel", s) for s in range(4)]
     print("started", flush=True)
     run_grid(cells, profile="ci", data="twin", out=Path({out!r}), jobs=2, runner=sleeper.run)
@@ -330,8 +332,9 @@ def test_stopping_a_grid_stops_its_workers_at_once(tmp_path, sig):
     script.write_text(_GRID_SCRIPT.format(here=str(tmp_path), out=str(tmp_path)))
     token = f"GABORBENCH_TEST_GRID_{os.getpid()}_{sig}"
     env = {**os.environ, "PYTHONPATH": str(REPO), token: "1"}
+    err = tmp_path / "grid.err"
     p = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, text=True)
+                         stderr=err.open("w"), text=True)
     try:
         assert p.stdout.readline().strip() == "started"
         deadline = time.time() + 60
@@ -342,7 +345,10 @@ def test_stopping_a_grid_stops_its_workers_at_once(tmp_path, sig):
         try:
             p.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"the grid was still waiting for its cells 30 s after {sig}")
+            p.send_signal(signal.SIGUSR1)   # where every thread of the grid is waiting
+            time.sleep(2)
+            pytest.fail(f"the grid was still waiting for its cells 30 s after {sig}:\n"
+                        + err.read_text(errors="replace")[-6000:])
         deadline = time.time() + 20
         while _token_processes(token) and time.time() < deadline:
             time.sleep(0.5)
