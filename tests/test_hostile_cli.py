@@ -333,8 +333,16 @@ def test_stopping_a_grid_stops_its_workers_at_once(tmp_path, sig):
     token = f"GABORBENCH_TEST_GRID_{os.getpid()}_{sig}"
     env = {**os.environ, "PYTHONPATH": str(REPO), token: "1"}
     err = tmp_path / "grid.err"
+
+    def as_from_a_terminal():
+        # Ctrl-C reaches a program whose SIGINT is neither ignored nor blocked; a process
+        # started from this one would otherwise inherit whatever an earlier test in this
+        # worker left behind.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+
     p = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE,
-                         stderr=err.open("w"), text=True)
+                         stderr=err.open("w"), text=True, preexec_fn=as_from_a_terminal)
     try:
         assert p.stdout.readline().strip() == "started"
         deadline = time.time() + 60
