@@ -34,4 +34,3 @@ def env(tmp_path, monkeypatch):
     recipes.mkdir()
     with FileServer() as server:
         yield argparse.Namespace(server=server, recipes=recipes, home=tmp_path / "home")
-
