@@ -31,6 +31,7 @@ from benchmark import paths
 from benchmark.audio import load_audio
 from benchmark.data import Example, PreparedDataset
 from benchmark.features import FeatureConfig, compute_logmel
+from benchmark.io import atomic_path
 from benchmark.kernels import kernel_transfer
 
 VERSION = 3
@@ -124,7 +125,7 @@ def separation_map(spectra: np.ndarray, labels, ranks: np.ndarray | None = None)
 def _cache_path(prepared: PreparedDataset, cfg: FeatureConfig, n: int, seed: int) -> Path:
     key = json.dumps([VERSION, prepared.name, prepared.checksum, cfg.hash(), n, seed, PAD,
                       PATCH_SECONDS])
-    return paths.home() / "evidence" / f"{prepared.name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz"
+    return paths.evidence_dir() / f"{prepared.name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz"
 
 
 def evidence_map(prepared: PreparedDataset, cfg: FeatureConfig, n: int = PATCHES,
@@ -145,9 +146,8 @@ def evidence_map(prepared: PreparedDataset, cfg: FeatureConfig, n: int = PATCHES
     shuffled = np.random.default_rng(seed + 1).permutation(np.asarray(labels))
     floor = float(separation_map(spectra, shuffled, ranks).max())
     classes = tuple(sorted(set(labels)))
-    if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, separation=sep, classes=np.array(classes), n_patches=len(labels), floor=floor)
-        tmp.replace(path)
+    if cache:   # atomic: a report running beside another never reads half a map
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, separation=sep, classes=np.array(classes), n_patches=len(labels),
+                     floor=floor)
     return EvidenceMap(sep, nu_t, nu_f, classes, len(labels), floor)

@@ -46,3 +46,9 @@ def prepared_dir() -> Path:
 def features_dir() -> Path:
     """Feature caches keyed by configuration and data hash."""
     return home() / "features"
+
+
+def evidence_dir() -> Path:
+    """Evidence maps (where a dataset's classes separate in modulation space), keyed by
+    manifest, features and draw."""
+    return home() / "evidence"

@@ -160,6 +160,13 @@ def model_path(out, dataset: str, system: str, seed: int, fold: int | None = Non
     return Path(out) / "models" / dataset / system / f"{_stem(seed, fold)}.keras"
 
 
+def cell_lock_path(out, run_file: Path) -> Path:
+    """The cell's claim: ``<out>/.locks/<dataset>/<system>/<run file>.lock``, outside
+    ``runs/``, so that a run that fails or is killed leaves nothing among the results."""
+    rel = Path(run_file).relative_to(Path(out) / "runs")
+    return Path(out) / ".locks" / rel.parent / f"{rel.name}.lock"
+
+
 def checkpoint_dir(out, dataset: str, system: str, seed: int, fold: int | None = None) -> Path:
     return Path(out) / "checkpoints" / dataset / system / _stem(seed, fold)
 

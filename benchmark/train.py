@@ -66,7 +66,7 @@ def run_cell(dataset: str, system: str, seed: int = 0, fold: int | None = None,
     cell = f"{dataset}/{system} seed {seed}{'' if cfg.fold is None else f' fold {cfg.fold}'}"
     # The claim: an flock, which the kernel releases when its holder dies (killed, cancelled,
     # requeued), so no stale claim outlives a run; the run file is checked again once held.
-    with file_lock(cell_lock_path(out, rpath),
+    with file_lock(results.cell_lock_path(out, rpath),
                    waiting=f"{cell} is being run by another process; waiting for it to end"):
         if rpath.exists():
             old = results.RunRecord.configured_hash(rpath)
@@ -75,13 +75,6 @@ def run_cell(dataset: str, system: str, seed: int = 0, fold: int | None = None,
                 return rpath
             print(f"{cell}: the configuration changed ({old} -> {chash}); running again")
         return train_and_score(cfg, out, progress)
-
-
-def cell_lock_path(out: Path, run_file: Path) -> Path:
-    """The cell's claim: ``<out>/.locks/<dataset>/<system>/<run file>.lock``, outside
-    ``runs/``, so that a run that fails or is killed leaves nothing among the results."""
-    rel = run_file.relative_to(out / "runs")
-    return out / ".locks" / rel.parent / f"{rel.name}.lock"
 
 
 def row_name(cfg: RunConfig) -> str:
