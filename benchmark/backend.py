@@ -398,6 +398,22 @@ def jit_compile_option(want: bool) -> bool:
     return bool(want)
 
 
+def tf_energy_gradient(layer, x, weights, wrt_input: bool):
+    """TensorFlow: a step computing the gradient of sum(layer(x)²) with respect to the
+    layer's ``weights`` (and ``x`` first, when ``wrt_input``), undecorated so the caller
+    chooses its ``tf.function`` options. The timed backward pass of bench and gpu-check."""
+    import tensorflow as tf
+
+    def step():
+        with tf.GradientTape() as tape:
+            if wrt_input:
+                tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(y * y)
+        return tape.gradient(loss, ([x] if wrt_input else []) + list(weights))
+    return step
+
+
 def environment() -> dict:
     """Backend, device, versions and the flags that shape the numbers (for env records)."""
     import keras

@@ -127,19 +127,9 @@ def _measure(kind, shape, filters, kernel, repeats, what=("fwd", "fwd_bwd_all", 
     layer(x)
     weights = layer.trainable_variables
 
-    def loss_grad(wrt_input: bool):
-        @tf.function
-        def step():
-            with tf.GradientTape() as tape:
-                if wrt_input:
-                    tape.watch(x)
-                y = layer(x)
-                loss = tf.reduce_sum(y * y)
-            return tape.gradient(loss, ([x] if wrt_input else []) + weights)
-        return step
-
-    fns = {"fwd": tf.function(lambda: layer(x)), "fwd_bwd_all": loss_grad(True),
-           "fwd_bwd_params": loss_grad(False)}
+    fns = {"fwd": tf.function(lambda: layer(x)),
+           "fwd_bwd_all": tf.function(backend.tf_energy_gradient(layer, x, weights, True)),
+           "fwd_bwd_params": tf.function(backend.tf_energy_gradient(layer, x, weights, False))}
     return {w: _time(fns[w], repeats) for w in what}
 
 

@@ -19,7 +19,7 @@ import sys
 import typing
 from pathlib import Path
 
-from benchmark.errors import UserError
+from benchmark.errors import UserError, printable
 
 PROFILES = ("ci", "demo", "paper", "paper-window")
 
@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         _check_args(args)
         return int(getattr(importlib.import_module(module), func)(args) or 0)
     except UserError as e:
-        print(f"gaborbench {args.command}: error: {_one_line(str(e))}", file=sys.stderr)
+        print(f"gaborbench {args.command}: error: {printable(str(e))}", file=sys.stderr)
         return 2
     except OSError as e:  # a full disk, a read-only or vanished folder: the system's word, once
         print(f"gaborbench {args.command}: error: {os_error_text(e)}", file=sys.stderr)
@@ -335,17 +335,12 @@ def main(argv: list[str] | None = None) -> int:
         if type(e).__name__ != "LibsndfileError":
             raise
         # libsndfile says "System error" for a full or read-only disk when writing audio
-        print(f"gaborbench {args.command}: error: {_one_line(str(e))} (if it was writing: "
+        print(f"gaborbench {args.command}: error: {printable(str(e))} (if it was writing: "
               f"check that the folder is writable and the disk has space)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-
-
-def _one_line(text: str) -> str:
-    """Control characters from a hostile name must not forge further lines."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def os_error_text(e: OSError) -> str:
@@ -364,7 +359,7 @@ def os_error_text(e: OSError) -> str:
         errno.EEXIST: "another process may have written it meanwhile: check it and run again",
         errno.ENOTEMPTY: "another process may have written it meanwhile: check it and run again",
     }.get(e.errno, "check the path and the disk, then run again")
-    return _one_line(f"{what}{': ' + where if where else ''}; {remedy}")
+    return printable(f"{what}{': ' + where if where else ''}; {remedy}")
 
 
 if __name__ == "__main__":

@@ -16,3 +16,9 @@ def unknown(kind: str, name: str, known) -> typing.NoReturn:
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     raise UserError(f"unknown {kind} {name!r}{hint} (known: {', '.join(known) or 'none'})")
+
+
+def printable(text: str) -> str:
+    """``text`` as one line: control characters from a hostile name (a newline in a path)
+    are written escaped, so they cannot forge further lines of a message or a script."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

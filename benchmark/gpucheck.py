@@ -120,21 +120,12 @@ def _tensorflow_functions(layer, x: np.ndarray, compiler: str) -> tuple[dict, ob
 
     xt = tf.constant(x)
     ws = layer.trainable_variables
-
-    def grads(wrt_input: bool):
-        def step():
-            with tf.GradientTape() as tape:
-                if wrt_input:
-                    tape.watch(xt)
-                y = layer(xt)
-                loss = tf.reduce_sum(y * y)
-            return tape.gradient(loss, ([xt] if wrt_input else []) + list(ws))
-        return step
-
     jit = compiler == "xla"
     fns = {"fwd": tf.function(lambda: layer(xt), jit_compile=jit),
-           "fwd_bwd_params": tf.function(grads(False), jit_compile=jit),
-           "fwd_bwd_all": tf.function(grads(True), jit_compile=jit)}
+           "fwd_bwd_params": tf.function(backend.tf_energy_gradient(layer, xt, ws, False),
+                                         jit_compile=jit),
+           "fwd_bwd_all": tf.function(backend.tf_energy_gradient(layer, xt, ws, True),
+                                      jit_compile=jit)}
     return fns, lambda out: tf.test.experimental.sync_devices()
 
 

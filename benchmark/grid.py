@@ -52,7 +52,7 @@ from pathlib import Path
 
 from benchmark import paths
 from benchmark.data import TWIN_MARKER
-from benchmark.errors import UserError
+from benchmark.errors import UserError, printable
 from benchmark.io import write_json
 
 MISSING_FILE = "MISSING.json"
@@ -913,7 +913,7 @@ def cli_plan(args) -> int:
     data = getattr(args, "data", None) or default_data_source(args.profile)
     if data == "real":  # the estimate, as comments after the script's header
         head, _, rest = script.partition("\n# ")
-        notes = "".join(f"# {_one_line(l)}\n" for l in [
+        notes = "".join(f"# {printable(l)}\n" for l in [
             "estimate (runs, device-hours, disk; gaborbench reproduce prints it too):",
             *_estimate_block(cells, args.profile, data)])
         script = f"{head}\n{notes}# {rest}"
@@ -929,11 +929,6 @@ def slurm_options(args) -> SlurmOptions:
         report_job=bool(getattr(args, "report_job", False)))
 
 
-def _one_line(text: str) -> str:
-    """A comment line of the script stays one line, whatever a path holds."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 def _guard_main(argv: list[str]) -> int:
     """``python -m benchmark.grid --require-gpu [--allow-cpu]``: the paper grid's GPU check
     alone (``make reproduce`` runs it before downloading)."""
@@ -943,7 +938,7 @@ def _guard_main(argv: list[str]) -> int:
     try:
         require_accelerator("paper", "--allow-cpu" in argv)
     except UserError as e:
-        print(f"gaborbench reproduce: error: {_one_line(str(e))}", file=sys.stderr)
+        print(f"gaborbench reproduce: error: {printable(str(e))}", file=sys.stderr)
         return 2
     return 0
 
